@@ -1,0 +1,19 @@
+# Quick start: `make run` (the engine against the embedded simulator), `make test`.
+# Both prepare .venv first (scripts/bootstrap: quickfix is compiled once per machine and reused).
+
+PYTHON ?= python3
+VENV := .venv
+
+.PHONY: setup run test clean
+
+setup:
+	@PYTHON=$(PYTHON) scripts/bootstrap
+
+run: setup
+	@$(VENV)/bin/fixengine demo
+
+test: setup
+	@$(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

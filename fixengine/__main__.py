@@ -1,0 +1,3 @@
+from fixengine.cli import main
+
+main()

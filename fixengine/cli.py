@@ -1,0 +1,120 @@
+"""The ``fixengine`` command: run the engine, try it out, check configs, make keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from fixengine.errors import ConfigError, FixEngineError
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+def cli(verbose: bool) -> None:
+    """FIX connectivity engine for Kalshi."""
+    _setup_logging(verbose)
+
+
+@cli.command()
+def demo() -> None:
+    """Start the simulator in-process and log on to it in both dialects with fresh keys."""
+    from fixengine.demo import run_demo
+
+    sys.exit(asyncio.run(run_demo()))
+
+
+@cli.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Engine TOML config.")
+def run(config_path: Path) -> None:
+    """Run the engine until SIGINT/SIGTERM, then log out cleanly."""
+    from fixengine.config import load_config
+
+    config = load_config(config_path)
+    sys.exit(asyncio.run(_run(config)))
+
+
+async def _run(config) -> int:  # type: ignore[no-untyped-def]
+    from contextlib import nullcontext
+
+    from fixengine.embedded import embedded_simulator
+    from fixengine.engine import Engine
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    context = embedded_simulator(config) if config.embedded_simulator else nullcontext((config, None))
+    with context as (effective, _simulator):
+        engine = Engine(effective)
+        events = engine.events()
+
+        async def show() -> None:
+            async for event in events:
+                click.echo(f"{event.at.astimezone():%H:%M:%S.%f}"[:-3] + f"  {event.session:<16} {event.describe()}")
+
+        printer = asyncio.create_task(show())
+        await engine.start()
+        await stop.wait()
+        click.echo("stopping: logging out", err=True)
+        await engine.stop()
+        printer.cancel()
+    return 0
+
+
+@cli.command("check-config")
+@click.argument("config_path", type=click.Path(path_type=Path))
+def check_config_cmd(config_path: Path) -> None:
+    """Check an engine config: print OK, or every problem (exit code 1)."""
+    from fixengine.config import check_config
+
+    problems = check_config(config_path)
+    if not problems:
+        click.echo(f"{config_path}: OK")
+        return
+    click.echo(f"{config_path}: {len(problems)} problem(s)")
+    for p in problems:
+        click.echo(f"  - {p}")
+    sys.exit(1)
+
+
+@cli.command()
+@click.argument("private_key", type=click.Path(path_type=Path))
+@click.option("--public-key", type=click.Path(path_type=Path), help="Default: PRIVATE_KEY with .pub.pem.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def keygen(private_key: Path, public_key: Path | None, force: bool) -> None:
+    """Write a new 2048-bit RSA key pair (private key mode 0600) for a Kalshi API key."""
+    from fixengine.signing import write_keypair
+
+    public_key = public_key or private_key.with_suffix(".pub.pem")
+    write_keypair(private_key, public_key, overwrite=force)
+    click.echo(f"private key: {private_key} (mode 0600)\npublic key:  {public_key}")
+    click.echo("Upload the public key to Kalshi (Account & security -> API keys) to get its key id.")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except FixEngineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,289 @@
+"""Engine configuration: pydantic models loaded from TOML, with Kalshi's session rules enforced.
+
+A configuration either loads completely or raises ``ConfigError`` listing every problem, each naming
+the field (``session[0].logon.listener``) and the reason. Nothing is sent on a config that fails here.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fixengine.dialect import Dialect
+from fixengine.errors import ConfigError, KeyLoadError, Problem
+from fixengine.kalshi import (
+    LISTENER_ALLOWED,
+    ORDER_ENTRY,
+    PORTS,
+    RESET_REQUIRED,
+    RETENTION_ALLOWED,
+    SETTLEMENT_REPORTS_ALLOWED,
+    SessionType,
+)
+
+
+_KALSHI_HOST = re.compile(r"(^|\.)kalshi\.(com|co)$", re.IGNORECASE)
+
+
+def is_kalshi_host(host: str) -> bool:
+    return bool(_KALSHI_HOST.search(host.rstrip(".")))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogonFlags(_Model):
+    """Kalshi's Logon switches (spec §4.2). ``False``/``None`` means the flag is not sent."""
+
+    reset_seq_num: bool = Field(True, description="141 ResetSeqNumFlag")
+    cancel_orders_on_disconnect: bool = Field(False, description="8013 CancelOrdersOnDisconnect")
+    listener: bool = Field(False, description="20126 ListenerSession (read-only)")
+    receive_settlement_reports: bool = Field(False, description="20127 ReceiveSettlementReports")
+    message_retention_hours: Annotated[int, Field(ge=1, le=72)] | None = Field(
+        None, description="20200 MessageRetentionPeriod, hours"
+    )
+    use_dollars: bool = Field(False, description="21005 UseDollars: prices in dollars, not cents")
+    skip_pending_exec_reports: bool = Field(False, description="21011 SkipPendingExecReports")
+    enable_ioc_cancel_report: bool = Field(False, description="21007 EnableIocCancelReport")
+    preserve_original_order_qty: bool = Field(False, description="21008 PreserveOriginalOrderQty")
+    use_expired_ord_status: bool = Field(False, description="21012 UseExpiredOrdStatus")
+    always_emit_new_before_trade: bool = Field(False, description="21026 AlwaysEmitNewBeforeTrade")
+    split_collateral_return: bool = Field(False, description="21027 SplitCollateralReturn")
+
+    def wire_fields(self) -> list[tuple[int, str]]:
+        """The Kalshi flag fields to add to the Logon (141 is left to QuickFIX's ResetOnLogon)."""
+        booleans = [
+            (8013, self.cancel_orders_on_disconnect),
+            (20126, self.listener),
+            (20127, self.receive_settlement_reports),
+            (21005, self.use_dollars),
+            (21011, self.skip_pending_exec_reports),
+            (21007, self.enable_ioc_cancel_report),
+            (21008, self.preserve_original_order_qty),
+            (21012, self.use_expired_ord_status),
+            (21026, self.always_emit_new_before_trade),
+            (21027, self.split_collateral_return),
+        ]
+        fields = [(tag, "Y") for tag, on in booleans if on]
+        if self.message_retention_hours is not None:
+            fields.append((20200, str(self.message_retention_hours)))
+        return fields
+
+
+class SessionConfig(_Model):
+    """One FIX session to Kalshi (or to the simulator)."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    host: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)]
+    tls: bool = True
+    tls_ca_file: Path | None = Field(
+        None, description="CA bundle to verify the server with; default: the system bundle"
+    )
+    dialect: Dialect = Dialect.FIXT11
+    session_type: SessionType
+    api_key_id: Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x20|=]+$")]
+    private_key_file: Path | None = None
+    private_key_env: str | None = None
+    heartbeat_interval: Annotated[int, Field(ge=1, le=3600)] = 30
+    reconnect_interval: Annotated[int, Field(ge=1, le=3600)] = 5
+    logon: LogonFlags = LogonFlags()
+
+    @property
+    def kalshi_host(self) -> bool:
+        return is_kalshi_host(self.host)
+
+    @property
+    def target_comp_id(self) -> str:
+        return self.session_type.value
+
+    @property
+    def sender_comp_id(self) -> str:
+        return self.api_key_id
+
+    @model_validator(mode="after")
+    def _kalshi_rules(self) -> "SessionConfig":
+        problems = session_rule_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def session_rule_problems(s: SessionConfig) -> list[str]:
+    """Kalshi's Logon rules (spec §1, §4, §7.4, §14) as readable sentences naming the field."""
+    out: list[str] = []
+    t = s.session_type
+    flags = s.logon
+    if (s.private_key_file is None) == (s.private_key_env is None):
+        out.append("set exactly one of private_key_file or private_key_env")
+    if t in RESET_REQUIRED and not flags.reset_seq_num:
+        out.append(f"logon.reset_seq_num must be true on {t.value}: it has no retransmission (141=Y required)")
+    if flags.listener and t not in LISTENER_ALLOWED:
+        out.append(f"logon.listener (20126) is only allowed on KalshiNR and KalshiRT, not {t.value}")
+    if flags.listener and not flags.skip_pending_exec_reports:
+        out.append("logon.listener (20126) requires logon.skip_pending_exec_reports (21011) = true")
+    if flags.listener and flags.cancel_orders_on_disconnect:
+        out.append("logon.cancel_orders_on_disconnect (8013) is not allowed on a listener session (20126)")
+    if flags.cancel_orders_on_disconnect and t not in ORDER_ENTRY:
+        out.append(f"logon.cancel_orders_on_disconnect (8013) applies to order entry (KalshiNR, KalshiRT), not {t.value}")
+    if flags.receive_settlement_reports and t not in SETTLEMENT_REPORTS_ALLOWED:
+        out.append(f"logon.receive_settlement_reports (20127) is not available on {t.value}")
+    if flags.message_retention_hours is not None and t not in RETENTION_ALLOWED:
+        out.append(
+            f"logon.message_retention_hours (20200) applies to retransmission sessions (KalshiRT, KalshiPT), not {t.value}"
+        )
+    if s.kalshi_host:
+        if not s.tls:
+            out.append(f"tls must be true for {s.host}: Kalshi accepts only TLS 1.2+")
+        if s.dialect is not Dialect.FIXT11:
+            out.append(f"dialect must be fixt11 for {s.host}: Kalshi's gateway speaks FIXT.1.1/FIX50SP2 only")
+        if s.heartbeat_interval <= 3:
+            out.append(f"heartbeat_interval must be greater than 3 seconds for {s.host} (got {s.heartbeat_interval})")
+        if s.port != PORTS[t]:
+            out.append(
+                f"port {s.port} does not serve {t.value} on Kalshi; {t.value} is on port {PORTS[t]}"
+            )
+        try:
+            uuid.UUID(s.api_key_id)
+        except ValueError:
+            out.append(f"api_key_id must be a Kalshi API key id (a UUID), got {s.api_key_id!r}")
+    return out
+
+
+class EmbeddedSimulatorConfig(_Model):
+    """Start the local simulator inside the engine process (for trying things out and for tests)."""
+
+    config: Path = Field(description="the simulator's own TOML config")
+    generate_keys: bool = Field(
+        True, description="create a missing session key and register it with the simulator"
+    )
+
+
+class EngineConfig(_Model):
+    data_dir: Path = Field(Path("var"), description="stores, logs and generated dictionaries")
+    message_log: bool = Field(True, description="write every FIX message (RawData redacted) to a log")
+    sessions: Annotated[list[SessionConfig], Field(min_length=1, alias="session")]
+    embedded_simulator: EmbeddedSimulatorConfig | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "EngineConfig":
+        problems: list[str] = []
+        names = [s.name for s in self.sessions]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"session name {name!r} is used more than once")
+        keys = [s.api_key_id for s in self.sessions if s.kalshi_host]
+        for key in sorted({k for k in keys if keys.count(k) > 1}):
+            problems.append(
+                f"api_key_id {key} is used by more than one Kalshi session; Kalshi allows one connection per key"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def session(self, name: str) -> SessionConfig:
+        for s in self.sessions:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(str(path), [Problem("", "file does not exist")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [Problem("", f"not valid TOML: {exc}")]) from None
+
+
+def problems_from_validation(exc: ValidationError, aliases: dict[str, str] | None = None) -> list[Problem]:
+    """Turn pydantic's errors into ``Problem``s with dotted paths as the user wrote them."""
+    aliases = aliases or {}
+    problems = []
+    for err in exc.errors():
+        parts: list[str] = []
+        for loc in err["loc"]:
+            if isinstance(loc, int) and parts:
+                parts[-1] = f"{parts[-1]}[{loc}]"
+            else:
+                parts.append(aliases.get(str(loc), str(loc)))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling)"
+        elif err["type"] == "missing":
+            msg = "required setting is missing"
+        problems.append(Problem(".".join(parts), msg))
+    return problems
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Paths in a config file are relative to that file, not to the working directory."""
+
+    def fix(table: dict[str, Any], keys: tuple[str, ...]) -> None:
+        for key in keys:
+            value = table.get(key)
+            if isinstance(value, str):
+                p = Path(value).expanduser()
+                table[key] = str(p if p.is_absolute() else base / p)
+
+    fix(raw, ("data_dir",))
+    for s in raw.get("session", []) if isinstance(raw.get("session"), list) else []:
+        if isinstance(s, dict):
+            fix(s, ("private_key_file", "tls_ca_file"))
+    if isinstance(raw.get("embedded_simulator"), dict):
+        fix(raw["embedded_simulator"], ("config",))
+    return raw
+
+
+def load_config(path: str | Path) -> EngineConfig:
+    """Load and validate an engine config file; raise ``ConfigError`` with every problem found."""
+    path = Path(path)
+    raw = _resolve_paths(read_toml(path), path.resolve().parent)
+    raw.setdefault("data_dir", str(path.resolve().parent / "var"))
+    try:
+        return EngineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(str(path), problems_from_validation(exc, {"sessions": "session"})) from None
+
+
+def check_config(path: str | Path) -> list[Problem]:
+    """Every problem with a config file, including keys that cannot be loaded; [] when it is usable."""
+    from fixengine.signing import load_private_key
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return exc.problems
+    problems: list[Problem] = []
+    embedded = config.embedded_simulator
+    for i, s in enumerate(config.sessions):
+        if embedded and embedded.generate_keys and s.private_key_file and not s.private_key_file.exists():
+            continue  # created on first run
+        try:
+            load_private_key(file=s.private_key_file, env=s.private_key_env)
+        except KeyLoadError as exc:
+            field = "private_key_file" if s.private_key_file else "private_key_env"
+            problems.append(Problem(f"session[{i}].{field}", str(exc)))
+        if s.tls_ca_file is not None and not s.tls_ca_file.is_file():
+            problems.append(Problem(f"session[{i}].tls_ca_file", f"{s.tls_ca_file} does not exist"))
+    if embedded is not None:
+        from simulator.config import load_simulator_config
+
+        try:
+            load_simulator_config(embedded.config)
+        except ConfigError as exc:
+            problems.extend(Problem(f"embedded_simulator.config ({exc.source}) {p.where}".rstrip(), p.reason) for p in exc.problems)
+    return problems
+

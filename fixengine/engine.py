@@ -1,0 +1,345 @@
+"""The engine: FIX sessions to Kalshi driven from asyncio.
+
+QuickFIX runs its event loop on a Python thread of its own; its callbacks hand immutable events to
+the asyncio loop with ``call_soon_threadsafe`` (one writer: all state changes happen in the loop).
+
+    async with Engine(load_config("config/kalshi-demo.toml")) as engine:
+        await engine.wait_logged_on()
+        async for event in engine.events():
+            print(event.session, event.describe())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TypeVar
+
+import quickfix as fix
+
+from fixengine.config import EngineConfig, SessionConfig
+from fixengine.errors import FixEngineError, LogonRefused, SessionUnavailable
+from fixengine.diagnose import probe
+from fixengine.events import (
+    ConnectionFailed,
+    HeartbeatReceived,
+    LoggedOn,
+    LoggedOut,
+    LogonRefused as LogonRefusedEvent,
+    LogonSent,
+    SessionEvent,
+)
+from fixengine.message_log import MessageLogs
+from fixengine.quickfix_settings import initiator_groups, initiator_settings, session_id
+from fixengine.session import EngineApplication, LogonUnanswered, SessionState
+from fixengine.signing import Signer, load_private_key
+
+log = logging.getLogger("fixengine.engine")
+
+E = TypeVar("E", bound=SessionEvent)
+
+# A session that has sent no Logon this long after (re)connecting should have is probed, and the
+# reason it cannot connect reported as ConnectionFailed.
+CONNECT_GRACE_S = 2.0
+
+
+@dataclass
+class _Status:
+    """The loop's view of one session."""
+
+    config: SessionConfig
+    logged_on: bool = False
+    refusal: str | None = None
+    logons_sent: int = 0
+    connect_check: asyncio.TimerHandle | None = None
+    failure: str | None = None  # the connect failure last reported, until a logon succeeds
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class _Initiator:
+    """One QuickFIX initiator (plain or TLS) and the thread its event loop runs on."""
+
+    def __init__(self, initiator: fix.Initiator, name: str):
+        self.initiator = initiator
+        # block() on a Python thread: cheaper callbacks than start()'s native thread.
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self.initiator.block()
+        except BaseException as exc:  # noqa: BLE001 - reported by stop()
+            self.error = exc
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.initiator.stop(True)
+        self.thread.join(timeout=10)
+
+
+class Engine:
+    """FIX sessions to Kalshi as an asyncio object. Start it, wait for logon, read its events."""
+
+    def __init__(self, config: EngineConfig, *, signers: Mapping[str, Signer] | None = None):
+        self.config = config
+        self._signers = dict(signers or {})
+        self._status = {s.name: _Status(s) for s in config.sessions}
+        self._subscribers: list[asyncio.Queue[SessionEvent]] = []
+        self._initiators: list[_Initiator] = []
+        self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load keys, build dictionaries and settings, and start connecting every session."""
+        if self._loop is not None:
+            raise FixEngineError("engine already started")
+        self._loop = asyncio.get_running_loop()
+        states: dict[str, SessionState] = {}
+        for s in self.config.sessions:
+            signer = self._signers.get(s.name) or Signer(
+                s.api_key_id, load_private_key(file=s.private_key_file, env=s.private_key_env)
+            )
+            if signer.key_id != s.api_key_id:
+                raise FixEngineError(f"session {s.name}: signer key id {signer.key_id} is not api_key_id {s.api_key_id}")
+            states[session_id(s).toString()] = SessionState(
+                s.name, signer, s.heartbeat_interval, s.logon.wire_fields(), self._messages.for_session(s.name)
+            )
+        for group in initiator_groups(list(self.config.sessions)):
+            self._initiators.append(self._make_initiator(group, states))
+        self._messages.start()
+        for initiator in self._initiators:
+            initiator.start()
+        for status in self._status.values():
+            self._expect_logon(status, CONNECT_GRACE_S)
+
+    def _make_initiator(self, sessions: list[SessionConfig], states: dict[str, SessionState]) -> _Initiator:
+        settings = initiator_settings(self.config, sessions)
+        mine = {session_id(s).toString(): states[session_id(s).toString()] for s in sessions}
+        app = EngineApplication(mine, self._emit_threadsafe)
+        store = fix.FileStoreFactory(settings)
+        tls = sessions[0].tls
+        cls = fix.SSLSocketInitiator if tls else fix.SocketInitiator
+        try:
+            # No QuickFIX log factory: the application logs messages itself (see message_log).
+            initiator = cls(app, store, settings)
+        except fix.ConfigError as exc:
+            raise FixEngineError(f"QuickFIX refused the session settings: {exc}") from None
+        return _Initiator(initiator, "quickfix-tls" if tls else "quickfix")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Log out every session (waiting up to ``timeout`` for the Logout to be answered), then stop."""
+        if self._loop is None or self._stopped:
+            return
+        self._stopped = True
+        for status in self._status.values():
+            session = fix.Session.lookupSession(session_id(status.config))
+            if session is not None:
+                session.logout()
+        try:
+            await asyncio.wait_for(self._all_logged_out(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("sessions still logged on after %.1fs; disconnecting", timeout)
+        for status in self._status.values():
+            if status.connect_check is not None:
+                status.connect_check.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for initiator in self._initiators:
+            await asyncio.to_thread(initiator.stop)
+        self._messages.stop()
+        # Let events emitted during shutdown reach their subscribers.
+        await asyncio.sleep(0)
+
+    async def _all_logged_out(self) -> None:
+        while any(s.logged_on for s in self._status.values()):
+            await self._any_change()
+
+    async def _any_change(self) -> None:
+        waiters = [asyncio.ensure_future(s.changed.wait()) for s in self._status.values()]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def __aenter__(self) -> "Engine":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _emit_threadsafe(self, event: SessionEvent) -> None:
+        """Called on QuickFIX's thread: hand the event to the loop, nothing more."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._on_event, event)
+
+    def _on_event(self, event: SessionEvent) -> None:
+        status = self._status.get(event.session)
+        if status is not None:
+            if isinstance(event, LogonUnanswered):
+                self._diagnose(status)
+                return
+            if isinstance(event, ConnectionFailed):
+                if event.reason == status.failure:
+                    return  # reported once per streak of identical failures
+                status.failure = event.reason
+            elif isinstance(event, LogonSent):
+                status.logons_sent += 1
+            elif isinstance(event, LoggedOn):
+                status.logged_on, status.refusal, status.failure = True, None, None
+            elif isinstance(event, LoggedOut):
+                status.logged_on = False
+                self._expect_logon(status, status.config.reconnect_interval + CONNECT_GRACE_S)
+            elif isinstance(event, LogonRefusedEvent):
+                status.logged_on, status.refusal = False, event.reason
+            status.changed.set()
+            status.changed = asyncio.Event()
+        log.info("%s: %s", event.session, event.describe())
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+
+    def _expect_logon(self, status: _Status, within: float) -> None:
+        """Unless a Logon goes out within ``within`` seconds, find out why and report it."""
+        if self._stopped or self._loop is None:
+            return
+        if status.connect_check is not None:
+            status.connect_check.cancel()
+        sent = status.logons_sent
+
+        def check() -> None:
+            if status.logons_sent == sent and not status.logged_on and status.refusal is None:
+                self._diagnose(status, "accepts connections, but no Logon was sent")
+
+        status.connect_check = self._loop.call_later(within, check)
+
+    def _diagnose(self, status: _Status, if_reachable: str = "closed the connection before answering the Logon") -> None:
+        """Probe the session's address and report why it cannot log on, as ConnectionFailed."""
+        if self._stopped:
+            return
+        s = status.config
+
+        async def diagnose() -> None:
+            reason = await probe(s.host, s.port, s.tls, s.tls_ca_file) or f"{s.host}:{s.port} {if_reachable}"
+            if not status.logged_on and status.refusal is None and not self._stopped:
+                self._on_event(ConnectionFailed(s.name, datetime.now(timezone.utc), reason))
+                self._expect_logon(status, s.reconnect_interval + CONNECT_GRACE_S)
+
+        task = asyncio.ensure_future(diagnose())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def events(self) -> "EventStream":
+        """Every session event from now on, in order. Take it before ``start`` to see them all."""
+        return EventStream(self._subscribers)
+
+    async def test_request(self, session: str, timeout: float = 5.0) -> float:
+        """Send a TestRequest and return the seconds until its Heartbeat came back."""
+        status = self._status[session]
+        if not status.logged_on:
+            raise SessionUnavailable(f"session {session} is not logged on")
+        test_req_id = f"fixengine-{uuid.uuid4().hex[:12]}"
+        message = fix.Message()
+        message.getHeader().setField(35, "1")
+        message.setField(112, test_req_id)
+        stream = self.events()
+        try:
+            started = time.perf_counter()
+            fix.Session.sendToTarget(message, session_id(status.config))
+
+            async def answered() -> None:
+                while True:
+                    event = await stream.next()
+                    if isinstance(event, HeartbeatReceived) and event.test_req_id == test_req_id:
+                        return
+
+            try:
+                await asyncio.wait_for(answered(), timeout)
+            except asyncio.TimeoutError:
+                raise SessionUnavailable(f"session {session}: no answer to TestRequest in {timeout:.0f}s") from None
+            return time.perf_counter() - started
+        finally:
+            stream.close()
+
+    # --- state --------------------------------------------------------------------------------
+
+    def is_logged_on(self, session: str) -> bool:
+        return self._status[session].logged_on
+
+    async def wait_logged_on(self, sessions: Iterable[str] | None = None, timeout: float = 15.0) -> None:
+        """Return once every named session (default: all) is logged on.
+
+        Raises ``LogonRefused`` with the counterparty's reason if one is refused, and
+        ``SessionUnavailable`` if ``timeout`` passes first.
+        """
+        names = list(sessions) if sessions is not None else list(self._status)
+        for name in names:
+            if name not in self._status:
+                raise FixEngineError(f"no session named {name!r}; configured: {', '.join(self._status)}")
+
+        async def wait() -> None:
+            while True:
+                for name in names:
+                    refusal = self._status[name].refusal
+                    if refusal is not None:
+                        raise LogonRefused(name, refusal)
+                if all(self._status[n].logged_on for n in names):
+                    return
+                await self._any_change()
+
+        try:
+            await asyncio.wait_for(wait(), timeout)
+        except asyncio.TimeoutError:
+            down = [n for n in names if not self._status[n].logged_on]
+            raise SessionUnavailable(f"not logged on after {timeout:.0f}s: {', '.join(down)}") from None
+
+
+class EventStream:
+    """Session events in the order they happened; an async iterator with waiting helpers."""
+
+    def __init__(self, subscribers: list[asyncio.Queue[SessionEvent]]):
+        self._queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
+        self._subscribers = subscribers
+        subscribers.append(self._queue)
+
+    def __aiter__(self) -> "EventStream":
+        return self
+
+    async def __anext__(self) -> SessionEvent:
+        return await self._queue.get()
+
+    async def next(self, timeout: float | None = None) -> SessionEvent:
+        """The next event; ``TimeoutError`` if none comes within ``timeout`` seconds."""
+        return await asyncio.wait_for(self._queue.get(), timeout)
+
+    async def wait_for(
+        self, kind: type[E], session: str | None = None, timeout: float = 15.0
+    ) -> E:
+        """Skip events until one of type ``kind`` (for ``session``, if given) arrives."""
+
+        async def wait() -> E:
+            while True:
+                event = await self._queue.get()
+                if isinstance(event, kind) and (session is None or event.session == session):
+                    return event
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def close(self) -> None:
+        if self._queue in self._subscribers:
+            self._subscribers.remove(self._queue)

@@ -1,0 +1,77 @@
+"""FIX tag=value framing without QuickFIX: split a byte stream into messages, read and write fields.
+
+Used where a message must be handled before (or without) a QuickFIX session: the simulator's logon
+gate, and tests that speak raw FIX over a socket. Pure functions and a small buffer object; no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SOH = b"\x01"
+_HEAD = re.compile(rb"8=([^\x01]+)\x019=(\d{1,7})\x01")
+
+
+class FramingError(ValueError):
+    """The stream is not FIX: bad header, bad BodyLength or bad CheckSum."""
+
+
+def checksum(data: bytes) -> str:
+    return f"{sum(data) % 256:03d}"
+
+
+def encode(begin_string: str, fields: list[tuple[int, str]]) -> bytes:
+    """A complete message: 8, 9 (computed), ``fields`` in order (35 first), 10 (computed)."""
+    body = b"".join(f"{tag}={value}".encode() + SOH for tag, value in fields)
+    head = f"8={begin_string}".encode() + SOH + f"9={len(body)}".encode() + SOH
+    return head + body + f"10={checksum(head + body)}".encode() + SOH
+
+
+def parse(message: bytes) -> list[tuple[int, str]]:
+    """All fields of one framed message, in wire order (repeated tags kept)."""
+    out: list[tuple[int, str]] = []
+    for part in message.split(SOH):
+        if not part:
+            continue
+        tag, sep, value = part.partition(b"=")
+        if not sep or not tag.isdigit():
+            raise FramingError(f"malformed field {part[:40]!r}")
+        out.append((int(tag), value.decode("latin-1")))
+    return out
+
+
+@dataclass
+class FrameReader:
+    """Feed bytes as they arrive; take whole messages out as they complete."""
+
+    buffer: bytearray = field(default_factory=bytearray)
+    max_body: int = 1 << 20
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+
+    def next_message(self) -> bytes | None:
+        """The next complete message, or None if more bytes are needed. Raises FramingError."""
+        if not self.buffer:
+            return None
+        match = _HEAD.match(self.buffer)
+        if match is None:
+            if len(self.buffer) >= 32 or not b"8=FIX".startswith(bytes(self.buffer[:5])):
+                raise FramingError(f"stream does not start with a FIX header: {bytes(self.buffer[:32])!r}")
+            return None
+        body_length = int(match.group(2))
+        if body_length > self.max_body:
+            raise FramingError(f"BodyLength {body_length} is larger than {self.max_body}")
+        end_of_body = match.end() + body_length
+        total = end_of_body + 7  # "10=nnn" + SOH
+        if len(self.buffer) < total:
+            return None
+        trailer = bytes(self.buffer[end_of_body:total])
+        if not (trailer.startswith(b"10=") and trailer.endswith(SOH)):
+            raise FramingError("BodyLength does not match the message (no CheckSum where expected)")
+        if trailer[3:6].decode("latin-1") != checksum(bytes(self.buffer[:end_of_body])):
+            raise FramingError(f"CheckSum {trailer[3:6].decode('latin-1')} is wrong")
+        message = bytes(self.buffer[:total])
+        del self.buffer[:total]
+        return message

@@ -1,0 +1,49 @@
+"""Kalshi's FIX session facts, in one place: session types, their ports and which Logon rules apply.
+
+Source: ../shared/kalshi/fix-spec.md §1.1, §2, §4.2, §7.4 (current docs where pages disagree).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class SessionType(str, Enum):
+    """Kalshi's session types; the value is the TargetCompID (56), bound to its own port."""
+
+    NR = "KalshiNR"
+    DC = "KalshiDC"
+    RT = "KalshiRT"
+    PT = "KalshiPT"
+    RFQ = "KalshiRFQ"
+    MD = "KalshiMD"
+
+
+PORTS: dict[SessionType, int] = {
+    SessionType.NR: 8228,
+    SessionType.DC: 8229,
+    SessionType.RT: 8230,
+    SessionType.PT: 8231,
+    SessionType.RFQ: 8232,
+    SessionType.MD: 8233,
+}
+
+# No retransmission: a Logon without ResetSeqNumFlag=Y is refused (§7.4, current docs).
+RESET_REQUIRED = frozenset({SessionType.NR, SessionType.DC, SessionType.RFQ, SessionType.MD})
+# Where each Logon switch is allowed (§4.2, §14, §15).
+LISTENER_ALLOWED = frozenset({SessionType.NR, SessionType.RT})
+SETTLEMENT_REPORTS_ALLOWED = frozenset({SessionType.NR, SessionType.RT, SessionType.PT})
+RETENTION_ALLOWED = frozenset({SessionType.RT, SessionType.PT})
+ORDER_ENTRY = frozenset({SessionType.NR, SessionType.RT})
+MAX_RETENTION_HOURS = 72
+
+# FIX API access by default from Premier up (§1.4).
+TIERS = ("basic", "advanced", "expert", "premier", "paragon", "prime", "prestige")
+FIX_TIERS = ("premier", "paragon", "prime", "prestige")
+
+SENDING_TIME_TOLERANCE_S = 30
+
+# Logout texts the live gateway is known to send (§6); the engine recognises them by substring.
+TEXT_INVALID_TARGET = "Invalid TargetCompID"
+TEXT_ALREADY_EXISTS = "already exists"
+TEXT_TIER_NOT_ALLOWED = "API usage level is not allowed for FIX"

@@ -1,0 +1,198 @@
+"""The engine's QuickFIX Application: Logon signing, message logging, session events.
+
+Everything here runs on QuickFIX's thread, under the session's lock. A slow callback shows up as
+missed heartbeats, so each callback reads the few fields it needs, makes an immutable event and
+hands it to the asyncio loop through ``emit``; all other work happens in the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import quickfix as fix
+
+from fixengine.events import (
+    HeartbeatReceived,
+    HeartbeatTimeout,
+    LoggedOn,
+    LoggedOut,
+    LogonRefused,
+    LogonSent,
+    SessionEvent,
+    SessionRejectReceived,
+)
+from fixengine.message_log import SessionMessageLog
+from fixengine.signing import Signer, logon_prehash, sign
+
+log = logging.getLogger("fixengine.session")
+
+Emit = Callable[[SessionEvent], None]
+
+# QuickFIX drops a session after 2.4 heartbeat intervals without inbound traffic (a TestRequest
+# goes out at 1.2); a disconnect after at least 2 silent intervals, with no Logout, is that timeout.
+SILENCE_INTERVALS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogonUnanswered(SessionEvent):
+    """Internal: the connection ended before the counterparty said anything. The engine finds
+    out why (see ``fixengine.diagnose``) and reports a ``ConnectionFailed``."""
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _field(fields: fix.FieldMap, tag: int) -> str | None:
+    return fields.getField(tag) if fields.isSetField(tag) else None
+
+
+@dataclass
+class SessionState:
+    """What the callbacks remember about one session's current connection (QuickFIX thread only)."""
+
+    name: str
+    signer: Signer
+    heartbeat_interval: int
+    logon_fields: list[tuple[int, str]]
+    messages: SessionMessageLog
+    logged_on: bool = False
+    logout_text: str | None = None
+    logout_by_us: bool | None = None  # who sent the first Logout on this connection
+    heard_back: bool = False  # anything received on this connection
+    reject_text: str | None = None  # a Reject received before Logon, for the refusal reason
+    last_inbound: float = 0.0
+
+    @property
+    def refused(self) -> bool:
+        """The counterparty answered our Logon with a Logout (or a Reject): it said no."""
+        return not self.logged_on and (self.logout_by_us is False or self.reject_text is not None)
+
+    def reset_connection(self) -> None:
+        self.logged_on = False
+        self.logout_text = None
+        self.logout_by_us = None
+        self.reject_text = None
+        self.heard_back = False
+        self.last_inbound = time.monotonic()
+
+
+class EngineApplication(fix.Application):
+    """QuickFIX callbacks for the engine's initiator sessions."""
+
+    def __init__(self, sessions: dict[str, SessionState], emit: Emit):
+        super().__init__()
+        self._sessions = sessions  # keyed by SessionID.toString()
+        self._emit = emit
+
+    def _guard(self, what: str, fn: Callable[[], None]) -> None:
+        """Run ``fn``; log (never propagate) an unexpected error: it would cross into C++."""
+        try:
+            fn()
+        except Exception:  # noqa: BLE001
+            log.error("error in QuickFIX callback %s:\n%s", what, traceback.format_exc())
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:
+        pass
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:
+        state = self._sessions[sessionID.toString()]
+
+        def handle() -> None:
+            state.logged_on = True
+            self._emit(LoggedOn(state.name, _now(), state.heartbeat_interval))
+
+        self._guard("onLogon", handle)
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:
+        state = self._sessions[sessionID.toString()]
+        if state.refused:
+            # Disable the session here, on QuickFIX's thread: its first reconnect is immediate,
+            # before the loop could act. It stays down until the engine restarts.
+            fix.Session.lookupSession(sessionID).logout()
+        self._guard("onLogout", lambda: self._ended(state))
+
+    def _ended(self, state: SessionState) -> None:
+        if state.logged_on:
+            reason = state.logout_text or ""
+            by_counterparty = state.logout_by_us is not True
+            if state.logout_by_us is None and not reason:
+                silence = time.monotonic() - state.last_inbound
+                if silence >= SILENCE_INTERVALS * state.heartbeat_interval:
+                    reason = "heartbeat timeout: the counterparty went silent"
+                    self._emit(HeartbeatTimeout(state.name, _now(), silence))
+                else:
+                    reason = "connection lost"
+            self._emit(LoggedOut(state.name, _now(), reason, by_counterparty))
+        elif state.refused:
+            reason = state.logout_text or state.reject_text or "Logout without a reason"
+            self._emit(LogonRefused(state.name, _now(), reason))
+        else:
+            self._emit(LogonUnanswered(state.name, _now()))
+        state.reset_connection()
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        state = self._sessions[sessionID.toString()]
+        msg_type = message.getHeader().getField(35)
+        if msg_type == "A":
+            self._guard("toAdmin(Logon)", lambda: self._sign_logon(message, state))
+        elif msg_type == "5" and state.logout_by_us is None:
+            state.logout_by_us = True
+        state.messages.outgoing(message.toString())
+
+    def _sign_logon(self, message: fix.Message, state: SessionState) -> None:
+        state.reset_connection()
+        for tag, value in state.logon_fields:
+            message.setField(tag, value)
+        header = message.getHeader()
+        # Sign exactly what this Logon carries: QuickFIX has already stamped 34 and 52.
+        sending_time, seq, sender, target = (header.getField(t) for t in (52, 34, 49, 56))
+        if sender != state.signer.key_id:
+            raise RuntimeError(f"Logon SenderCompID {sender} is not the signing key {state.signer.key_id}")
+        signature = sign(state.signer.private_key, logon_prehash(sending_time, "A", seq, sender, target))
+        message.setField(95, str(len(signature)))
+        message.setField(96, signature)
+        self._emit(LogonSent(state.name, _now(), int(seq)))
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        state = self._sessions[sessionID.toString()]
+        state.last_inbound = time.monotonic()
+        state.heard_back = True
+        state.messages.incoming(message.toString())
+        msg_type = message.getHeader().getField(35)
+        if msg_type == "0":
+            self._emit(HeartbeatReceived(state.name, _now(), _field(message, 112)))
+        elif msg_type == "5":
+            if state.logout_by_us is None:
+                state.logout_by_us = False
+            state.logout_text = _field(message, 58) or state.logout_text
+        elif msg_type == "3":
+            self._guard("fromAdmin(Reject)", lambda: self._on_reject(message, state))
+
+    def _on_reject(self, message: fix.Message, state: SessionState) -> None:
+        ref_seq, ref_type, ref_tag, reason, text = (_field(message, t) for t in (45, 372, 371, 373, 58))
+        event = SessionRejectReceived(
+            state.name,
+            _now(),
+            int(ref_seq) if ref_seq and ref_seq.isdigit() else None,
+            ref_type,
+            int(ref_tag) if ref_tag and ref_tag.isdigit() else None,
+            int(reason) if reason and reason.isdigit() else None,
+            text or "",
+        )
+        if not state.logged_on:
+            state.reject_text = text or event.describe()
+        self._emit(event)
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        self._sessions[sessionID.toString()].messages.outgoing(message.toString())
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        state = self._sessions[sessionID.toString()]
+        state.last_inbound = time.monotonic()
+        state.messages.incoming(message.toString())

@@ -1,0 +1,1 @@
+"""A local imitation of Kalshi's FIX acceptor, for tests and conformance runs."""

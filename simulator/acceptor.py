@@ -1,0 +1,155 @@
+"""The simulator's QuickFIX acceptor: every (dialect, session type, API key) session on one internal
+loopback port, behind the logon gates. The gate has already checked each Logon; the acceptor runs
+the session layer (heartbeats, TestRequests, sequence numbers, validation against the dictionaries).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import quickfix as fix
+
+from fixengine.dialect import Dialect
+from fixengine.dictionary import build_dictionaries
+from fixengine.errors import FixEngineError
+from fixengine.kalshi import SessionType
+from fixengine.message_log import MessageLogs, SessionMessageLog
+from simulator.config import SimulatorConfig
+
+log = logging.getLogger("simulator.acceptor")
+
+
+@dataclass(frozen=True)
+class SimEvent:
+    """Something the simulator wants its operator (or a test) to see."""
+
+    kind: str  # listening, admitted, refused, logged_on, logged_out, closed
+    detail: str
+    key_id: str = ""
+    session_type: str = ""
+
+
+SimEventSink = Callable[[SimEvent], None]
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SimulatorApplication(fix.Application):
+    """Session-level behaviour only, for now: application messages are answered with
+    BusinessMessageReject (unsupported) until the exchange is wired in."""
+
+    def __init__(self, sink: SimEventSink, messages: MessageLogs):
+        super().__init__()
+        self._sink = sink
+        self._messages = messages
+        self._logs: dict[str, SessionMessageLog] = {}  # SessionID string -> its message log
+        self.logon_flags: dict[str, dict[int, str]] = {}  # SessionID string -> Logon fields
+
+    def _safe(self, what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - never let an exception cross into C++
+            log.error("error in simulator callback %s:\n%s", what, traceback.format_exc())
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:
+        name = "-".join(
+            (sessionID.getBeginString().getValue(), sessionID.getSenderCompID().getValue(), sessionID.getTargetCompID().getValue())
+        )
+        self._logs[sessionID.toString()] = self._messages.for_session(name)
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:
+        key, target = sessionID.getTargetCompID().getValue(), sessionID.getSenderCompID().getValue()
+        self._safe("onLogon", lambda: self._sink(SimEvent("logged_on", sessionID.getBeginString().getValue(), key, target)))
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:
+        key, target = sessionID.getTargetCompID().getValue(), sessionID.getSenderCompID().getValue()
+        self._safe("onLogout", lambda: self._sink(SimEvent("logged_out", sessionID.getBeginString().getValue(), key, target)))
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        self._logs[sessionID.toString()].outgoing(message.toString())
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        self._logs[sessionID.toString()].incoming(message.toString())
+        if message.getHeader().getField(35) == "A":
+            flags = {tag: message.getField(tag) for tag in _LOGON_FLAGS if message.isSetField(tag)}
+            self.logon_flags[sessionID.toString()] = flags
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        self._logs[sessionID.toString()].outgoing(message.toString())
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        self._logs[sessionID.toString()].incoming(message.toString())
+        raise fix.UnsupportedMessageType()
+
+
+_LOGON_FLAGS = (141, 8013, 20126, 20127, 20200, 21003, 21005, 21007, 21008, 21011, 21012, 21026, 21027)
+
+
+def acceptor_settings(config: SimulatorConfig, key_ids: list[str], port: int) -> fix.SessionSettings:
+    dictionaries = {d: build_dictionaries(d, config.data_dir / "dictionaries") for d in Dialect}
+    settings = fix.SessionSettings()
+    defaults = fix.Dictionary()
+    defaults.setString("ConnectionType", "acceptor")
+    defaults.setInt("SocketAcceptPort", port)
+    defaults.setString("SocketReuseAddress", "Y")
+    # QuickFIX listens on every interface; only the gates on this host may reach it.
+    defaults.setString("AllowedRemoteAddresses", "127.0.0.1")
+    defaults.setString("NonStopSession", "Y")
+    defaults.setString("StartTime", "00:00:00")
+    defaults.setString("EndTime", "00:00:00")
+    defaults.setString("UseDataDictionary", "Y")
+    defaults.setString("TimestampPrecision", "3")
+    defaults.setString("MillisecondsInTimeStamp", "Y")
+    defaults.setString("CheckLatency", "Y")
+    defaults.setInt("MaxLatency", max(1, int(config.sending_time_tolerance)))
+    defaults.setString("SocketNodelay", "Y")
+    settings.set(defaults)
+    for dialect in Dialect:
+        paths = dictionaries[dialect]
+        for session_type in SessionType:
+            for key in key_ids:
+                d = fix.Dictionary()
+                if dialect.is_fixt:
+                    d.setString("DefaultApplVerID", "FIX.5.0SP2")
+                    d.setString("TransportDataDictionary", str(paths.session))
+                    d.setString("AppDataDictionary", str(paths.application))
+                else:
+                    d.setString("DataDictionary", str(paths.session))
+                settings.set(fix.SessionID(dialect.begin_string, session_type.value, key), d)
+    return settings
+
+
+class Acceptor:
+    """The QuickFIX SocketAcceptor and the Python thread its event loop runs on."""
+
+    def __init__(self, config: SimulatorConfig, key_ids: list[str], sink: SimEventSink):
+        self.port = free_loopback_port()
+        self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log, prefix="simulator.messages")
+        self.application = SimulatorApplication(sink, self._messages)
+        self._settings = acceptor_settings(config, key_ids, self.port)
+        self._store = fix.MemoryStoreFactory()
+        # No QuickFIX log factory: the application logs messages itself (see fixengine.message_log).
+        try:
+            self._acceptor = fix.SocketAcceptor(self.application, self._store, self._settings)
+        except fix.ConfigError as exc:
+            raise FixEngineError(f"QuickFIX refused the simulator's session settings: {exc}") from None
+        # block() on a Python thread: start()'s native thread crashes on stop in these bindings.
+        self._thread = threading.Thread(target=self._acceptor.block, name="simulator-quickfix", daemon=True)
+
+    def start(self) -> None:
+        self._messages.start()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._acceptor.stop(True)
+        self._thread.join(timeout=10)
+        self._messages.stop()

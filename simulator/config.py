@@ -1,0 +1,167 @@
+"""Simulator configuration: listeners, TLS, logon policy and the account registry, from TOML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fixengine.config import problems_from_validation, read_toml
+from fixengine.dialect import Dialect
+from fixengine.errors import ConfigError, KeyLoadError, Problem
+from fixengine.kalshi import FIX_TIERS, PORTS, SENDING_TIME_TOLERANCE_S, TIERS, SessionType
+from fixengine.signing import load_public_key
+
+FIX44_LISTENER = "fix44"
+DEFAULT_FIX44_PORT = 8240
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class AccountConfig(_Model):
+    """An API key the simulator knows: its id, its public key and the account's API tier."""
+
+    api_key_id: Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x20|=]+$")]
+    public_key_file: Path | None = None
+    public_key_pem: str | None = None
+    tier: str = "premier"
+
+    @field_validator("tier")
+    @classmethod
+    def _known_tier(cls, v: str) -> str:
+        if v not in TIERS:
+            raise ValueError(f"unknown tier {v!r}; one of {', '.join(TIERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_key(self) -> "AccountConfig":
+        if (self.public_key_file is None) == (self.public_key_pem is None):
+            raise ValueError("set exactly one of public_key_file or public_key_pem")
+        return self
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        if self.public_key_pem is not None:
+            return load_public_key(self.public_key_pem.encode(), f"account {self.api_key_id} public_key_pem")
+        assert self.public_key_file is not None
+        try:
+            data = self.public_key_file.read_bytes()
+        except OSError as exc:
+            raise KeyLoadError(f"public key file {self.public_key_file} cannot be read: {exc.strerror}") from None
+        return load_public_key(data, f"public key file {self.public_key_file}")
+
+
+class TlsConfig(_Model):
+    enabled: bool = False
+    cert_file: Path | None = Field(None, description="PEM certificate; absent: self-signed at start-up")
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> "TlsConfig":
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("set both cert_file and key_file, or neither (a self-signed pair is made)")
+        return self
+
+
+def _default_listeners() -> dict[str, int]:
+    ports = {t.value: p for t, p in PORTS.items()}
+    ports[FIX44_LISTENER] = DEFAULT_FIX44_PORT
+    return ports
+
+
+class SimulatorConfig(_Model):
+    host: str = Field("127.0.0.1", description="address the listeners bind to")
+    data_dir: Path = Path("var/simulator")
+    listeners: dict[str, Annotated[int, Field(ge=0, le=65535)]] = Field(
+        default_factory=_default_listeners,
+        description="session type (or 'fix44') -> port; 0 picks a free port",
+    )
+    tls: TlsConfig = TlsConfig()
+    sending_time_tolerance: Annotated[float, Field(gt=0)] = SENDING_TIME_TOLERANCE_S
+    min_heartbeat_interval: Annotated[int, Field(ge=1)] = Field(
+        1, description="smallest HeartBtInt accepted; Kalshi's live gateway wants more than 3"
+    )
+    fix_tiers: tuple[str, ...] = FIX_TIERS
+    clock_offset: float = Field(0.0, description="seconds added to the simulator's clock (skew tests)")
+    logon_timeout: Annotated[float, Field(gt=0)] = 10.0
+    message_log: bool = True
+    accounts: list[AccountConfig] = Field(default_factory=list, alias="account")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("listeners")
+    @classmethod
+    def _known_listeners(cls, v: dict[str, int]) -> dict[str, int]:
+        known = {t.value for t in SessionType} | {FIX44_LISTENER}
+        unknown = sorted(set(v) - known)
+        if unknown:
+            raise ValueError(f"unknown listener {', '.join(unknown)}; use {', '.join(sorted(known))}")
+        return v
+
+    @field_validator("fix_tiers")
+    @classmethod
+    def _known_tiers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in v if t not in TIERS]
+        if unknown:
+            raise ValueError(f"unknown tier {', '.join(unknown)}; one of {', '.join(TIERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_accounts(self) -> "SimulatorConfig":
+        ids = [a.api_key_id for a in self.accounts]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"api_key_id {', '.join(dup)} is listed more than once")
+        return self
+
+    def listener_specs(self) -> list["ListenerSpec"]:
+        specs = []
+        for name, port in self.listeners.items():
+            if name == FIX44_LISTENER:
+                specs.append(ListenerSpec(name, Dialect.FIX44, frozenset(SessionType), port))
+            else:
+                specs.append(ListenerSpec(name, Dialect.FIXT11, frozenset({SessionType(name)}), port))
+        return specs
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    """One listening port: which dialect it speaks and which TargetCompIDs it serves."""
+
+    name: str
+    dialect: Dialect
+    session_types: frozenset[SessionType]
+    port: int
+
+
+def load_simulator_config(path: str | Path, overrides: dict[str, Any] | None = None) -> SimulatorConfig:
+    """Load and validate a simulator config; raise ``ConfigError`` with every problem found."""
+    path = Path(path)
+    base = path.resolve().parent
+    raw = read_toml(path)
+    raw.update(overrides or {})
+    raw["data_dir"] = str(base / Path(raw.get("data_dir", "var/simulator")).expanduser())
+    for account in raw.get("account", []) if isinstance(raw.get("account"), list) else []:
+        if isinstance(account, dict) and isinstance(account.get("public_key_file"), str):
+            account["public_key_file"] = str(base / Path(account["public_key_file"]).expanduser())
+    if isinstance(raw.get("tls"), dict):
+        for key in ("cert_file", "key_file"):
+            if isinstance(raw["tls"].get(key), str):
+                raw["tls"][key] = str(base / Path(raw["tls"][key]).expanduser())
+    try:
+        config = SimulatorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(str(path), problems_from_validation(exc, {"accounts": "account"})) from None
+    problems = []
+    for i, account in enumerate(config.accounts):
+        try:
+            account.public_key()
+        except KeyLoadError as exc:
+            problems.append(Problem(f"account[{i}]", str(exc)))
+    if problems:
+        raise ConfigError(str(path), problems)
+    return config

@@ -1,0 +1,201 @@
+"""Logon gates: the simulator's front doors, one per listening port.
+
+QuickFIX's acceptor silently drops a connection whose Logon names no session it knows, or a session
+already connected. Kalshi instead answers with a Logout saying why ("Invalid TargetCompID",
+"already exists" ...). A gate reads the first message itself, runs the Logon checks
+(``simulator.logon.check_logon``), answers a refusal as Kalshi does, and relays an admitted
+connection byte for byte to the internal QuickFIX acceptor. TLS ends here.
+
+All gates share one asyncio loop (on the simulator's gate thread); the set of connected API keys is
+touched only in that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from fixengine.framing import FrameReader, FramingError, encode, parse
+from simulator.acceptor import SimEvent, SimEventSink
+from simulator.config import ListenerSpec
+from simulator.logon import Refusal
+
+log = logging.getLogger("simulator.gate")
+
+Decide = Callable[[dict[int, str], ListenerSpec, set[str]], Refusal | None]
+
+_CHUNK = 1 << 16
+_UPSTREAM_CONNECT_ATTEMPTS = 50
+
+
+def refusal_messages(fields: dict[int, str], refusal: Refusal, now: datetime) -> bytes:
+    """What Kalshi sends a refused Logon: [Reject (35=3) with 373,] then Logout (35=5) with Text."""
+    begin = fields.get(8, "FIXT.1.1")
+    header = [(49, fields.get(56, "")), (56, fields.get(49, ""))]
+    stamp = now.strftime("%Y%m%d-%H:%M:%S.") + f"{now.microsecond // 1000:03d}"
+    out = b""
+    seq = 1
+    if refusal.reject_reason is not None:
+        ref = [(45, fields.get(34, "0")), (372, "A"), (373, str(refusal.reject_reason)), (58, refusal.text)]
+        out += encode(begin, [(35, "3"), (34, str(seq)), *header, (52, stamp), *ref])
+        seq += 1
+    out += encode(begin, [(35, "5"), (34, str(seq)), *header, (52, stamp), (58, refusal.text)])
+    return out
+
+
+class GateHub:
+    """The gates of one simulator and what they share: the connected keys and the upstream port."""
+
+    def __init__(
+        self,
+        decide: Decide,
+        upstream_port: int,
+        sink: SimEventSink,
+        logon_timeout: float,
+        clock: Callable[[], datetime],
+    ):
+        self._decide = decide
+        self._upstream_port = upstream_port
+        self._sink = sink
+        self._logon_timeout = logon_timeout
+        self._clock = clock
+        self.connected_keys: set[str] = set()
+        self._servers: list[asyncio.base_events.Server] = []
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def listen(self, spec: ListenerSpec, host: str, context: ssl.SSLContext | None) -> int:
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._connections.add(task)
+            try:
+                await self._serve(spec, reader, writer)
+            finally:
+                self._connections.discard(task)
+
+        server = await asyncio.start_server(
+            on_connect, host, spec.port, ssl=context, ssl_handshake_timeout=self._logon_timeout if context else None
+        )
+        self._servers.append(server)
+        return server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=5)
+        for server in self._servers:
+            await server.wait_closed()
+
+    async def _serve(self, spec: ListenerSpec, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        try:
+            first = await asyncio.wait_for(self._first_message(reader), self._logon_timeout)
+        except (asyncio.TimeoutError, FramingError, ConnectionError, ssl.SSLError) as exc:
+            reason = "no Logon within the logon timeout" if isinstance(exc, asyncio.TimeoutError) else str(exc)
+            self._sink(SimEvent("closed", f"{spec.name} from {peer}: {reason}"))
+            await _close(writer)
+            return
+        message, rest = first
+        fields: dict[int, str] = {}
+        for tag, value in parse(message):
+            fields.setdefault(tag, value)
+        if fields.get(35) != "A":
+            self._sink(SimEvent("closed", f"{spec.name} from {peer}: first message is not a Logon"))
+            await _close(writer)
+            return
+        key_id, target = fields.get(49, ""), fields.get(56, "")
+        refusal = self._decide(fields, spec, self.connected_keys)
+        if refusal is not None:
+            self._sink(SimEvent("refused", f"{spec.name}: {refusal.text}", key_id, target))
+            await self._refuse(fields, refusal, reader, writer)
+            return
+        self.connected_keys.add(key_id)
+        self._sink(SimEvent("admitted", spec.name, key_id, target))
+        try:
+            await self._relay(message + rest, reader, writer)
+        finally:
+            self.connected_keys.discard(key_id)
+            self._sink(SimEvent("closed", f"{spec.name}: connection ended", key_id, target))
+
+    async def _first_message(self, reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+        frames = FrameReader()
+        while True:
+            data = await reader.read(_CHUNK)
+            if not data:
+                raise ConnectionError("connection closed before a Logon arrived")
+            frames.feed(data)
+            message = frames.next_message()
+            if message is not None:
+                return message, bytes(frames.buffer)
+
+    async def _refuse(
+        self, fields: dict[int, str], refusal: Refusal, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            writer.write(refusal_messages(fields, refusal, self._clock()))
+            await writer.drain()
+            # Let the counterparty read our Logout and answer it before we close.
+            await asyncio.wait_for(_drain_until_eof(reader), timeout=2)
+        except (asyncio.TimeoutError, ConnectionError, ssl.SSLError):
+            pass
+        await _close(writer)
+
+    async def _relay(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await self._connect_upstream()
+        up_writer.write(head)
+        pumps = [
+            asyncio.ensure_future(_pump(reader, up_writer)),
+            asyncio.ensure_future(_pump(up_reader, writer)),
+        ]
+        try:
+            # Either side closing ends the session: FIX has no half-open conversations.
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for p in pumps:
+                p.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+            await _close(up_writer)
+            await _close(writer)
+
+    async def _connect_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        # QuickFIX binds its port on its own thread at start-up; allow it a moment.
+        for attempt in range(_UPSTREAM_CONNECT_ATTEMPTS):
+            try:
+                return await asyncio.open_connection("127.0.0.1", self._upstream_port)
+            except ConnectionRefusedError:
+                if attempt == _UPSTREAM_CONNECT_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05)
+        raise AssertionError("unreachable")
+
+
+async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    try:
+        while data := await source.read(_CHUNK):
+            sink.write(data)
+            await sink.drain()
+    except (ConnectionError, ssl.SSLError):
+        pass
+
+
+async def _drain_until_eof(reader: asyncio.StreamReader) -> None:
+    while await reader.read(_CHUNK):
+        pass
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), timeout=2)
+    except (asyncio.TimeoutError, ConnectionError, ssl.SSLError):
+        pass
+
+
+def utc_now(offset_seconds: float = 0.0) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(seconds=offset_seconds)

@@ -1,0 +1,123 @@
+"""The simulator as one object: account registry, QuickFIX acceptor and logon gates.
+
+    with Simulator(load_simulator_config("config/simulator.toml")) as sim:
+        print(sim.ports)        # {"KalshiNR": 8228, ..., "fix44": 8240}
+
+Start and stop are synchronous so that tests, the CLI and the engine's embedded mode can all use it;
+the gates run on an asyncio loop in a thread of their own, QuickFIX on another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from simulator.acceptor import Acceptor, SimEvent, SimEventSink
+from simulator.config import AccountConfig, ListenerSpec, SimulatorConfig
+from simulator.gate import GateHub, utc_now
+from simulator.logon import Account, LogonPolicy, Refusal, check_logon
+from simulator.tls import server_context, write_self_signed
+
+log = logging.getLogger("simulator")
+
+
+class Simulator:
+    """A local imitation of Kalshi's FIX acceptor."""
+
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        *,
+        extra_accounts: Iterable[AccountConfig] = (),
+        on_event: SimEventSink | None = None,
+    ):
+        self.config = config
+        self._on_event = on_event
+        account_configs = [*config.accounts, *extra_accounts]
+        self.accounts = {a.api_key_id: Account(a.api_key_id, a.public_key(), a.tier) for a in account_configs}
+        self.policy = LogonPolicy(
+            sending_time_tolerance=config.sending_time_tolerance,
+            min_heartbeat_interval=config.min_heartbeat_interval,
+            fix_tiers=frozenset(config.fix_tiers),
+        )
+        self.ports: dict[str, int] = {}
+        self.tls_cert_file: Path | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._acceptor: Acceptor | None = None
+        self._hub: GateHub | None = None
+
+    def now(self) -> datetime:
+        return utc_now(self.config.clock_offset)
+
+    def _emit(self, event: SimEvent) -> None:
+        log.info("%s %s %s %s", event.kind, event.session_type, event.key_id, event.detail)
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def _decide(self, fields: dict[int, str], spec: ListenerSpec, connected: set[str]) -> Refusal | None:
+        return check_logon(fields, spec, self.accounts, connected, self.policy, self.now())
+
+    def start(self) -> None:
+        """Start QuickFIX and every listener; return once they accept connections."""
+        if self._thread is not None:
+            raise RuntimeError("simulator already started")
+        if self.accounts:
+            self._acceptor = Acceptor(self.config, sorted(self.accounts), self._emit)
+            self._acceptor.start()
+        else:  # QuickFIX cannot run without sessions; the gates refuse every Logon anyway
+            log.warning("no accounts configured: every Logon will be refused")
+        context = self._tls_context()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="simulator-gates", daemon=True)
+        self._thread.start()
+        upstream = self._acceptor.port if self._acceptor is not None else 0
+        self._hub = GateHub(self._decide, upstream, self._emit, self.config.logon_timeout, self.now)
+        try:
+            for spec in self.config.listener_specs():
+                future = asyncio.run_coroutine_threadsafe(self._hub.listen(spec, self.config.host, context), self._loop)
+                self.ports[spec.name] = future.result(timeout=10)
+        except BaseException:
+            self.stop()
+            raise
+        where = ", ".join(f"{name}={port}" for name, port in self.ports.items())
+        scheme = "TLS" if context else "plain TCP"
+        self._emit(SimEvent("listening", f"{self.config.host} ({scheme}): {where}"))
+
+    def _tls_context(self):  # type: ignore[no-untyped-def]
+        tls = self.config.tls
+        if not tls.enabled:
+            return None
+        if tls.cert_file is not None and tls.key_file is not None:
+            cert, key = tls.cert_file, tls.key_file
+        else:
+            cert = self.config.data_dir / "tls" / "simulator-cert.pem"
+            key = self.config.data_dir / "tls" / "simulator-key.pem"
+            write_self_signed(cert, key, [self.config.host, "localhost"])
+        self.tls_cert_file = cert
+        return server_context(cert, key)
+
+    def stop(self) -> None:
+        """Close every listener and connection, then stop QuickFIX."""
+        if self._loop is not None and self._hub is not None:
+            asyncio.run_coroutine_threadsafe(self._hub.close(), self._loop).result(timeout=15)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._loop is not None:
+            self._loop.close()
+        if self._acceptor is not None:
+            self._acceptor.stop()
+        self._loop = self._thread = self._acceptor = self._hub = None
+
+    def __enter__(self) -> "Simulator":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

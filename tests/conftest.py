@@ -1,0 +1,130 @@
+"""Shared fixtures: keys, a running simulator, engine configs pointed at it."""
+
+from __future__ import annotations
+
+import queue
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fixengine.config import EngineConfig, LogonFlags, SessionConfig
+from fixengine.dialect import Dialect
+from fixengine.kalshi import SessionType
+from fixengine.signing import load_private_key, public_key_pem, write_keypair
+from simulator.acceptor import SimEvent
+from simulator.config import FIX44_LISTENER, AccountConfig, SimulatorConfig, TlsConfig
+from simulator.server import Simulator
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    private_key_file: Path
+    public_key_file: Path
+
+    def account(self, tier: str = "premier") -> AccountConfig:
+        return AccountConfig(api_key_id=self.key_id, public_key_file=self.public_key_file, tier=tier)
+
+    @property
+    def public_pem(self) -> str:
+        return public_key_pem(load_private_key(file=self.private_key_file)).decode()
+
+
+@pytest.fixture
+def make_key(tmp_path: Path) -> Callable[[], ApiKey]:
+    """Fresh RSA key pairs with unique key ids (QuickFIX sessions are process-global by id)."""
+
+    def make() -> ApiKey:
+        key_id = str(uuid.uuid4())
+        private = tmp_path / "keys" / f"{key_id}.pem"
+        public = tmp_path / "keys" / f"{key_id}.pub.pem"
+        write_keypair(private, public)
+        return ApiKey(key_id, private, public)
+
+    return make
+
+
+class SimEvents:
+    """Simulator events collected across threads, with waiting."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[SimEvent] = queue.Queue()
+
+    def __call__(self, event: SimEvent) -> None:
+        self.queue.put(event)
+
+    def wait_for(self, kind: str, key_id: str | None = None, timeout: float = 10.0) -> SimEvent:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no simulator event {kind!r} for {key_id} within {timeout}s")
+            event = self.queue.get(timeout=remaining)
+            if event.kind == kind and (key_id is None or event.key_id == key_id):
+                return event
+
+
+@pytest.fixture
+def start_simulator(tmp_path: Path) -> Iterator[Callable[..., tuple[Simulator, SimEvents]]]:
+    """Start a simulator on free ports with the given accounts; stopped after the test."""
+    started: list[Simulator] = []
+
+    def start(accounts: list[AccountConfig], **settings: object) -> tuple[Simulator, SimEvents]:
+        settings.setdefault(
+            "listeners",
+            {SessionType.NR.value: 0, SessionType.RT.value: 0, SessionType.DC.value: 0, FIX44_LISTENER: 0},
+        )
+        config = SimulatorConfig(data_dir=tmp_path / f"sim{len(started)}", accounts=accounts, **settings)
+        events = SimEvents()
+        sim = Simulator(config, on_event=events)
+        sim.start()
+        started.append(sim)
+        return sim, events
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+def session_to(
+    sim: Simulator,
+    key: ApiKey,
+    *,
+    name: str = "s1",
+    dialect: Dialect = Dialect.FIXT11,
+    session_type: SessionType = SessionType.NR,
+    listener: str | None = None,
+    heartbeat_interval: int = 30,
+    **overrides: object,
+) -> SessionConfig:
+    """A session config aimed at one of ``sim``'s listeners."""
+    if listener is None:
+        listener = session_type.value if dialect is Dialect.FIXT11 else FIX44_LISTENER
+    fields: dict[str, object] = dict(
+        name=name,
+        host="127.0.0.1",
+        port=sim.ports[listener],
+        tls=sim.tls_cert_file is not None,
+        tls_ca_file=sim.tls_cert_file,
+        dialect=dialect,
+        session_type=session_type,
+        api_key_id=key.key_id,
+        private_key_file=key.private_key_file,
+        heartbeat_interval=heartbeat_interval,
+        reconnect_interval=1,
+        logon=LogonFlags(reset_seq_num=True),
+    )
+    fields.update(overrides)
+    return SessionConfig(**fields)  # type: ignore[arg-type]
+
+
+def engine_config(tmp_path: Path, *sessions: SessionConfig) -> EngineConfig:
+    return EngineConfig(data_dir=tmp_path / f"engine-{uuid.uuid4().hex[:6]}", sessions=list(sessions))
+
+
+TLS_ON = TlsConfig(enabled=True)

@@ -1,0 +1,105 @@
+"""Kalshi's additions merged into the quickfix base dictionaries: Kalshi's messages parse and
+validate with validation on, in both dialects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import quickfix as fix
+
+from fixengine.dialect import Dialect
+from fixengine.dictionary import build_dictionaries
+from fixengine.framing import encode
+
+HEADER = [(34, "2"), (49, "KalshiNR"), (56, "key"), (52, "20261121-17:00:00.000")]
+
+KALSHI_MESSAGES = {
+    "UOG create": [(35, "UOG"), *HEADER, (20131, "1"), (20132, "100")],
+    "UOH": [(35, "UOH"), *HEADER, (20130, "9f1b5f0e-7a4e-4d5b-9f1b-5f0e7a4e4d5b"), (20132, "100"), (79, "0")],
+    "U1": [(35, "U1"), *HEADER, (21001, "12345;67890"), (21002, "12350;67895")],
+    "U2": [(35, "U2"), *HEADER, (45, "7"), (21003, "12")],
+    "U3": [(35, "U3"), *HEADER, (45, "7"), (21004, "3"), (58, "BeginExecID too small")],
+    "UMS": [
+        (35, "UMS"), *HEADER, (20105, "settle-123"), (55, "HIGHNY-23DEC31"), (715, "20231231"), (20107, "yes"),
+        (730, "100.00"), (20108, "1"), (20109, "user-456"), (20110, "24"), (704, "100"), (705, "0"),
+        (1703, "1"), (1704, "100.00"), (1705, "PAYOUT"), (136, "1"), (137, "0.00"), (138, "USD"), (139, "4"),
+        (891, "0"), (893, "Y"),
+    ],
+    "U9": [(35, "U9"), *HEADER, (117, "q-1"), (298, "0")],
+    "Kalshi trade report": [
+        (35, "8"), *HEADER, (37, "o-1"), (11, "c-1"), (17, "4;7"), (150, "F"), (39, "1"), (55, "HIGHNY-23DEC31"),
+        (54, "1"), (38, "10.00"), (44, "45"), (151, "6.00"), (14, "4.00"), (6, "45"), (31, "45"), (32, "4.00"),
+        (60, "20261121-17:00:00.000"), (880, "t-1"), (1057, "Y"), (704, "4.00"), (705, "0"),
+        (136, "1"), (137, "0.07"), (138, "USD"), (139, "4"), (891, "0"),
+        (1703, "1"), (1704, "-1.80"), (1705, "BALANCE"), (79, "0"),
+    ],
+    "Kalshi order": [
+        (35, "D"), *HEADER, (11, "c-1"), (55, "HIGHNY-23DEC31"), (54, "2"), (38, "10"), (40, "2"), (44, "45"),
+        (59, "1"), (60, "20261121-17:00:00.000"), (18, "6"), (2964, "2"), (21006, "Y"), (21009, "12.50"), (79, "3"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def dictionaries(tmp_path_factory) -> dict[Dialect, tuple[fix.DataDictionary, fix.DataDictionary]]:
+    """The merged dictionaries, loaded by QuickFIX once per dialect: (session, application)."""
+    out = {}
+    for dialect in Dialect:
+        paths = build_dictionaries(dialect, tmp_path_factory.mktemp(dialect.value))
+        out[dialect] = (fix.DataDictionary(str(paths.session)), fix.DataDictionary(str(paths.application)))
+    return out
+
+
+def parse_and_validate(dialect: Dialect, dictionaries, text: bytes) -> fix.Message:
+    session, app = dictionaries[dialect]
+    if dialect.is_fixt:
+        message = fix.Message(text.decode(), session, app, True)
+        fix.DataDictionary.validate(message, session, app)
+    else:
+        message = fix.Message(text.decode(), session, True)
+        session.validate(message)
+    return message
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+@pytest.mark.parametrize("name", list(KALSHI_MESSAGES))
+def test_kalshi_messages_validate(dictionaries, dialect: Dialect, name: str) -> None:
+    text = encode(dialect.begin_string, KALSHI_MESSAGES[name])
+    message = parse_and_validate(dialect, dictionaries, text)
+    assert message.getHeader().getField(35) == KALSHI_MESSAGES[name][0][1]
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_logon_with_every_kalshi_flag_validates(dictionaries, dialect: Dialect) -> None:
+    fields = [(35, "A"), (34, "1"), (49, "key"), (56, "KalshiRT"), (52, "20261121-17:00:00.000"), (98, "0"), (108, "30")]
+    fields += [(95, "4"), (96, "abcd"), (141, "Y")]
+    fields += [(tag, "Y") for tag in (8013, 20127, 21005, 21007, 21008, 21011, 21012, 21026, 21027)]
+    fields += [(20200, "24")]
+    if dialect.is_fixt:
+        fields.append((1137, "9"))
+    session, _ = dictionaries[dialect]
+    message = fix.Message(encode(dialect.begin_string, fields).decode(), session, True)
+    session.validate(message)
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_validation_stays_on(dictionaries, dialect: Dialect) -> None:
+    """A wrong enum value in a Kalshi field is still caught: the merge did not switch checks off."""
+    bad = [(35, "UOG"), *HEADER, (20131, "9")]
+    with pytest.raises(fix.IncorrectTagValue):
+        parse_and_validate(dialect, dictionaries, encode(dialect.begin_string, bad))
+    missing = [(35, "U1"), *HEADER]
+    with pytest.raises(fix.RequiredTagMissing):
+        parse_and_validate(dialect, dictionaries, encode(dialect.begin_string, missing))
+    unknown_type = [(35, "UZZ"), *HEADER]
+    with pytest.raises(fix.InvalidMessageType):
+        parse_and_validate(dialect, dictionaries, encode(dialect.begin_string, unknown_type))
+
+
+def test_merged_files_are_reused_when_unchanged(tmp_path: Path) -> None:
+    first = build_dictionaries(Dialect.FIXT11, tmp_path)
+    second = build_dictionaries(Dialect.FIXT11, tmp_path)
+    assert first == second
+    assert first.session != first.application
+    assert sorted(p.name.split("-")[0] for p in tmp_path.glob("*.xml")) == ["FIX50SP2", "FIXT11"]
