@@ -23,16 +23,21 @@ def _setup_logging(verbose: bool) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """FIX connectivity engine for Kalshi."""
+    ctx.obj = {"verbose": verbose}
     _setup_logging(verbose)
 
 
 @cli.command()
-def demo() -> None:
+@click.pass_context
+def demo(ctx: click.Context) -> None:
     """Start the simulator in-process and log on to it in both dialects with fresh keys."""
     from fixengine.demo import run_demo
 
+    if not ctx.obj["verbose"]:  # the demo prints its own story; log only what goes wrong
+        logging.getLogger().setLevel(logging.WARNING)
     sys.exit(asyncio.run(run_demo()))
 
 

@@ -68,6 +68,9 @@ def build_dictionaries(dialect: Dialect, out_dir: Path) -> DictionaryPaths:
         return DictionaryPaths(session=path, application=path)
     transport = _merge(ET.parse(base / "FIXT11.xml").getroot(), additions, ("session",))
     app = _merge(ET.parse(base / "FIX50SP2.xml").getroot(), additions, ("application",))
+    supported = additions.find("supported-messages[@dialect='fixt11']")
+    if supported is not None and supported.text:
+        _keep_only(app, set(supported.text.split()) | {m.get("msgtype", "") for m in additions.iter("message")})
     return DictionaryPaths(
         session=_write(transport, out_dir, "FIXT11-kalshi"),
         application=_write(app, out_dir, "FIX50SP2-kalshi"),
@@ -144,6 +147,32 @@ def _merge(base: ET.Element, additions: ET.Element, parts: tuple[str, ...]) -> E
                 raise FixEngineError(f"{ADDITIONS_NAME}: message type {msg.get('msgtype')} already exists")
             messages.append(_renamed(msg, rename))
     return base
+
+
+def _keep_only(root: ET.Element, msgtypes: set[str]) -> None:
+    """Drop messages not in ``msgtypes``, then the components nothing uses any more."""
+    messages, components = root.find("messages"), root.find("components")
+    assert messages is not None and components is not None
+    for message in list(messages):
+        if message.get("msgtype") not in msgtypes:
+            messages.remove(message)
+    by_name = {c.get("name"): c for c in components}
+    used: set[str] = set()
+
+    def walk(element: ET.Element) -> None:
+        for ref in element.iter("component"):
+            name = ref.get("name", "")
+            if name not in used and name in by_name:
+                used.add(name)
+                walk(by_name[name])
+
+    for section in ("header", "trailer", "messages"):
+        part = root.find(section)
+        if part is not None:
+            walk(part)
+    for component in list(components):
+        if component.get("name") not in used:
+            components.remove(component)
 
 
 def _copy(element: ET.Element) -> ET.Element:

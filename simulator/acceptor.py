@@ -95,7 +95,11 @@ _LOGON_FLAGS = (141, 8013, 20126, 20127, 20200, 21003, 21005, 21007, 21008, 2101
 
 
 def acceptor_settings(config: SimulatorConfig, key_ids: list[str], port: int) -> fix.SessionSettings:
-    dictionaries = {d: build_dictionaries(d, config.data_dir / "dictionaries") for d in Dialect}
+    # Only the sessions some listener can reach: QuickFIX copies the dictionaries for each one.
+    served: dict[Dialect, set[SessionType]] = {}
+    for spec in config.listener_specs():
+        served.setdefault(spec.dialect, set()).update(spec.session_types)
+    dictionaries = {d: build_dictionaries(d, config.data_dir / "dictionaries") for d in served}
     settings = fix.SessionSettings()
     defaults = fix.Dictionary()
     defaults.setString("ConnectionType", "acceptor")
@@ -113,9 +117,9 @@ def acceptor_settings(config: SimulatorConfig, key_ids: list[str], port: int) ->
     defaults.setInt("MaxLatency", max(1, int(config.sending_time_tolerance)))
     defaults.setString("SocketNodelay", "Y")
     settings.set(defaults)
-    for dialect in Dialect:
+    for dialect, session_types in served.items():
         paths = dictionaries[dialect]
-        for session_type in SessionType:
+        for session_type in sorted(session_types, key=lambda t: t.value):
             for key in key_ids:
                 d = fix.Dictionary()
                 if dialect.is_fixt:

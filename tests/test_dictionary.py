@@ -103,3 +103,13 @@ def test_merged_files_are_reused_when_unchanged(tmp_path: Path) -> None:
     assert first == second
     assert first.session != first.application
     assert sorted(p.name.split("-")[0] for p in tmp_path.glob("*.xml")) == ["FIX50SP2", "FIXT11"]
+
+
+def test_kalshi_dialect_keeps_only_the_messages_kalshi_supports(dictionaries) -> None:
+    """35=AE (TradeCaptureReport) is standard FIX but not Kalshi's: the fixt11 application
+    dictionary does not know it; FIX 4.4 keeps the whole standard for OMSs."""
+    trade_capture = [(35, "AE"), *HEADER, (571, "r-1"), (17, "e-1")]
+    with pytest.raises(fix.InvalidMessageType):
+        parse_and_validate(Dialect.FIXT11, dictionaries, encode("FIXT.1.1", trade_capture))
+    _, fix44 = dictionaries[Dialect.FIX44]
+    assert fix44.isMsgType("AE")
