@@ -63,19 +63,11 @@ async def _run(config) -> int:  # type: ignore[no-untyped-def]
         loop.add_signal_handler(sig, stop.set)
     context = embedded_simulator(config) if config.embedded_simulator else nullcontext((config, None))
     with context as (effective, _simulator):
-        engine = Engine(effective)
-        events = engine.events()
-
-        async def show() -> None:
-            async for event in events:
-                click.echo(f"{event.at.astimezone():%H:%M:%S.%f}"[:-3] + f"  {event.session:<16} {event.describe()}")
-
-        printer = asyncio.create_task(show())
+        engine = Engine(effective)  # session events are logged (fixengine.engine, INFO)
         await engine.start()
         await stop.wait()
-        click.echo("stopping: logging out", err=True)
+        logging.getLogger("fixengine").info("stopping: logging out")
         await engine.stop()
-        printer.cancel()
     return 0
 
 

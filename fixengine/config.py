@@ -179,6 +179,11 @@ class EngineConfig(_Model):
         names = [s.name for s in self.sessions]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"session name {name!r} is used more than once")
+        ids = [(s.dialect, s.api_key_id, s.session_type) for s in self.sessions]
+        for dialect, key, session_type in sorted({i for i in ids if ids.count(i) > 1}):
+            problems.append(
+                f"two sessions are both {key} -> {session_type.value} in {dialect.value}; QuickFIX needs them distinct"
+            )
         keys = [s.api_key_id for s in self.sessions if s.kalshi_host]
         for key in sorted({k for k in keys if keys.count(k) > 1}):
             problems.append(

@@ -83,6 +83,8 @@ class _Initiator:
     def stop(self) -> None:
         self.initiator.stop(True)
         self.thread.join(timeout=10)
+        if self.error is not None:
+            log.error("QuickFIX's event loop (%s) ended with an error: %r", self.thread.name, self.error)
 
 
 class Engine:

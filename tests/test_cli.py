@@ -95,3 +95,32 @@ def test_quick_start_demo_logs_on_in_both_dialects_and_out_cleanly() -> None:
     assert out.count("TestRequest answered") == 2
     assert out.count("logged out by us") == 2
     assert "done:" in out and "Traceback" not in result.stderr
+
+
+def test_run_with_the_embedded_simulator_logs_on_and_out_on_sigint(tmp_path) -> None:
+    (tmp_path / "sim.toml").write_text('data_dir = "var/sim"\n[listeners]\nKalshiNR = 0\nfix44 = 0\n')
+    local = (CONFIG_DIR / "local.toml").read_text()
+    local = local.replace('data_dir = "../var/local"', 'data_dir = "var"').replace('config = "simulator.toml"', 'config = "sim.toml"')
+    local = local.replace("../var/local/keys/", "keys/")
+    (tmp_path / "local.toml").write_text(local)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fixengine", "run", "--config", str(tmp_path / "local.toml")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        logged_on: set[str] = set()
+        for line in proc.stdout:
+            if "logged on" in line:
+                logged_on.add(line.split("fixengine.engine: ")[1].split(":")[0])
+            if logged_on == {"kalshi-nr", "kalshi-nr-fix44"}:
+                break
+        assert logged_on == {"kalshi-nr", "kalshi-nr-fix44"}
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=30)[0]
+        assert proc.returncode == 0, rest
+        assert rest.count("logged out by us") == 2, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert stat.S_IMODE((tmp_path / "keys" / "kalshi-nr.pem").stat().st_mode) == 0o600

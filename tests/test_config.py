@@ -103,6 +103,7 @@ def test_valid_kalshi_session(tmp_path) -> None:
         (session() + 'private_key_env = "K"\n', "session[0]: set exactly one of private_key_file or private_key_env"),
         ("", "session: required setting is missing"),
         (session() + session(), "session name 's' is used more than once"),
+        (session(host="127.0.0.1", tls="false") + session(host="127.0.0.1", tls="false").replace('name = "s"', 'name = "t"'), "QuickFIX needs them distinct"),
     ],
 )
 def test_rule_violations_name_the_field_and_reason(tmp_path, text, expected) -> None:
