@@ -166,7 +166,9 @@ class EmbeddedSimulatorConfig(_Model):
 
 
 class EngineConfig(_Model):
-    data_dir: Path = Field(Path("var"), description="stores, logs and generated dictionaries")
+    data_dir: Path = Field(Path("var"), description="default home of stores, logs and generated dictionaries")
+    store_dir: Path | None = Field(None, description="QuickFIX message stores; default data_dir/store")
+    log_dir: Path | None = Field(None, description="message logs; default data_dir/log")
     message_log: bool = Field(True, description="write every FIX message (RawData redacted) to a log")
     sessions: Annotated[list[SessionConfig], Field(min_length=1, alias="session")]
     embedded_simulator: EmbeddedSimulatorConfig | None = None
@@ -192,6 +194,14 @@ class EngineConfig(_Model):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def store_path(self) -> Path:
+        return self.store_dir or self.data_dir / "store"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir or self.data_dir / "log"
 
     def session(self, name: str) -> SessionConfig:
         for s in self.sessions:
@@ -243,7 +253,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
                 p = Path(value).expanduser()
                 table[key] = str(p if p.is_absolute() else base / p)
 
-    fix(raw, ("data_dir",))
+    fix(raw, ("data_dir", "store_dir", "log_dir"))
     for s in raw.get("session", []) if isinstance(raw.get("session"), list) else []:
         if isinstance(s, dict):
             fix(s, ("private_key_file", "tls_ca_file"))

@@ -96,7 +96,7 @@ class Engine:
         self._status = {s.name: _Status(s) for s in config.sessions}
         self._subscribers: list[asyncio.Queue[SessionEvent]] = []
         self._initiators: list[_Initiator] = []
-        self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log)
+        self._messages = MessageLogs(config.log_path, enabled=config.message_log)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False

@@ -70,7 +70,7 @@ def initiator_settings(config: EngineConfig, sessions: list[SessionConfig]) -> f
         d.setInt("SocketConnectPort", s.port)
         d.setInt("HeartBtInt", s.heartbeat_interval)
         d.setInt("ReconnectInterval", s.reconnect_interval)
-        d.setString("FileStorePath", str(config.data_dir / "store" / s.name))
+        d.setString("FileStorePath", str(config.store_path / s.name))
         d.setString("ResetOnLogon", "Y" if s.logon.reset_seq_num else "N")
         if s.dialect not in dictionaries:
             dictionaries[s.dialect] = build_dictionaries(s.dialect, config.data_dir / "dictionaries")

@@ -94,7 +94,9 @@ class SimulatorApplication(fix.Application):
 _LOGON_FLAGS = (141, 8013, 20126, 20127, 20200, 21003, 21005, 21007, 21008, 21011, 21012, 21026, 21027)
 
 
-def acceptor_settings(config: SimulatorConfig, key_ids: list[str], port: int) -> fix.SessionSettings:
+def acceptor_settings(
+    config: SimulatorConfig, key_ids: list[str], port: int
+) -> tuple[fix.SessionSettings, list[fix.SessionID]]:
     # Only the sessions some listener can reach: QuickFIX copies the dictionaries for each one.
     served: dict[Dialect, set[SessionType]] = {}
     for spec in config.listener_specs():
@@ -117,6 +119,7 @@ def acceptor_settings(config: SimulatorConfig, key_ids: list[str], port: int) ->
     defaults.setInt("MaxLatency", max(1, int(config.sending_time_tolerance)))
     defaults.setString("SocketNodelay", "Y")
     settings.set(defaults)
+    session_ids = []
     for dialect, session_types in served.items():
         paths = dictionaries[dialect]
         for session_type in sorted(session_types, key=lambda t: t.value):
@@ -128,8 +131,10 @@ def acceptor_settings(config: SimulatorConfig, key_ids: list[str], port: int) ->
                     d.setString("AppDataDictionary", str(paths.application))
                 else:
                     d.setString("DataDictionary", str(paths.session))
-                settings.set(fix.SessionID(dialect.begin_string, session_type.value, key), d)
-    return settings
+                session_id = fix.SessionID(dialect.begin_string, session_type.value, key)
+                settings.set(session_id, d)
+                session_ids.append(session_id)
+    return settings, session_ids
 
 
 class Acceptor:
@@ -139,7 +144,7 @@ class Acceptor:
         self.port = free_loopback_port()
         self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log, prefix="simulator.messages")
         self.application = SimulatorApplication(sink, self._messages)
-        self._settings = acceptor_settings(config, key_ids, self.port)
+        self._settings, self._session_ids = acceptor_settings(config, key_ids, self.port)
         self._store = fix.MemoryStoreFactory()
         # No QuickFIX log factory: the application logs messages itself (see fixengine.message_log).
         try:
@@ -152,6 +157,18 @@ class Acceptor:
     def start(self) -> None:
         self._messages.start()
         self._thread.start()
+
+    def logout(self, key_id: str, text: str) -> int:
+        """Log out every session of ``key_id`` that is logged on, with ``text`` in the Logout."""
+        count = 0
+        for session_id in self._session_ids:
+            if session_id.getTargetCompID().getValue() != key_id:
+                continue
+            session = fix.Session.lookupSession(session_id)
+            if session is not None and session.isLoggedOn():
+                session.logout(text)
+                count += 1
+        return count
 
     def stop(self) -> None:
         self._acceptor.stop(True)

@@ -101,6 +101,20 @@ class Simulator:
         self.tls_cert_file = cert
         return server_context(cert, key)
 
+    def logout(self, api_key_id: str, text: str) -> int:
+        """Log out the key's established sessions with ``text``, as Kalshi does before maintenance.
+        Returns how many sessions were logged out."""
+        return self._acceptor.logout(api_key_id, text) if self._acceptor is not None else 0
+
+    def logon_flags(self, api_key_id: str) -> dict[int, str]:
+        """The Kalshi flags (141, 8013, 2xxxx) of the key's latest Logon, as received."""
+        if self._acceptor is None:
+            return {}
+        for session_id, flags in self._acceptor.application.logon_flags.items():
+            if session_id.endswith("->" + api_key_id):
+                return dict(flags)
+        return {}
+
     def stop(self) -> None:
         """Close every listener and connection, then stop QuickFIX."""
         if self._loop is not None and self._hub is not None:

@@ -77,6 +77,12 @@ def test_valid_kalshi_session(tmp_path) -> None:
     s = config.sessions[0]
     assert s.target_comp_id == "KalshiNR" and s.sender_comp_id == KEY_ID
     assert s.private_key_file == tmp_path / "key.pem"  # relative to the config file
+    assert config.store_path == tmp_path / "var" / "store" and config.log_path == tmp_path / "var" / "log"
+
+
+def test_store_and_log_paths(tmp_path) -> None:
+    config = load_config(write(tmp_path, 'store_dir = "st"\nlog_dir = "/tmp/fe-logs"\n' + session()))
+    assert config.store_path == tmp_path / "st" and config.log_path == Path("/tmp/fe-logs")
 
 
 @pytest.mark.parametrize(

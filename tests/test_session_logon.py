@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from fixengine.config import LogonFlags
 from fixengine.dialect import Dialect
 from fixengine.engine import Engine
 from fixengine.errors import LogonRefused
@@ -160,3 +161,56 @@ async def test_refused_session_is_not_retried_blindly(tmp_path, make_key, start_
             await after_refusal.wait_for(LogonSent, timeout=3)
     finally:
         await engine.stop()
+
+
+@pytest.mark.parametrize("dialect", BOTH)
+async def test_counterparty_logout_reaches_the_user_with_its_text(tmp_path, make_key, start_simulator, dialect) -> None:
+    key = make_key()
+    sim, _ = start_simulator([key.account()])
+    engine = Engine(engine_config(tmp_path, session_to(sim, key, dialect=dialect, reconnect_interval=30)))
+    events = engine.events()
+    await engine.start()
+    try:
+        await engine.wait_logged_on()
+        assert await asyncio.to_thread(sim.logout, key.key_id, "Exchange maintenance") == 1
+        out = await events.wait_for(LoggedOut)
+        assert (out.reason, out.by_counterparty) == ("Exchange maintenance", True)
+        assert not engine.is_logged_on("s1")
+    finally:
+        await engine.stop()
+
+
+@pytest.mark.parametrize("dialect", BOTH)
+async def test_configured_logon_flags_reach_the_counterparty(tmp_path, make_key, start_simulator, dialect) -> None:
+    key = make_key()
+    sim, _ = start_simulator([key.account()])
+    flags = LogonFlags(
+        reset_seq_num=False,
+        cancel_orders_on_disconnect=True,
+        use_dollars=True,
+        skip_pending_exec_reports=True,
+        enable_ioc_cancel_report=True,
+        preserve_original_order_qty=True,
+        use_expired_ord_status=True,
+        always_emit_new_before_trade=True,
+        split_collateral_return=True,
+        receive_settlement_reports=True,
+        message_retention_hours=48,
+    )
+    session = session_to(sim, key, dialect=dialect, session_type=SessionType.RT, logon=flags)
+    async with Engine(engine_config(tmp_path, session)) as engine:
+        await engine.wait_logged_on()
+        received = sim.logon_flags(key.key_id)
+    expected = {tag: "Y" for tag in (8013, 20127, 21005, 21007, 21008, 21011, 21012, 21026, 21027)}
+    expected[20200] = "48"
+    assert {t: v for t, v in received.items() if t != 141} == expected
+    assert received.get(141, "N") == "N"  # RT keeps its sequence numbers when asked to
+
+
+async def test_listener_session_flags(tmp_path, make_key, start_simulator) -> None:
+    key = make_key()
+    sim, _ = start_simulator([key.account()])
+    listener = LogonFlags(listener=True, skip_pending_exec_reports=True)
+    async with Engine(engine_config(tmp_path, session_to(sim, key, logon=listener))) as engine:
+        await engine.wait_logged_on()
+        assert sim.logon_flags(key.key_id) == {141: "Y", 20126: "Y", 21011: "Y"}
