@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from fixengine.errors import ConfigError, FixEngineError
+from fixengine.errors import FixEngineError
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -101,17 +101,20 @@ def keygen(private_key: Path, public_key: Path | None, force: bool) -> None:
     click.echo("Upload the public key to Kalshi (Account & security -> API keys) to get its key id.")
 
 
-def main() -> None:
+def run_command(command: click.Command) -> None:
+    """Run a click command; a user's mistake (bad config, bad key ...) is one readable line, not a
+    traceback. Shared by ``fixengine`` and ``fixengine-simulator``."""
     try:
-        cli(standalone_mode=False)
+        command(standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except ConfigError as exc:
+    except FixEngineError as exc:  # ConfigError, KeyLoadError, LogonRefused ...
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    except FixEngineError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+
+
+def main() -> None:
+    run_command(cli)

@@ -32,7 +32,6 @@ from fixengine.events import (
     LoggedOn,
     LoggedOut,
     LogonRefused as LogonRefusedEvent,
-    LogonSent,
     SessionEvent,
 )
 from fixengine.message_log import MessageLogs
@@ -44,9 +43,9 @@ log = logging.getLogger("fixengine.engine")
 
 E = TypeVar("E", bound=SessionEvent)
 
-# A session that has sent no Logon this long after (re)connecting should have is probed, and the
-# reason it cannot connect reported as ConnectionFailed.
-CONNECT_GRACE_S = 2.0
+# A session not logged on this long after starting (or after reconnect_interval, once it lost its
+# connection) is probed, and the reason it cannot connect is reported as ConnectionFailed.
+CONNECT_GRACE_S = 3.0
 
 
 @dataclass
@@ -56,7 +55,6 @@ class _Status:
     config: SessionConfig
     logged_on: bool = False
     refusal: str | None = None
-    logons_sent: int = 0
     connect_check: asyncio.TimerHandle | None = None
     failure: str | None = None  # the connect failure last reported, until a logon succeeds
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -195,14 +193,12 @@ class Engine:
         status = self._status.get(event.session)
         if status is not None:
             if isinstance(event, LogonUnanswered):
-                self._diagnose(status)
+                self._diagnose(status, if_reachable="closed the connection before answering the Logon")
                 return
             if isinstance(event, ConnectionFailed):
                 if event.reason == status.failure:
                     return  # reported once per streak of identical failures
                 status.failure = event.reason
-            elif isinstance(event, LogonSent):
-                status.logons_sent += 1
             elif isinstance(event, LoggedOn):
                 status.logged_on, status.refusal, status.failure = True, None, None
             elif isinstance(event, LoggedOut):
@@ -217,30 +213,32 @@ class Engine:
             queue.put_nowait(event)
 
     def _expect_logon(self, status: _Status, within: float) -> None:
-        """Unless a Logon goes out within ``within`` seconds, find out why and report it."""
+        """Unless the session is logged on (or refused) within ``within`` seconds, find out why."""
         if self._stopped or self._loop is None:
             return
         if status.connect_check is not None:
             status.connect_check.cancel()
-        sent = status.logons_sent
 
         def check() -> None:
-            if status.logons_sent == sent and not status.logged_on and status.refusal is None:
-                self._diagnose(status, "accepts connections, but no Logon was sent")
+            if not status.logged_on and status.refusal is None:
+                self._diagnose(status, if_reachable=None)
 
         status.connect_check = self._loop.call_later(within, check)
 
-    def _diagnose(self, status: _Status, if_reachable: str = "closed the connection before answering the Logon") -> None:
-        """Probe the session's address and report why it cannot log on, as ConnectionFailed."""
+    def _diagnose(self, status: _Status, if_reachable: str | None) -> None:
+        """Probe the session's address; report why it cannot log on as ConnectionFailed. When the
+        address is reachable, report ``if_reachable`` (None: nothing to report yet)."""
         if self._stopped:
             return
         s = status.config
 
         async def diagnose() -> None:
-            reason = await probe(s.host, s.port, s.tls, s.tls_ca_file) or f"{s.host}:{s.port} {if_reachable}"
-            if not status.logged_on and status.refusal is None and not self._stopped:
+            reason = await probe(s.host, s.port, s.tls, s.tls_ca_file)
+            if reason is None and if_reachable is not None:
+                reason = f"{s.host}:{s.port} {if_reachable}"
+            if reason is not None and not status.logged_on and status.refusal is None and not self._stopped:
                 self._on_event(ConnectionFailed(s.name, datetime.now(timezone.utc), reason))
-                self._expect_logon(status, s.reconnect_interval + CONNECT_GRACE_S)
+            self._expect_logon(status, s.reconnect_interval + CONNECT_GRACE_S)
 
         task = asyncio.ensure_future(diagnose())
         self._tasks.add(task)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from pathlib import Path
 
 import click
 
-from fixengine.errors import FixEngineError
+from fixengine.cli import run_command
 from simulator.acceptor import SimEvent
 
 
@@ -44,13 +43,4 @@ def cli(config_path: Path, verbose: bool) -> None:
 
 
 def main() -> None:
-    try:
-        cli(standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except FixEngineError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    run_command(cli)

@@ -115,3 +115,20 @@ async def test_tls_server_not_signed_by_a_trusted_ca_is_refused(tmp_path, make_k
             await events.wait_for(LoggedOn, timeout=1)
     finally:
         await engine.stop()
+
+
+async def test_unresolvable_host_gives_connection_failed(tmp_path, make_key) -> None:
+    key = make_key()
+    session = SessionConfig(
+        name="s1", host="no-such-host.invalid", port=8228, tls=False, dialect=Dialect.FIXT11,
+        session_type=SessionType.NR, api_key_id=key.key_id, private_key_file=key.private_key_file,
+        reconnect_interval=1,
+    )
+    engine = Engine(engine_config(tmp_path, session))
+    events = engine.events()
+    await engine.start()
+    try:
+        failed = await events.wait_for(ConnectionFailed, timeout=15)
+        assert failed.reason.startswith("cannot resolve no-such-host.invalid")
+    finally:
+        await engine.stop()
