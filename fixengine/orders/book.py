@@ -1,0 +1,333 @@
+"""The order book: a pure state machine fed requests and reports, producing order events.
+
+No I/O and no clock: the engine journals what it feeds in and feeds it in the asyncio loop (one
+writer); a restart feeds the journal back in and gets the same book. Written in the manner of h11:
+``submit`` / ``cancel`` / ``replace`` record intents, ``apply`` consumes what the exchange said and
+returns what changed.
+
+An order is known by the ClOrdID it was submitted with (its ``key``); cancels and replaces add
+ClOrdIDs to its chain, and Kalshi's OrderID (37) is learnt from the first report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import Enum
+
+from fixengine.orders.reports import (
+    CancelReject,
+    ExecType,
+    ExecutionReport,
+    Fill,
+    OrdStatus,
+    Reason,
+)
+from fixengine.orders.requests import NewOrder
+from fixengine.prices import WireSide
+
+ZERO = Decimal(0)
+
+
+class Status(str, Enum):
+    PENDING_NEW = "pending_new"
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    PENDING_REPLACE = "pending_replace"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.FILLED, Status.CANCELED, Status.REJECTED, Status.EXPIRED)
+
+
+class BookError(ValueError):
+    """A request the book cannot accept (unknown order, ClOrdID reused, order already done)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """One order as the engine knows it. Immutable: every change makes a new snapshot."""
+
+    key: str  # the ClOrdID it was submitted with
+    ticker: str
+    side: WireSide
+    yes_price: Decimal
+    quantity: Decimal  # OrderQty as last reported (or requested)
+    cl_ord_id: str  # the latest ClOrdID the exchange accepted
+    status: Status = Status.PENDING_NEW
+    order_id: str | None = None
+    cum_qty: Decimal = ZERO
+    leaves_qty: Decimal = ZERO
+    avg_yes_price: Decimal | None = None
+    pending: str | None = None  # ClOrdID of a cancel/replace in flight
+    resting_status: Status | None = None  # what the order was before the cancel/replace request
+    reason: Reason | None = None  # why it was rejected or cancelled by the exchange
+    outcome_unknown: bool = False  # EXCHANGE_UNAVAILABLE: reconcile, or retry with the same ClOrdID
+
+
+# --- what the book tells its owner -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    order: Order  # the snapshot after the change
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAccepted(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled(OrderEvent):
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCanceled(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReplaced(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired(OrderEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPending(OrderEvent):
+    """The exchange acknowledged a request it has not finished (PendingNew/Cancel/Replace)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejected(OrderEvent):
+    reject: CancelReject
+
+
+@dataclass(frozen=True, slots=True)
+class PositionChanged:
+    ticker: str
+    net_yes: Decimal  # contracts: positive = long YES, negative = long NO
+
+
+@dataclass(frozen=True, slots=True)
+class UnmatchedReport:
+    """A report for no order this book knows (placed elsewhere, or lost from the journal)."""
+
+    report: ExecutionReport | CancelReject
+
+
+BookEvent = OrderEvent | PositionChanged | UnmatchedReport
+
+
+_STATUS_OF = {
+    OrdStatus.NEW: Status.NEW,
+    OrdStatus.PARTIALLY_FILLED: Status.PARTIALLY_FILLED,
+    OrdStatus.FILLED: Status.FILLED,
+    OrdStatus.CANCELED: Status.CANCELED,
+    OrdStatus.PENDING_CANCEL: Status.PENDING_CANCEL,
+    OrdStatus.REJECTED: Status.REJECTED,
+    OrdStatus.PENDING_NEW: Status.PENDING_NEW,
+    OrdStatus.EXPIRED: Status.EXPIRED,
+    OrdStatus.PENDING_REPLACE: Status.PENDING_REPLACE,
+}
+
+
+def _working_status(cum_qty: Decimal) -> Status:
+    return Status.PARTIALLY_FILLED if cum_qty > 0 else Status.NEW
+
+
+@dataclass
+class OrderBook:
+    orders: dict[str, Order] = field(default_factory=dict)
+    positions: dict[str, Decimal] = field(default_factory=dict)  # ticker -> net YES contracts
+    _keys: dict[str, str] = field(default_factory=dict)  # every ClOrdID ever used -> order key
+    _by_order_id: dict[str, str] = field(default_factory=dict)
+    _seen: set[tuple[int, str]] = field(default_factory=set)  # (shard, ExecID) applied
+
+    # --- intents (journaled by the engine before they are sent) ------------------------------
+
+    def submit(self, request: NewOrder) -> Order:
+        cl_ord_id = request.client_order_id
+        if cl_ord_id in self._keys:
+            existing = self.orders[self._keys[cl_ord_id]]
+            if existing.key == cl_ord_id and existing.outcome_unknown:
+                return existing  # a retry after an unknown outcome reuses the ClOrdID
+            raise BookError(f"client_order_id {cl_ord_id} was used before; ClOrdIDs are unique forever")
+        quote = request.yes_quote
+        order = Order(
+            key=cl_ord_id,
+            ticker=request.ticker,
+            side=quote.side,
+            yes_price=quote.yes_price,
+            quantity=request.quantity,
+            cl_ord_id=cl_ord_id,
+            leaves_qty=request.quantity,
+        )
+        self._keys[cl_ord_id] = cl_ord_id
+        self.orders[cl_ord_id] = order
+        return order
+
+    def _live(self, key: str) -> Order:
+        order = self.orders.get(self._keys.get(key, key))
+        if order is None:
+            raise BookError(f"no order {key}")
+        if order.status.terminal:
+            raise BookError(f"order {key} is {order.status.value}; nothing to change")
+        if order.pending is not None:
+            raise BookError(f"order {key} already has a cancel/replace in flight ({order.pending})")
+        return order
+
+    def _request_change(self, key: str, cl_ord_id: str, status: Status) -> Order:
+        order = self._live(key)
+        if cl_ord_id in self._keys:
+            raise BookError(f"client_order_id {cl_ord_id} was used before; ClOrdIDs are unique forever")
+        self._keys[cl_ord_id] = order.key
+        changed = replace(order, pending=cl_ord_id, resting_status=order.status, status=status)
+        self.orders[order.key] = changed
+        return changed
+
+    def cancel(self, key: str, cl_ord_id: str) -> Order:
+        return self._request_change(key, cl_ord_id, Status.PENDING_CANCEL)
+
+    def replace(self, key: str, cl_ord_id: str, quantity: Decimal | None = None) -> Order:
+        order = self._live(key)
+        if quantity is not None and quantity < order.cum_qty:
+            raise BookError(f"quantity {quantity} is below the {order.cum_qty} already filled")
+        return self._request_change(key, cl_ord_id, Status.PENDING_REPLACE)
+
+    # --- what the exchange said ---------------------------------------------------------------
+
+    def key_for(self, report: ExecutionReport | CancelReject) -> str | None:
+        for cl in (report.cl_ord_id, report.orig_cl_ord_id):
+            if cl is not None and cl in self._keys:
+                return self._keys[cl]
+        if report.order_id is not None:
+            return self._by_order_id.get(report.order_id)
+        return None
+
+    def apply(self, report: ExecutionReport | CancelReject) -> list[BookEvent]:
+        """Apply one report; return what changed. A report seen before changes nothing."""
+        if isinstance(report, CancelReject):
+            return self._apply_cancel_reject(report)
+        key = report.dedupe_key
+        if key is not None:
+            if key in self._seen:
+                return []
+            self._seen.add(key)
+        order_key = self.key_for(report)
+        if order_key is None:
+            return [UnmatchedReport(report)]
+        before = self.orders[order_key]
+        if before.status.terminal:
+            return []  # terminal states absorb: nothing after Filled/Canceled/Rejected/Expired
+        order = replace(before, order_id=before.order_id or report.order_id)
+        if order.order_id is not None:
+            self._by_order_id[order.order_id] = order_key
+        events: list[BookEvent] = []
+        order = self._transition(order, report, events)
+        self.orders[order_key] = order
+        if report.fill is not None:
+            events.extend(self._position_after(order, report))
+        return events
+
+    def _transition(self, order: Order, r: ExecutionReport, events: list[BookEvent]) -> Order:
+        quantities = dict(quantity=r.order_qty, cum_qty=r.cum_qty, leaves_qty=r.leaves_qty)
+        if r.avg_yes_price is not None:
+            quantities["avg_yes_price"] = r.avg_yes_price  # type: ignore[assignment]
+        t = r.exec_type
+        if t is ExecType.PENDING_NEW:
+            order = replace(order, status=Status.PENDING_NEW, outcome_unknown=False)
+            events.append(OrderPending(order))
+        elif t is ExecType.NEW:
+            order = replace(order, **quantities, status=_working_status(r.cum_qty), outcome_unknown=False)
+            events.append(OrderAccepted(order))
+        elif t is ExecType.TRADE:
+            status = Status.FILLED if r.ord_status is OrdStatus.FILLED or r.leaves_qty == 0 else Status.PARTIALLY_FILLED
+            if order.pending is not None and status is not Status.FILLED:
+                # a cancel/replace is still in flight: keep that status, remember the fill
+                order = replace(order, **quantities, resting_status=status, outcome_unknown=False)
+            else:
+                order = replace(order, **quantities, status=status, pending=None, outcome_unknown=False)
+            assert r.fill is not None, "a Trade report carries its fill"
+            events.append(OrderFilled(order, r.fill))
+        elif t is ExecType.CANCELED:
+            quantities["leaves_qty"] = ZERO
+            order = replace(order, **quantities, status=Status.CANCELED, pending=None, reason=r.reason)
+            events.append(OrderCanceled(order))
+        elif t is ExecType.EXPIRED:
+            quantities["leaves_qty"] = ZERO
+            order = replace(order, **quantities, status=Status.EXPIRED, pending=None, reason=r.reason)
+            events.append(OrderExpired(order))
+        elif t is ExecType.REPLACED:
+            order = replace(
+                order,
+                **quantities,
+                cl_ord_id=r.cl_ord_id,
+                yes_price=r.yes_price if r.yes_price is not None else order.yes_price,
+                status=Status.FILLED if r.leaves_qty == 0 else _working_status(r.cum_qty),
+                pending=None,
+                resting_status=None,
+            )
+            events.append(OrderReplaced(order))
+        elif t in (ExecType.PENDING_CANCEL, ExecType.PENDING_REPLACE):
+            order = replace(order, status=_STATUS_OF[r.ord_status] if r.ord_status in _STATUS_OF else order.status)
+            events.append(OrderPending(order))
+        elif t is ExecType.REJECTED:
+            unknown = r.reason is not None and r.reason.code.outcome_unknown
+            if unknown:
+                # Not known to be dead: keep it pending; a retry may reuse the ClOrdID.
+                order = replace(order, status=Status.PENDING_NEW, outcome_unknown=True, reason=r.reason)
+            else:
+                order = replace(order, status=Status.REJECTED, leaves_qty=ZERO, pending=None, reason=r.reason)
+            events.append(OrderRejected(order))
+        return order
+
+    def _apply_cancel_reject(self, reject: CancelReject) -> list[BookEvent]:
+        order_key = self.key_for(reject)
+        if order_key is None:
+            return [UnmatchedReport(reject)]
+        order = self.orders[order_key]
+        if order.pending == reject.cl_ord_id:
+            # The cancel/replace failed: the order is as it was before the request.
+            order = replace(order, status=order.resting_status or order.status, pending=None, resting_status=None)
+            self.orders[order_key] = order
+        return [CancelRejected(order, reject)]
+
+    def _position_after(self, order: Order, r: ExecutionReport) -> list[BookEvent]:
+        assert r.fill is not None
+        if r.long_qty is not None and r.short_qty is not None:
+            net = r.long_qty - r.short_qty  # Kalshi's own position after the trade
+        else:
+            change = r.fill.quantity if order.side is WireSide.BUY_YES else -r.fill.quantity
+            net = self.positions.get(order.ticker, ZERO) + change
+        if self.positions.get(order.ticker) == net:
+            return []
+        self.positions[order.ticker] = net
+        return [PositionChanged(order.ticker, net)]
+
+    # --- views ----------------------------------------------------------------------------------
+
+    def order(self, key: str) -> Order:
+        found = self.orders.get(self._keys.get(key, key))
+        if found is None:
+            raise BookError(f"no order {key}")
+        return found
+
+    def open_orders(self) -> Iterable[Order]:
+        return (o for o in self.orders.values() if not o.status.terminal)

@@ -1,0 +1,212 @@
+"""What a user asks the engine to do with orders: typed, validated before anything is sent.
+
+A request that cannot be sent raises ``InvalidOrder`` naming the field and the reason. Prices are
+Decimal dollars of the contract the request names (``contract=YES, price=0.45`` buys YES at 45¢);
+``fixengine.prices`` turns them into Kalshi's YES book.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fixengine.errors import FixEngineError
+from fixengine.prices import Action, Contract, PriceError, YesQuote, check_price, check_quantity, to_yes_book
+
+# ClOrdID (11): at most 64 characters of letters, digits and _ - + = : / (spec §10.2).
+CL_ORD_ID = re.compile(r"^[-\w:+=/]{1,64}$", re.ASCII)
+TICKER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class TimeInForce(str, Enum):
+    """TimeInForce (59). Always sent: Kalshi's default when it is omitted is undocumented."""
+
+    DAY = "0"  # until 23:59:59.999 ET
+    GTC = "1"
+    IOC = "3"
+    FOK = "4"
+    GTD = "6"  # with expire_time
+
+
+class SelfTradePrevention(str, Enum):
+    """SelfTradePreventionType (2964)."""
+
+    TAKER_AT_CROSS = "1"  # the incoming order is cancelled (Kalshi's default)
+    MAKER = "2"  # your resting order is cancelled
+
+
+class InvalidOrder(FixEngineError):
+    """An order request that cannot be sent; ``problems`` name each field and reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid order: " + "; ".join(problems))
+
+
+def new_cl_ord_id() -> str:
+    return str(uuid.uuid4())
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def create(cls, **fields: object):  # type: ignore[no-untyped-def]
+        """Build and validate; raise ``InvalidOrder`` (not pydantic's error) when it is not sendable."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(p) for p in err["loc"]) or "order"
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown field"
+                problems.append(f"{where}: {msg}")
+            raise InvalidOrder(problems) from None
+
+
+def _cl_ord_id(value: str) -> str:
+    if not CL_ORD_ID.match(value):
+        raise ValueError("must be 1-64 characters of letters, digits and _ - + = : /")
+    return value
+
+
+class NewOrder(_Request):
+    """A limit order on one market (Kalshi takes limit orders only)."""
+
+    ticker: str
+    action: Action
+    contract: Contract
+    quantity: Decimal
+    price: Decimal
+    time_in_force: TimeInForce = TimeInForce.GTC
+    expire_time: datetime | None = None
+    post_only: bool = False
+    self_trade_prevention: SelfTradePrevention | None = None
+    max_execution_cost: Decimal | None = Field(None, description="dollars; 21009")
+    cancel_on_pause: bool = False
+    subaccount: Annotated[int, Field(ge=0, le=63)] | None = None
+    ex_destination: Annotated[int, Field(ge=-1)] | None = None
+    order_group_id: str | None = None
+    client_order_id: str = Field(default_factory=new_cl_ord_id)
+
+    @field_validator("ticker")
+    @classmethod
+    def _ticker(cls, v: str) -> str:
+        if not TICKER.match(v):
+            raise ValueError(f"{v!r} is not a market ticker")
+        return v
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity(cls, v: Decimal) -> Decimal:
+        try:
+            return check_quantity(v)
+        except PriceError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("price")
+    @classmethod
+    def _price(cls, v: Decimal) -> Decimal:
+        try:
+            return check_price(v)
+        except PriceError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("max_execution_cost")
+    @classmethod
+    def _cost(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and (not v.is_finite() or v <= 0):
+            raise ValueError("must be a positive dollar amount")
+        return v
+
+    @field_validator("client_order_id")
+    @classmethod
+    def _client_order_id(cls, v: str) -> str:
+        return _cl_ord_id(v)
+
+    @model_validator(mode="after")
+    def _combinations(self) -> "NewOrder":
+        if self.time_in_force is TimeInForce.GTD:
+            if self.expire_time is None:
+                raise ValueError("expire_time is required with time_in_force GTD")
+            if self.expire_time.tzinfo is None:
+                raise ValueError("expire_time must carry a time zone (UTC is safest)")
+        elif self.expire_time is not None:
+            raise ValueError("expire_time is only allowed with time_in_force GTD")
+        if self.post_only and self.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
+            raise ValueError(f"post_only cannot rest, so it cannot be combined with {self.time_in_force.name}")
+        return self
+
+    @property
+    def yes_quote(self) -> YesQuote:
+        """Side (54) and YES price (44) on Kalshi's book."""
+        return to_yes_book(self.action, self.contract, self.price)
+
+    def expires_in_past(self, now: datetime | None = None) -> bool:
+        return self.expire_time is not None and self.expire_time <= (now or datetime.now(timezone.utc))
+
+
+class CancelOrder(_Request):
+    """Cancel the remaining quantity of an order, named by its first ClOrdID."""
+
+    order: str = Field(description="the client_order_id the order was submitted with")
+    client_order_id: str = Field(default_factory=new_cl_ord_id)
+
+    @field_validator("client_order_id")
+    @classmethod
+    def _client_order_id(cls, v: str) -> str:
+        return _cl_ord_id(v)
+
+
+class ReplaceOrder(_Request):
+    """Change an order's price and/or total quantity (and optionally its expiry)."""
+
+    order: str = Field(description="the client_order_id the order was submitted with")
+    quantity: Decimal | None = Field(None, description="new total quantity, fills included")
+    price: Decimal | None = Field(None, description="new price of the order's contract")
+    time_in_force: TimeInForce | None = None
+    expire_time: datetime | None = None
+    client_order_id: str = Field(default_factory=new_cl_ord_id)
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity(cls, v: Decimal | None) -> Decimal | None:
+        if v is None:
+            return v
+        try:
+            return check_quantity(v)
+        except PriceError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("price")
+    @classmethod
+    def _price(cls, v: Decimal | None) -> Decimal | None:
+        if v is None:
+            return v
+        try:
+            return check_price(v)
+        except PriceError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("client_order_id")
+    @classmethod
+    def _client_order_id(cls, v: str) -> str:
+        return _cl_ord_id(v)
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> "ReplaceOrder":
+        if self.quantity is None and self.price is None and self.time_in_force is None:
+            raise ValueError("a replace must change quantity, price or time_in_force")
+        if self.time_in_force not in (None, TimeInForce.DAY, TimeInForce.GTC, TimeInForce.GTD):
+            raise ValueError("an order's expiry can only be amended to DAY, GTC or GTD")
+        if (self.time_in_force is TimeInForce.GTD) != (self.expire_time is not None):
+            raise ValueError("expire_time goes with time_in_force GTD, and only with it")
+        return self
