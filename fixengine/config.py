@@ -200,6 +200,10 @@ class EngineConfig(_Model):
         return self.store_dir or self.data_dir / "store"
 
     @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "journal.sqlite"
+
+    @property
     def log_path(self) -> Path:
         return self.log_dir or self.data_dir / "log"
 

@@ -36,12 +36,19 @@ from fixengine.events import (
 )
 from fixengine.message_log import MessageLogs
 from fixengine.quickfix_settings import initiator_groups, initiator_settings, session_id
-from fixengine.session import EngineApplication, LogonUnanswered, SessionState
+from fixengine.order_entry import BusinessRejected, MassCancelDone, OrderEntry, ReportUnreadable
+from fixengine.orders.book import BookEvent, Order, OrderBook
+from fixengine.orders.journal import Journal
+from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
+from fixengine.orders.wire import Fields
+from fixengine.session import ApplicationMessage, EngineApplication, LogonUnanswered, SessionState
 from fixengine.signing import Signer, load_private_key
 
 log = logging.getLogger("fixengine.engine")
 
-E = TypeVar("E", bound=SessionEvent)
+# Everything a subscriber may see: session events, order-book events, order-entry outcomes.
+Event = SessionEvent | BookEvent | BusinessRejected | MassCancelDone | ReportUnreadable
+E = TypeVar("E")
 
 # A session not logged on this long after starting (or after reconnect_interval, once it lost its
 # connection) is probed, and the reason it cannot connect is reported as ConnectionFailed.
@@ -92,7 +99,8 @@ class Engine:
         self.config = config
         self._signers = dict(signers or {})
         self._status = {s.name: _Status(s) for s in config.sessions}
-        self._subscribers: list[asyncio.Queue[SessionEvent]] = []
+        self._subscribers: list[asyncio.Queue[Event]] = []
+        self._orders: OrderEntry | None = None
         self._initiators: list[_Initiator] = []
         self._messages = MessageLogs(config.log_path, enabled=config.message_log)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -118,6 +126,10 @@ class Engine:
             )
         for group in initiator_groups(list(self.config.sessions)):
             self._initiators.append(self._make_initiator(group, states))
+        journal = Journal(self.config.journal_path)
+        self._orders = OrderEntry(
+            journal, {s.name: s for s in self.config.sessions}, self._send, self._publish, self.is_logged_on
+        )
         self._messages.start()
         for initiator in self._initiators:
             initiator.start()
@@ -159,6 +171,8 @@ class Engine:
         for initiator in self._initiators:
             await asyncio.to_thread(initiator.stop)
         self._messages.stop()
+        if self._orders is not None:
+            self._orders.journal.close()
         # Let events emitted during shutdown reach their subscribers.
         await asyncio.sleep(0)
 
@@ -190,6 +204,10 @@ class Engine:
             loop.call_soon_threadsafe(self._on_event, event)
 
     def _on_event(self, event: SessionEvent) -> None:
+        if isinstance(event, ApplicationMessage):
+            if self._orders is not None:
+                self._orders.on_message(event.session, event.msg_type, event.raw)
+            return
         status = self._status.get(event.session)
         if status is not None:
             if isinstance(event, LogonUnanswered):
@@ -209,6 +227,9 @@ class Engine:
             status.changed.set()
             status.changed = asyncio.Event()
         log.info("%s: %s", event.session, event.describe())
+        self._publish(event)
+
+    def _publish(self, event: Event) -> None:
         for queue in self._subscribers:
             queue.put_nowait(event)
 
@@ -247,6 +268,43 @@ class Engine:
     def events(self) -> "EventStream":
         """Every session event from now on, in order. Take it before ``start`` to see them all."""
         return EventStream(self._subscribers)
+
+    # --- orders -------------------------------------------------------------------------------
+
+    def _send(self, session: SessionConfig, msg_type: str, fields: Fields) -> bool:
+        message = fix.Message()
+        message.getHeader().setField(35, msg_type)
+        for tag, value in fields:
+            message.setField(tag, value)
+        return fix.Session.sendToTarget(message, session_id(session))
+
+    def _order_entry(self) -> OrderEntry:
+        if self._orders is None:
+            raise FixEngineError("engine not started")
+        return self._orders
+
+    async def submit(self, session: str, order: NewOrder) -> Order:
+        """Journal, then send a new order on ``session``; returns it as pending. Its fate arrives as
+        events (OrderAccepted, OrderFilled, OrderRejected ...). Raises ``InvalidOrder`` before
+        sending anything the exchange would refuse for its form."""
+        return self._order_entry().submit(session, order)
+
+    async def cancel(self, session: str, request: CancelOrder) -> Order:
+        """Journal, then send a cancel of ``request.order``'s remaining quantity."""
+        return self._order_entry().cancel(session, request)
+
+    async def replace(self, session: str, request: ReplaceOrder) -> Order:
+        """Journal, then send a cancel/replace (new total quantity, price, expiry)."""
+        return self._order_entry().replace(session, request)
+
+    async def mass_cancel(self, session: str) -> str:
+        """Cancel every order of a KalshiNR session (at most once a second); returns its ClOrdID."""
+        return self._order_entry().mass_cancel(session)
+
+    @property
+    def book(self) -> OrderBook:
+        """The order book (read it; change it only through the methods above)."""
+        return self._order_entry().book
 
     async def test_request(self, session: str, timeout: float = 5.0) -> float:
         """Send a TestRequest and return the seconds until its Heartbeat came back."""
@@ -310,20 +368,20 @@ class Engine:
 
 
 class EventStream:
-    """Session events in the order they happened; an async iterator with waiting helpers."""
+    """Events in the order they happened; an async iterator with waiting helpers."""
 
-    def __init__(self, subscribers: list[asyncio.Queue[SessionEvent]]):
-        self._queue: asyncio.Queue[SessionEvent] = asyncio.Queue()
+    def __init__(self, subscribers: list[asyncio.Queue[Event]]):
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._subscribers = subscribers
         subscribers.append(self._queue)
 
     def __aiter__(self) -> "EventStream":
         return self
 
-    async def __anext__(self) -> SessionEvent:
+    async def __anext__(self) -> Event:
         return await self._queue.get()
 
-    async def next(self, timeout: float | None = None) -> SessionEvent:
+    async def next(self, timeout: float | None = None) -> Event:
         """The next event; ``TimeoutError`` if none comes within ``timeout`` seconds."""
         return await asyncio.wait_for(self._queue.get(), timeout)
 
@@ -335,7 +393,7 @@ class EventStream:
         async def wait() -> E:
             while True:
                 event = await self._queue.get()
-                if isinstance(event, kind) and (session is None or event.session == session):
+                if isinstance(event, kind) and (session is None or getattr(event, "session", None) == session):
                     return event
 
         return await asyncio.wait_for(wait(), timeout)

@@ -44,6 +44,14 @@ class LogonUnanswered(SessionEvent):
     out why (see ``fixengine.diagnose``) and reports a ``ConnectionFailed``."""
 
 
+@dataclass(frozen=True, slots=True)
+class ApplicationMessage(SessionEvent):
+    """Internal: an application message as received (raw FIX), parsed in the loop, not here."""
+
+    msg_type: str
+    raw: str
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -195,4 +203,6 @@ class EngineApplication(fix.Application):
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         state = self._sessions[sessionID.toString()]
         state.last_inbound = time.monotonic()
-        state.messages.incoming(message.toString())
+        raw = message.toString()
+        state.messages.incoming(raw)
+        self._emit(ApplicationMessage(state.name, _now(), message.getHeader().getField(35), raw))

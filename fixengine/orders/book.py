@@ -25,7 +25,7 @@ from fixengine.orders.reports import (
     Reason,
 )
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import WireSide
+from fixengine.prices import Action, Contract, WireSide, to_yes_book
 
 ZERO = Decimal(0)
 
@@ -56,7 +56,9 @@ class Order:
 
     key: str  # the ClOrdID it was submitted with
     ticker: str
-    side: WireSide
+    action: Action  # as the user asked: buy/sell YES/NO
+    contract: Contract
+    side: WireSide  # as the YES book sees it
     yes_price: Decimal
     quantity: Decimal  # OrderQty as last reported (or requested)
     cl_ord_id: str  # the latest ClOrdID the exchange accepted
@@ -173,6 +175,8 @@ class OrderBook:
         order = Order(
             key=cl_ord_id,
             ticker=request.ticker,
+            action=request.action,
+            contract=request.contract,
             side=quote.side,
             yes_price=quote.yes_price,
             quantity=request.quantity,
@@ -322,6 +326,11 @@ class OrderBook:
         return [PositionChanged(order.ticker, net)]
 
     # --- views ----------------------------------------------------------------------------------
+
+    def yes_price_for(self, key: str, price: Decimal) -> Decimal:
+        """A new price for an order, given in its own contract (as ``ReplaceOrder.price``), on the YES book."""
+        order = self.order(key)
+        return to_yes_book(order.action, order.contract, price).yes_price
 
     def order(self, key: str) -> Order:
         found = self.orders.get(self._keys.get(key, key))
