@@ -125,10 +125,10 @@ class OrderEntry:
         retry = order.client_order_id in self.book.orders and self.book.order(order.client_order_id).outcome_unknown
         if not retry:
             try:
-                self.journal.record_new(order)  # written before it is sent
+                self.journal.record_new(order, s.api_key_id)  # written before it is sent
             except DuplicateClOrdID as exc:
                 raise InvalidOrder([f"client_order_id: {exc}"]) from None
-        placed = self.book.submit(order)
+        placed = self.book.submit(order, s.api_key_id)
         self._transmit(s, "D", fields)
         return placed
 

@@ -11,6 +11,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import quickfix as fix
 
@@ -19,9 +20,16 @@ from fixengine.dictionary import build_dictionaries
 from fixengine.errors import FixEngineError
 from fixengine.kalshi import SessionType
 from fixengine.message_log import MessageLogs, SessionMessageLog
+from fixengine.framing import parse
+from fixengine.orders.wire import first_values
 from simulator.config import SimulatorConfig
+from simulator.matching import AccountState
+from simulator.order_reports import Outgoing
+from simulator.venue import UnsupportedHere, Venue
 
 log = logging.getLogger("simulator.acceptor")
+
+EXPIRY_CHECK_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -44,15 +52,29 @@ def free_loopback_port() -> int:
 
 
 class SimulatorApplication(fix.Application):
-    """Session-level behaviour only, for now: application messages are answered with
-    BusinessMessageReject (unsupported) until the exchange is wired in."""
+    """The simulator's sessions: order entry goes to the venue, its reports go back out."""
 
-    def __init__(self, sink: SimEventSink, messages: MessageLogs):
+    def __init__(self, sink: SimEventSink, messages: MessageLogs, venue: Venue):
         super().__init__()
         self._sink = sink
         self._messages = messages
+        self._venue = venue
         self._logs: dict[str, SessionMessageLog] = {}  # SessionID string -> its message log
+        self._session_ids: dict[str, fix.SessionID] = {}
         self.logon_flags: dict[str, dict[int, str]] = {}  # SessionID string -> Logon fields
+
+    def send(self, outgoing: list[Outgoing]) -> None:
+        """Send reports (outside the venue's lock); a session that is not logged on misses them,
+        as on Kalshi's non-retransmission sessions."""
+        for item in outgoing:
+            session_id = self._session_ids.get(item.session_id)
+            if session_id is None:
+                continue
+            message = fix.Message()
+            message.getHeader().setField(35, item.msg_type)
+            for tag, value in item.fields:
+                message.setField(tag, value)
+            fix.Session.sendToTarget(message, session_id)
 
     def _safe(self, what: str, fn: Callable[[], None]) -> None:
         try:
@@ -65,12 +87,19 @@ class SimulatorApplication(fix.Application):
             (sessionID.getBeginString().getValue(), sessionID.getSenderCompID().getValue(), sessionID.getTargetCompID().getValue())
         )
         self._logs[sessionID.toString()] = self._messages.for_session(name)
+        self._session_ids[sessionID.toString()] = fix.SessionID(
+            sessionID.getBeginString().getValue(),
+            sessionID.getSenderCompID().getValue(),
+            sessionID.getTargetCompID().getValue(),
+        )
 
     def onLogon(self, sessionID: fix.SessionID) -> None:
+        self._venue.logged_on(sessionID.toString(), self.logon_flags.get(sessionID.toString(), {}))
         key, target = sessionID.getTargetCompID().getValue(), sessionID.getSenderCompID().getValue()
         self._safe("onLogon", lambda: self._sink(SimEvent("logged_on", sessionID.getBeginString().getValue(), key, target)))
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
+        self._safe("onLogout(8013)", lambda: self.send(self._venue.logged_out(sessionID.toString())))
         key, target = sessionID.getTargetCompID().getValue(), sessionID.getSenderCompID().getValue()
         self._safe("onLogout", lambda: self._sink(SimEvent("logged_out", sessionID.getBeginString().getValue(), key, target)))
 
@@ -87,8 +116,21 @@ class SimulatorApplication(fix.Application):
         self._logs[sessionID.toString()].outgoing(message.toString())
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._logs[sessionID.toString()].incoming(message.toString())
-        raise fix.UnsupportedMessageType()
+        raw = message.toString()
+        self._logs[sessionID.toString()].incoming(raw)
+        fields = first_values(parse(raw.encode("latin-1")))
+        try:
+            outgoing = self._venue.handle(
+                sessionID.toString(),
+                SessionType(sessionID.getSenderCompID().getValue()),
+                sessionID.getTargetCompID().getValue(),
+                fields[35],
+                fields,
+                sessionID.isFIXT(),
+            )
+        except UnsupportedHere:
+            raise fix.UnsupportedMessageType() from None
+        self.send(outgoing)
 
 
 _LOGON_FLAGS = (141, 8013, 20126, 20127, 20200, 21003, 21005, 21007, 21008, 21011, 21012, 21026, 21027)
@@ -140,10 +182,12 @@ def acceptor_settings(
 class Acceptor:
     """The QuickFIX SocketAcceptor and the Python thread its event loop runs on."""
 
-    def __init__(self, config: SimulatorConfig, key_ids: list[str], sink: SimEventSink):
+    def __init__(self, config: SimulatorConfig, accounts: dict[str, Decimal], sink: SimEventSink):
+        key_ids = sorted(accounts)
         self.port = free_loopback_port()
         self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log, prefix="simulator.messages")
-        self.application = SimulatorApplication(sink, self._messages)
+        self.venue = Venue([m.market() for m in config.markets], [AccountState(k, b) for k, b in accounts.items()])
+        self.application = SimulatorApplication(sink, self._messages, self.venue)
         self._settings, self._session_ids = acceptor_settings(config, key_ids, self.port)
         self._store = fix.MemoryStoreFactory()
         # No QuickFIX log factory: the application logs messages itself (see fixengine.message_log).
@@ -153,10 +197,21 @@ class Acceptor:
             raise FixEngineError(f"QuickFIX refused the simulator's session settings: {exc}") from None
         # block() on a Python thread: start()'s native thread crashes on stop in these bindings.
         self._thread = threading.Thread(target=self._acceptor.block, name="simulator-quickfix", daemon=True)
+        self._stopping = threading.Event()
+        self._expiry = threading.Thread(target=self._expire_orders, name="simulator-expiry", daemon=True)
+
+    def _expire_orders(self) -> None:
+        """DAY and GTD orders expire on time even when nothing else happens in their market."""
+        while not self._stopping.wait(EXPIRY_CHECK_S):
+            try:
+                self.application.send(self.venue.expire())
+            except Exception:  # noqa: BLE001 - keep expiring; say what went wrong
+                log.error("order expiry failed:\n%s", traceback.format_exc())
 
     def start(self) -> None:
         self._messages.start()
         self._thread.start()
+        self._expiry.start()
 
     def logout(self, key_id: str, text: str) -> int:
         """Log out every session of ``key_id`` that is logged on, with ``text`` in the Logout."""
@@ -171,6 +226,8 @@ class Acceptor:
         return count
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._expiry.join(timeout=5)
         self._acceptor.stop(True)
         self._thread.join(timeout=10)
         self._messages.stop()

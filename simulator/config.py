@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from fixengine.dialect import Dialect
 from fixengine.errors import ConfigError, KeyLoadError, Problem
 from fixengine.kalshi import FIX_TIERS, PORTS, SENDING_TIME_TOLERANCE_S, TIERS, SessionType
 from fixengine.signing import load_public_key
+from simulator.matching import MarketConfig, MarketStatus
 
 FIX44_LISTENER = "fix44"
 DEFAULT_FIX44_PORT = 8240
@@ -30,6 +32,7 @@ class AccountConfig(_Model):
     public_key_file: Path | None = None
     public_key_pem: str | None = None
     tier: str = "premier"
+    balance: Decimal = Field(Decimal("10000"), ge=0, description="starting cash, dollars")
 
     @field_validator("tier")
     @classmethod
@@ -53,6 +56,22 @@ class AccountConfig(_Model):
         except OSError as exc:
             raise KeyLoadError(f"public key file {self.public_key_file} cannot be read: {exc.strerror}") from None
         return load_public_key(data, f"public key file {self.public_key_file}")
+
+
+class MarketEntry(_Model):
+    """A market the simulator trades: its ticker, state and price grid (dollars)."""
+
+    ticker: Annotated[str, Field(min_length=1)]
+    status: MarketStatus = MarketStatus.OPEN
+    tick: Decimal = Decimal("0.01")
+
+    @model_validator(mode="after")
+    def _grid(self) -> "MarketEntry":
+        self.market()  # the tick must divide $1
+        return self
+
+    def market(self) -> MarketConfig:
+        return MarketConfig(self.ticker, self.status, self.tick)
 
 
 class TlsConfig(_Model):
@@ -90,6 +109,7 @@ class SimulatorConfig(_Model):
     logon_timeout: Annotated[float, Field(gt=0)] = 10.0
     message_log: bool = True
     accounts: list[AccountConfig] = Field(default_factory=list, alias="account")
+    markets: list[MarketEntry] = Field(default_factory=list, alias="market")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -155,7 +175,7 @@ def load_simulator_config(path: str | Path, overrides: dict[str, Any] | None = N
     try:
         config = SimulatorConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(str(path), problems_from_validation(exc, {"accounts": "account"})) from None
+        raise ConfigError(str(path), problems_from_validation(exc, {"accounts": "account", "markets": "market"})) from None
     problems = []
     for i, account in enumerate(config.accounts):
         try:

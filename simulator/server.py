@@ -39,6 +39,7 @@ class Simulator:
         self._on_event = on_event
         account_configs = [*config.accounts, *extra_accounts]
         self.accounts = {a.api_key_id: Account(a.api_key_id, a.public_key(), a.tier) for a in account_configs}
+        self._balances = {a.api_key_id: a.balance for a in account_configs}
         self.policy = LogonPolicy(
             sending_time_tolerance=config.sending_time_tolerance,
             min_heartbeat_interval=config.min_heartbeat_interval,
@@ -67,7 +68,7 @@ class Simulator:
         if self._thread is not None:
             raise RuntimeError("simulator already started")
         if self.accounts:
-            self._acceptor = Acceptor(self.config, sorted(self.accounts), self._emit)
+            self._acceptor = Acceptor(self.config, self._balances, self._emit)
             self._acceptor.start()
         else:  # QuickFIX cannot run without sessions; the gates refuse every Logon anyway
             log.warning("no accounts configured: every Logon will be refused")
@@ -114,6 +115,12 @@ class Simulator:
             if session_id.endswith("->" + api_key_id):
                 return dict(flags)
         return {}
+
+    @property
+    def exchange(self):  # type: ignore[no-untyped-def]
+        """The matching engine (read it from tests; it is changed only through FIX)."""
+        assert self._acceptor is not None, "simulator not started (or has no accounts)"
+        return self._acceptor.venue.exchange
 
     def stop(self) -> None:
         """Close every listener and connection, then stop QuickFIX."""

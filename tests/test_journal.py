@@ -45,7 +45,7 @@ def test_restart_rebuilds_the_exact_book(tmp_path) -> None:
     again = Journal(tmp_path / "j.db")
     rebuilt = rebuild_book(again)
     assert rebuilt.orders == book.orders
-    assert rebuilt.positions == book.positions == {"HIGHNY-23DEC31": D("2.5")}
+    assert rebuilt.positions == book.positions == {("", "HIGHNY-23DEC31"): D("2.5")}
     assert rebuilt.order("c1").status is Status.PARTIALLY_FILLED
     assert rebuilt.order("c2").status is Status.PENDING_NEW  # journaled, never confirmed: not re-sent
 
@@ -111,4 +111,4 @@ def test_a_killed_writer_leaves_a_consistent_journal(tmp_path, after) -> None:
         assert o.status in (Status.PENDING_NEW, Status.NEW, Status.FILLED)
     filled = [o for o in book.orders.values() if o.status is Status.FILLED]
     assert len(filled) >= after
-    assert book.positions["HIGHNY-23DEC31"] == D(2) * len(filled)
+    assert book.position("", "HIGHNY-23DEC31") == D(2) * len(filled)

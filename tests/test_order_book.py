@@ -89,9 +89,9 @@ def test_new_partial_full_fill_and_position() -> None:
     filled, position = book.apply(x.trade(D(4)))
     assert isinstance(filled, OrderFilled) and filled.order.status is Status.PARTIALLY_FILLED
     assert (filled.order.cum_qty, filled.order.leaves_qty) == (D(4), D(6))
-    assert position == PositionChanged("HIGHNY-23DEC31", D(4))
+    assert position == PositionChanged("", "HIGHNY-23DEC31", D(4))
     events = book.apply(x.trade(D(6)))
-    assert events[0].order.status is Status.FILLED and book.positions["HIGHNY-23DEC31"] == D(10)
+    assert events[0].order.status is Status.FILLED and book.position("", "HIGHNY-23DEC31") == D(10)
 
 
 def test_new_folded_into_first_trade() -> None:
@@ -111,7 +111,7 @@ def test_buying_no_is_selling_yes_on_the_book_and_shortens_the_position() -> Non
     x = Exchange("n1", D(3), side=WireSide.SELL_YES)
     book.apply(x.new())
     book.apply(x.trade(D(3)))
-    assert book.positions["HIGHNY-23DEC31"] == D(-3)
+    assert book.position("", "HIGHNY-23DEC31") == D(-3)
 
 
 def test_cancel_lifecycle() -> None:
@@ -279,7 +279,7 @@ def test_invariants_hold_for_any_sequence_of_reports(quantity: int, script, fold
         assert book.apply(r) == []
     assert book.order("c1") == final and book.positions == position
     # The position is the sum of fills.
-    assert position.get("HIGHNY-23DEC31", D(0)) == final.cum_qty
+    assert position.get(("", "HIGHNY-23DEC31"), D(0)) == final.cum_qty
 
 
 @settings(max_examples=100, deadline=None)

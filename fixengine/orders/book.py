@@ -55,6 +55,7 @@ class Order:
     """One order as the engine knows it. Immutable: every change makes a new snapshot."""
 
     key: str  # the ClOrdID it was submitted with
+    account: str  # the API key (SenderCompID) it trades for; positions are per account
     ticker: str
     action: Action  # as the user asked: buy/sell YES/NO
     contract: Contract
@@ -123,6 +124,7 @@ class CancelRejected(OrderEvent):
 
 @dataclass(frozen=True, slots=True)
 class PositionChanged:
+    account: str
     ticker: str
     net_yes: Decimal  # contracts: positive = long YES, negative = long NO
 
@@ -150,6 +152,9 @@ _STATUS_OF = {
 }
 
 
+_TRADE_FINAL = {OrdStatus.FILLED: Status.FILLED, OrdStatus.CANCELED: Status.CANCELED, OrdStatus.EXPIRED: Status.EXPIRED}
+
+
 def _working_status(cum_qty: Decimal) -> Status:
     return Status.PARTIALLY_FILLED if cum_qty > 0 else Status.NEW
 
@@ -157,14 +162,14 @@ def _working_status(cum_qty: Decimal) -> Status:
 @dataclass
 class OrderBook:
     orders: dict[str, Order] = field(default_factory=dict)
-    positions: dict[str, Decimal] = field(default_factory=dict)  # ticker -> net YES contracts
+    positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (account, ticker) -> net YES
     _keys: dict[str, str] = field(default_factory=dict)  # every ClOrdID ever used -> order key
     _by_order_id: dict[str, str] = field(default_factory=dict)
     _seen: set[tuple[int, str]] = field(default_factory=set)  # (shard, ExecID) applied
 
     # --- intents (journaled by the engine before they are sent) ------------------------------
 
-    def submit(self, request: NewOrder) -> Order:
+    def submit(self, request: NewOrder, account: str = "") -> Order:
         cl_ord_id = request.client_order_id
         if cl_ord_id in self._keys:
             existing = self.orders[self._keys[cl_ord_id]]
@@ -174,6 +179,7 @@ class OrderBook:
         quote = request.yes_quote
         order = Order(
             key=cl_ord_id,
+            account=account,
             ticker=request.ticker,
             action=request.action,
             contract=request.contract,
@@ -262,8 +268,11 @@ class OrderBook:
             order = replace(order, **quantities, status=_working_status(r.cum_qty), outcome_unknown=False)
             events.append(OrderAccepted(order))
         elif t is ExecType.TRADE:
-            status = Status.FILLED if r.ord_status is OrdStatus.FILLED or r.leaves_qty == 0 else Status.PARTIALLY_FILLED
-            if order.pending is not None and status is not Status.FILLED:
+            # A Trade may carry the final state: Filled, or Canceled for the rest of an IOC.
+            status = _TRADE_FINAL.get(r.ord_status) or (
+                Status.FILLED if r.leaves_qty == 0 else Status.PARTIALLY_FILLED
+            )
+            if order.pending is not None and not status.terminal:
                 # a cancel/replace is still in flight: keep that status, remember the fill
                 order = replace(order, **quantities, resting_status=status, outcome_unknown=False)
             else:
@@ -319,11 +328,11 @@ class OrderBook:
             net = r.long_qty - r.short_qty  # Kalshi's own position after the trade
         else:
             change = r.fill.quantity if order.side is WireSide.BUY_YES else -r.fill.quantity
-            net = self.positions.get(order.ticker, ZERO) + change
-        if self.positions.get(order.ticker) == net:
+            net = self.positions.get((order.account, order.ticker), ZERO) + change
+        if self.positions.get((order.account, order.ticker)) == net:
             return []
-        self.positions[order.ticker] = net
-        return [PositionChanged(order.ticker, net)]
+        self.positions[(order.account, order.ticker)] = net
+        return [PositionChanged(order.account, order.ticker, net)]
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -337,6 +346,10 @@ class OrderBook:
         if found is None:
             raise BookError(f"no order {key}")
         return found
+
+    def position(self, account: str, ticker: str) -> Decimal:
+        """Net YES contracts the account holds in the market (negative: NO)."""
+        return self.positions.get((account, ticker), ZERO)
 
     def open_orders(self) -> Iterable[Order]:
         return (o for o in self.orders.values() if not o.status.terminal)

@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject
     cl_ord_id TEXT,                -- the intent's ClOrdID
-    order_key TEXT,                -- cancel/replace: which order
+    order_key TEXT,                -- cancel/replace: which order; new: the account (API key)
     shard INTEGER,                 -- report: exchange index
     exec_id TEXT,                  -- report: ExecID (NULL for pending reports: never deduplicated)
     body TEXT NOT NULL
@@ -52,6 +52,7 @@ class DuplicateClOrdID(FixEngineError):
 @dataclass(frozen=True, slots=True)
 class NewIntent:
     order: NewOrder
+    account: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +96,8 @@ class Journal:
         except sqlite3.IntegrityError:
             raise DuplicateClOrdID(cl_ord_id) from None
 
-    def record_new(self, order: NewOrder) -> None:
-        self._intent("new", order.client_order_id, order.model_dump_json())
+    def record_new(self, order: NewOrder, account: str = "") -> None:
+        self._intent("new", order.client_order_id, order.model_dump_json(), order_key=account)
 
     def record_cancel(self, order_key: str, cl_ord_id: str) -> None:
         self._intent("cancel", cl_ord_id, "{}", order_key)
@@ -127,7 +128,7 @@ class Journal:
         rows = self._db.execute("SELECT kind, cl_ord_id, order_key, body FROM entries ORDER BY seq")
         for kind, cl_ord_id, order_key, body in rows:
             if kind == "new":
-                yield NewIntent(NewOrder.model_validate_json(body))
+                yield NewIntent(NewOrder.model_validate_json(body), order_key or "")
             elif kind == "cancel":
                 yield CancelIntent(order_key, cl_ord_id)
             elif kind == "replace":
@@ -145,7 +146,7 @@ def rebuild_book(journal: Journal) -> "OrderBook":
     book = OrderBook()
     for entry in journal.replay():
         if isinstance(entry, NewIntent):
-            book.submit(entry.order)
+            book.submit(entry.order, entry.account)
         elif isinstance(entry, CancelIntent):
             book.cancel(entry.order_key, entry.cl_ord_id)
         elif isinstance(entry, ReplaceIntent):
