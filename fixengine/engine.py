@@ -170,6 +170,9 @@ class Engine:
             task.cancel()
         for initiator in self._initiators:
             await asyncio.to_thread(initiator.stop)
+        # Drop the initiators: their C++ sessions leave QuickFIX's process-wide registry, so an
+        # engine started again in this process (same SessionIDs) gets fresh sessions.
+        self._initiators.clear()
         self._messages.stop()
         if self._orders is not None:
             self._orders.journal.close()
@@ -397,6 +400,13 @@ class EventStream:
                     return event
 
         return await asyncio.wait_for(wait(), timeout)
+
+    def drain(self) -> list[Event]:
+        """The events already delivered and not yet read, without waiting."""
+        out = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
 
     def close(self) -> None:
         if self._queue in self._subscribers:
