@@ -44,10 +44,12 @@ def test_restart_rebuilds_the_exact_book(tmp_path) -> None:
 
     again = Journal(tmp_path / "j.db")
     rebuilt = rebuild_book(again)
+    book.mark_unconfirmed()
     assert rebuilt.orders == book.orders
     assert rebuilt.positions == book.positions == {("", "HIGHNY-23DEC31"): D("2.5")}
     assert rebuilt.order("c1").status is Status.PARTIALLY_FILLED
     assert rebuilt.order("c2").status is Status.PENDING_NEW  # journaled, never confirmed: not re-sent
+    assert rebuilt.order("c2").outcome_unknown and not rebuilt.order("c1").outcome_unknown
 
 
 def test_clordids_stay_unique_across_restarts(tmp_path) -> None:

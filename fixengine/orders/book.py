@@ -23,6 +23,7 @@ from fixengine.orders.reports import (
     Fill,
     OrdStatus,
     Reason,
+    RejectCode,
 )
 from fixengine.orders.requests import NewOrder
 from fixengine.prices import Action, Contract, WireSide, to_yes_book
@@ -303,7 +304,12 @@ class OrderBook:
             events.append(OrderPending(order))
         elif t is ExecType.REJECTED:
             unknown = r.reason is not None and r.reason.code.outcome_unknown
-            if unknown:
+            exists = r.reason is not None and r.reason.code is RejectCode.ORDER_ALREADY_EXISTS
+            if exists and order.outcome_unknown and order.status is Status.PENDING_NEW:
+                # A retry of an order whose first send had an unknown outcome: the exchange has it.
+                # It lives; its fills are unconfirmed until reconciliation.
+                order = replace(order, status=Status.NEW, reason=r.reason)
+            elif unknown:
                 # Not known to be dead: keep it pending; a retry may reuse the ClOrdID.
                 order = replace(order, status=Status.PENDING_NEW, outcome_unknown=True, reason=r.reason)
             else:
@@ -346,6 +352,15 @@ class OrderBook:
         if found is None:
             raise BookError(f"no order {key}")
         return found
+
+    def mark_unconfirmed(self) -> list[Order]:
+        """Orders still waiting for their first report become outcome-unknown (after a restart)."""
+        marked = []
+        for key, order in self.orders.items():
+            if order.status is Status.PENDING_NEW and order.order_id is None and not order.outcome_unknown:
+                self.orders[key] = replace(order, outcome_unknown=True)
+                marked.append(self.orders[key])
+        return marked
 
     def position(self, account: str, ticker: str) -> Decimal:
         """Net YES contracts the account holds in the market (negative: NO)."""

@@ -153,4 +153,8 @@ def rebuild_book(journal: Journal) -> "OrderBook":
             book.replace(entry.order_key, entry.cl_ord_id, entry.quantity)
         else:
             book.apply(entry)
+    # An order journaled but never acknowledged may or may not have reached the exchange (the
+    # process died around the send). It is not re-sent: it is marked unknown, so reconciliation
+    # can settle it, or a retry with the same ClOrdID can (the exchange refuses a duplicate).
+    book.mark_unconfirmed()
     return book

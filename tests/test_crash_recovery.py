@@ -1,0 +1,73 @@
+"""The engine process is SIGKILLed around an order's send; a restarted engine has lost nothing
+it acknowledged and never puts the order on the exchange twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal as D
+
+import pytest
+
+from fixengine.engine import Engine
+from fixengine.orders.book import OrderRejected, Status
+from fixengine.orders.requests import NewOrder
+from fixengine.prices import Action, Contract
+from simulator.config import MarketEntry
+from tests.conftest import engine_config, session_to
+
+TICKER = "HIGHNY-23DEC31"
+
+
+def run_until_killed(config, point: str, cl_ord_id: str, tmp_path) -> None:
+    spec = {"engine": json.loads(config.model_dump_json(by_alias=True)), "ticker": TICKER, "client_order_id": cl_ord_id}
+    path = tmp_path / "crash.json"
+    path.write_text(json.dumps(spec))
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.crash_engine", str(path), point],
+        capture_output=True, text=True, timeout=60, cwd=os.getcwd(),
+    )
+    assert proc.returncode == -9, proc.stdout + proc.stderr  # SIGKILL, at the named instant
+    assert "logged on" in proc.stdout
+
+
+@pytest.mark.parametrize("point", ["before-journal", "before-send", "after-send"])
+async def test_sigkill_around_the_send(tmp_path, make_key, start_simulator, point) -> None:
+    key = make_key()
+    sim, sim_events = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
+    config = engine_config(tmp_path, session_to(sim, key, reconnect_interval=1))
+    run_until_killed(config, point, "crash-1", tmp_path)
+    reached_exchange = point == "after-send"
+    # The simulator saw the connection die; wait until it has let the key go.
+    sim_events.wait_for("closed", key.key_id)
+    on_exchange = [o for o in sim.exchange.open_orders() if o.cl_ord_id == "crash-1"]
+    assert len(on_exchange) == (1 if reached_exchange else 0)
+
+    engine = Engine(config)  # same data_dir: the journal is read back
+    events = engine.events()
+    await engine.start()
+    try:
+        await engine.wait_logged_on()
+        if point == "before-journal":
+            assert "crash-1" not in engine.book.orders  # never acknowledged, never sent: nothing to keep
+            return
+        recovered = engine.book.order("crash-1")
+        assert recovered.status is Status.PENDING_NEW and recovered.outcome_unknown
+        # Nothing was re-sent on restart ...
+        assert len([o for o in sim.exchange.open_orders() if o.cl_ord_id == "crash-1"]) == (1 if reached_exchange else 0)
+        # ... and a retry with the same ClOrdID cannot create a second order.
+        retry = NewOrder.create(ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=D(5),
+                                price=D("0.40"), client_order_id="crash-1")
+        await engine.submit(config.sessions[0].name, retry)
+        if reached_exchange:
+            await events.wait_for(OrderRejected)
+            assert engine.book.order("crash-1").status is Status.NEW  # it exists on the exchange
+        else:
+            while engine.book.order("crash-1").status is Status.PENDING_NEW:
+                await events.next(timeout=10)
+            assert engine.book.order("crash-1").status is Status.NEW
+        assert len([o for o in sim.exchange.open_orders() if o.cl_ord_id == "crash-1"]) == 1
+    finally:
+        await engine.stop()
