@@ -15,14 +15,20 @@ from fixengine.config import EngineConfig, LogonFlags, SessionConfig
 from fixengine.dialect import Dialect
 from fixengine.engine import Engine
 from fixengine.errors import LogonRefused
-from fixengine.events import HeartbeatReceived
+from decimal import Decimal
+
+from fixengine.events import HeartbeatReceived, SessionEvent
+from fixengine.orders.book import OrderEvent, PositionChanged, Status
+from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
+from fixengine.prices import Action, Contract
 from fixengine.kalshi import SessionType
 from fixengine.signing import public_key_pem, load_private_key, write_keypair
 from simulator.acceptor import SimEvent
-from simulator.config import FIX44_LISTENER, AccountConfig, SimulatorConfig, TlsConfig
+from simulator.config import FIX44_LISTENER, AccountConfig, MarketEntry, SimulatorConfig, TlsConfig
 from simulator.server import Simulator
 
 HEARTBEATS = 2
+DEMO_MARKET = "KXHIGHNY-26NOV22-T45"
 
 
 def _stamp(at: datetime | None = None) -> str:
@@ -53,6 +59,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             listeners={SessionType.NR.value: 0, FIX44_LISTENER: 0},
             tls=TlsConfig(enabled=True),
             accounts=accounts,
+            markets=[MarketEntry(ticker=DEMO_MARKET)],
         )
         loop = asyncio.get_running_loop()
 
@@ -89,9 +96,19 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             engine = Engine(config)
             events = engine.events()
 
+            names = {key_ids[n]: n for n in names}
+
+            def show_one(event: object) -> None:
+                if isinstance(event, SessionEvent):
+                    say("engine", event.session, event.describe(), event.at)
+                elif isinstance(event, OrderEvent):
+                    say("orders", names.get(event.order.account, ""), event.describe())
+                elif isinstance(event, PositionChanged):
+                    say("orders", names.get(event.account, ""), event.describe())
+
             async def show() -> None:
                 async for event in events:
-                    say("engine", event.session, event.describe(), event.at)
+                    show_one(event)
 
             printer = asyncio.create_task(show())
             await engine.start()
@@ -112,13 +129,41 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
                 for name in good:
                     rtt = await engine.test_request(name)
                     say("demo", name, f"TestRequest answered in {rtt * 1000:.2f} ms")
+                await trade(engine, say)
             finally:
                 await engine.stop()
-                await asyncio.sleep(0)
                 printer.cancel()
+                for event in events.drain():  # what arrived while we were logging out
+                    show_one(event)
                 events.close()
-        say("demo", "", "done: both dialects logged on, kept alive and logged out cleanly")
+        say("demo", "", "done: both dialects logged on, traded, and logged out cleanly")
     return 0
+
+
+async def trade(engine: Engine, say) -> None:  # type: ignore[no-untyped-def]
+    """Place, amend, fill and cancel an order; the two sessions trade with each other."""
+    watch = engine.events()
+
+    async def until(key: str, done) -> None:  # type: ignore[no-untyped-def]
+        while not done(engine.book.order(key)):
+            await watch.next(timeout=10)
+
+    say("demo", "nr-fixt11", f"offering 10 YES on {DEMO_MARKET} at $0.56 (selling YES = buying NO at $0.44)")
+    offer = await engine.submit("nr-fixt11", NewOrder.create(
+        ticker=DEMO_MARKET, action=Action.SELL, contract=Contract.YES, quantity=Decimal(10), price=Decimal("0.56")))
+    await until(offer.key, lambda o: o.status is Status.NEW)
+    say("demo", "nr-fixt11", "amending it to 8 at $0.55")
+    await engine.replace("nr-fixt11", ReplaceOrder.create(order=offer.key, quantity=Decimal(8), price=Decimal("0.55")))
+    await until(offer.key, lambda o: o.pending is None)
+    say("demo", "nr-fix44", "buying 5 YES at up to $0.55 (FIX 4.4 session)")
+    bid = await engine.submit("nr-fix44", NewOrder.create(
+        ticker=DEMO_MARKET, action=Action.BUY, contract=Contract.YES, quantity=Decimal(5), price=Decimal("0.55")))
+    await until(bid.key, lambda o: o.status.terminal)
+    await until(offer.key, lambda o: o.cum_qty == 5)
+    say("demo", "nr-fixt11", "cancelling the rest of the offer")
+    await engine.cancel("nr-fixt11", CancelOrder.create(order=offer.key))
+    await until(offer.key, lambda o: o.status.terminal)
+    watch.close()
 
 
 def main() -> int:

@@ -22,7 +22,7 @@ from fixengine.kalshi import SessionType
 from fixengine.message_log import MessageLogs, SessionMessageLog
 from fixengine.framing import parse
 from fixengine.orders.wire import first_values
-from simulator.config import SimulatorConfig
+from simulator.config import HOUSE_ACCOUNT, SimulatorConfig
 from simulator.matching import AccountState
 from simulator.order_reports import Outgoing
 from simulator.venue import UnsupportedHere, Venue
@@ -186,7 +186,11 @@ class Acceptor:
         key_ids = sorted(accounts)
         self.port = free_loopback_port()
         self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log, prefix="simulator.messages")
-        self.venue = Venue([m.market() for m in config.markets], [AccountState(k, b) for k, b in accounts.items()])
+        balances = dict(accounts)
+        if any(seed.account == HOUSE_ACCOUNT for seed in config.seed_orders):
+            balances.setdefault(HOUSE_ACCOUNT, config.house_balance)
+        self.venue = Venue([m.market() for m in config.markets], [AccountState(k, b) for k, b in balances.items()])
+        self.venue.seed(config.seed_orders)
         self.application = SimulatorApplication(sink, self._messages, self.venue)
         self._settings, self._session_ids = acceptor_settings(config, key_ids, self.port)
         self._store = fix.MemoryStoreFactory()

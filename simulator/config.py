@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,6 +18,7 @@ from fixengine.signing import load_public_key
 from simulator.matching import MarketConfig, MarketStatus
 
 FIX44_LISTENER = "fix44"
+HOUSE_ACCOUNT = "house"  # the simulator's own account for seed orders (it has no FIX session)
 DEFAULT_FIX44_PORT = 8240
 
 
@@ -74,6 +75,16 @@ class MarketEntry(_Model):
         return MarketConfig(self.ticker, self.status, self.tick)
 
 
+class SeedOrder(_Model):
+    """Resting liquidity placed when the simulator starts (GTC), so a lone client can trade."""
+
+    ticker: Annotated[str, Field(min_length=1)]
+    side: Literal["buy_yes", "sell_yes"]
+    price: Decimal = Field(description="YES price, dollars")
+    quantity: Decimal = Field(gt=0)
+    account: str = Field(HOUSE_ACCOUNT, description="an [[account]] api_key_id, or the house account")
+
+
 class TlsConfig(_Model):
     enabled: bool = False
     cert_file: Path | None = Field(None, description="PEM certificate; absent: self-signed at start-up")
@@ -110,6 +121,8 @@ class SimulatorConfig(_Model):
     message_log: bool = True
     accounts: list[AccountConfig] = Field(default_factory=list, alias="account")
     markets: list[MarketEntry] = Field(default_factory=list, alias="market")
+    seed_orders: list[SeedOrder] = Field(default_factory=list, alias="seed_order")
+    house_balance: Decimal = Field(Decimal("1000000"), ge=0, description="cash of the house account")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -175,7 +188,7 @@ def load_simulator_config(path: str | Path, overrides: dict[str, Any] | None = N
     try:
         config = SimulatorConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(str(path), problems_from_validation(exc, {"accounts": "account", "markets": "market"})) from None
+        raise ConfigError(str(path), problems_from_validation(exc, {"accounts": "account", "markets": "market", "seed_orders": "seed_order"})) from None
     problems = []
     for i, account in enumerate(config.accounts):
         try:

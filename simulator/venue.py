@@ -8,12 +8,15 @@ taken while holding it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
+from fixengine.errors import FixEngineError
 from fixengine.kalshi import ORDER_ENTRY, SessionType
+from fixengine.prices import WireSide
 from fixengine.prices import PriceError, parse_price
+from simulator.config import SeedOrder
 from simulator.matching import AccountState, Exchange, MarketConfig, Rejected
 from simulator.order_reports import (
     Outgoing,
@@ -37,6 +40,19 @@ class Venue:
         self._cancel_on_disconnect: set[str] = set()
         self._lock = threading.Lock()
         self._clock = clock
+
+    def seed(self, orders: "Iterable[SeedOrder]") -> None:
+        """Place the configured resting orders; a seed the exchange refuses is a config error."""
+        from simulator.matching import OrderSpec
+
+        with self._lock:
+            now = self._clock()
+            for i, seed in enumerate(orders):
+                side = WireSide.BUY_YES if seed.side == "buy_yes" else WireSide.SELL_YES
+                spec = OrderSpec(seed.account, "seed", f"seed-{i}", seed.ticker, side, seed.price, seed.quantity)
+                for event in self.exchange.submit(spec, now):
+                    if isinstance(event, Rejected):
+                        raise FixEngineError(f"seed_order[{i}] ({seed.ticker}): the exchange refused it: {event.text}")
 
     def logged_on(self, session_id: str, logon_flags: Mapping[int, str]) -> None:
         with self._lock:

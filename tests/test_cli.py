@@ -94,6 +94,10 @@ def test_quick_start_demo_logs_on_in_both_dialects_and_out_cleanly() -> None:
     assert "refused as expected: Invalid SenderCompID: unknown API key" in out
     assert out.count("TestRequest answered") == 2
     assert out.count("logged out by us") == 2
+    # the order flow: placed, amended, filled across the two sessions, the rest cancelled
+    assert "replaced: sell 8.00 YES" in out
+    assert "filled: buy 5.00 YES" in out and "as taker, fee $0.09" in out
+    assert "canceled: sell 5.00 YES" in out
     assert "done:" in out and "Traceback" not in result.stderr
 
 

@@ -71,3 +71,23 @@ async def test_sigkill_around_the_send(tmp_path, make_key, start_simulator, poin
         assert len([o for o in sim.exchange.open_orders() if o.cl_ord_id == "crash-1"]) == 1
     finally:
         await engine.stop()
+
+
+async def test_cancel_of_an_order_the_exchange_never_got_is_rejected_as_unknown(tmp_path, make_key, start_simulator) -> None:
+    """The process died after journaling, before sending: on restart a cancel of that order gets
+    Kalshi's OrderCancelReject 102=1 (unknown order), and the book keeps the order as it was."""
+    from fixengine.orders.book import CancelRejected
+    from fixengine.orders.requests import CancelOrder
+
+    key = make_key()
+    sim, sim_events = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
+    config = engine_config(tmp_path, session_to(sim, key, reconnect_interval=1))
+    run_until_killed(config, "before-send", "ghost-1", tmp_path)
+    sim_events.wait_for("closed", key.key_id)
+    async with Engine(config) as engine:
+        await engine.wait_logged_on()
+        events = engine.events()
+        await engine.cancel(config.sessions[0].name, CancelOrder.create(order="ghost-1"))
+        rejected = await events.wait_for(CancelRejected)
+        assert rejected.reject.reason.number == 1 and rejected.reject.cl_ord_id != "ghost-1"
+        assert engine.book.order("ghost-1").status is Status.PENDING_NEW and engine.book.order("ghost-1").pending is None

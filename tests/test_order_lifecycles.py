@@ -174,3 +174,20 @@ async def test_expired_event_type_for_21012(venue) -> None:
         await rest(engine, events, "maker", order(time_in_force=TimeInForce.GTD, expire_time=soon))
         expired = await events.wait_for(OrderExpired)
         assert expired.order.status is Status.EXPIRED
+
+
+async def test_seed_orders_from_config_give_a_lone_client_a_counterparty(tmp_path, make_key, start_simulator) -> None:
+    from simulator.config import SeedOrder
+
+    key = make_key()
+    seeds = [SeedOrder(ticker=TICKER, side="sell_yes", price=D("0.52"), quantity=D(20))]
+    sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)], seed_orders=seeds)
+    assert sim.exchange.best_offer(TICKER) == D("0.52")
+    async with Engine(engine_config(tmp_path, session_to(sim, key))) as engine:
+        await engine.wait_logged_on()
+        events = engine.events()
+        key_ = (await engine.submit("s1", order(qty="3", price="0.52"))).key
+        await settle(engine, events, key_)
+        assert engine.book.order(key_).status is Status.FILLED
+        assert engine.book.position(key.key_id, TICKER) == D(3)
+    assert sim.exchange.account("house").positions[TICKER] == D(-3)

@@ -82,6 +82,13 @@ class Order:
 class OrderEvent:
     order: Order  # the snapshot after the change
 
+    def describe(self) -> str:
+        o = self.order
+        price = o.yes_price if o.contract.value == "yes" else 1 - o.yes_price
+        what = f"{o.action.value} {o.quantity} {o.contract.value.upper()} {o.ticker} @ {price}"
+        text = f"{type(self).__name__.removeprefix('Order').lower()}: {what}, {o.status.value}, filled {o.cum_qty}"
+        return text + (f" ({o.reason.text})" if o.reason is not None and o.reason.text else "")
+
 
 @dataclass(frozen=True, slots=True)
 class OrderAccepted(OrderEvent):
@@ -91,6 +98,11 @@ class OrderAccepted(OrderEvent):
 @dataclass(frozen=True, slots=True)
 class OrderFilled(OrderEvent):
     fill: Fill
+
+    def describe(self) -> str:
+        f = self.fill
+        who = "taker" if f.aggressor else "maker"
+        return OrderEvent.describe(self) + f"; fill {f.quantity} at YES {f.yes_price} as {who}, fee ${f.fee}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +140,10 @@ class PositionChanged:
     account: str
     ticker: str
     net_yes: Decimal  # contracts: positive = long YES, negative = long NO
+
+    def describe(self) -> str:
+        held = f"{self.net_yes} YES" if self.net_yes >= 0 else f"{-self.net_yes} NO"
+        return f"position in {self.ticker}: {held}"
 
 
 @dataclass(frozen=True, slots=True)
