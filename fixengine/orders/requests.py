@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fixengine.errors import FixEngineError
 from fixengine.prices import Action, Contract, PriceError, YesQuote, check_price, check_quantity, to_yes_book
@@ -78,14 +78,30 @@ def _cl_ord_id(value: str) -> str:
     return value
 
 
+def _as_value_error(check):  # type: ignore[no-untyped-def]
+    def run(value):  # type: ignore[no-untyped-def]
+        try:
+            return check(value)
+        except PriceError as exc:
+            raise ValueError(str(exc)) from None
+
+    return run
+
+
+# Field types shared by the requests: each validates itself, with a message naming the problem.
+ClOrdID = Annotated[str, AfterValidator(_cl_ord_id)]
+Quantity = Annotated[Decimal, AfterValidator(_as_value_error(check_quantity))]
+Price = Annotated[Decimal, AfterValidator(_as_value_error(check_price))]
+
+
 class NewOrder(_Request):
     """A limit order on one market (Kalshi takes limit orders only)."""
 
     ticker: str
     action: Action
     contract: Contract
-    quantity: Decimal
-    price: Decimal
+    quantity: Quantity
+    price: Price
     time_in_force: TimeInForce = TimeInForce.GTC
     expire_time: datetime | None = None
     post_only: bool = False
@@ -95,7 +111,7 @@ class NewOrder(_Request):
     subaccount: Annotated[int, Field(ge=0, le=63)] | None = None
     ex_destination: Annotated[int, Field(ge=-1)] | None = None
     order_group_id: str | None = None
-    client_order_id: str = Field(default_factory=new_cl_ord_id)
+    client_order_id: ClOrdID = Field(default_factory=new_cl_ord_id)
 
     @field_validator("ticker")
     @classmethod
@@ -104,33 +120,12 @@ class NewOrder(_Request):
             raise ValueError(f"{v!r} is not a market ticker")
         return v
 
-    @field_validator("quantity")
-    @classmethod
-    def _quantity(cls, v: Decimal) -> Decimal:
-        try:
-            return check_quantity(v)
-        except PriceError as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("price")
-    @classmethod
-    def _price(cls, v: Decimal) -> Decimal:
-        try:
-            return check_price(v)
-        except PriceError as exc:
-            raise ValueError(str(exc)) from None
-
     @field_validator("max_execution_cost")
     @classmethod
     def _cost(cls, v: Decimal | None) -> Decimal | None:
         if v is not None and (not v.is_finite() or v <= 0):
             raise ValueError("must be a positive dollar amount")
         return v
-
-    @field_validator("client_order_id")
-    @classmethod
-    def _client_order_id(cls, v: str) -> str:
-        return _cl_ord_id(v)
 
     @model_validator(mode="after")
     def _combinations(self) -> "NewOrder":
@@ -158,48 +153,18 @@ class CancelOrder(_Request):
     """Cancel the remaining quantity of an order, named by its first ClOrdID."""
 
     order: str = Field(description="the client_order_id the order was submitted with")
-    client_order_id: str = Field(default_factory=new_cl_ord_id)
-
-    @field_validator("client_order_id")
-    @classmethod
-    def _client_order_id(cls, v: str) -> str:
-        return _cl_ord_id(v)
+    client_order_id: ClOrdID = Field(default_factory=new_cl_ord_id)
 
 
 class ReplaceOrder(_Request):
     """Change an order's price and/or total quantity (and optionally its expiry)."""
 
     order: str = Field(description="the client_order_id the order was submitted with")
-    quantity: Decimal | None = Field(None, description="new total quantity, fills included")
-    price: Decimal | None = Field(None, description="new price of the order's contract")
+    quantity: Quantity | None = Field(None, description="new total quantity, fills included")
+    price: Price | None = Field(None, description="new price of the order's contract")
     time_in_force: TimeInForce | None = None
     expire_time: datetime | None = None
-    client_order_id: str = Field(default_factory=new_cl_ord_id)
-
-    @field_validator("quantity")
-    @classmethod
-    def _quantity(cls, v: Decimal | None) -> Decimal | None:
-        if v is None:
-            return v
-        try:
-            return check_quantity(v)
-        except PriceError as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("price")
-    @classmethod
-    def _price(cls, v: Decimal | None) -> Decimal | None:
-        if v is None:
-            return v
-        try:
-            return check_price(v)
-        except PriceError as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("client_order_id")
-    @classmethod
-    def _client_order_id(cls, v: str) -> str:
-        return _cl_ord_id(v)
+    client_order_id: ClOrdID = Field(default_factory=new_cl_ord_id)
 
     @model_validator(mode="after")
     def _something_changes(self) -> "ReplaceOrder":
