@@ -41,6 +41,7 @@ Simulator choices where Kalshi's documents are silent:
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, timezone
@@ -393,6 +394,9 @@ class Exchange:
         self._orders: dict[str, _Order] = {}
         self._open: dict[str, _Order] = {}  # order_id -> open order, in arrival order
         self._by_cl_ord_id: dict[tuple[str, str], _Order] = {}  # (account, any ClOrdID it had) -> latest order
+        # (deadline, creation number, order id) of orders that can expire: expiry costs O(log n)
+        # per order, not a scan of every open order on every call.
+        self._deadlines: list[tuple[datetime, int, str]] = []
         self._order_counter = 0
         self._trade_counter = 0
         self._sequence = 0
@@ -563,8 +567,14 @@ class Exchange:
     def expire(self, now: datetime) -> list[Event]:
         """End DAY/GTD orders whose deadline is at or before ``now``, releasing their collateral."""
         _require_aware(now)
+        due: list[_Order] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, order_id = heapq.heappop(self._deadlines)
+            order = self._open.get(order_id)
+            if order is not None and order.expires_at is not None and order.expires_at <= now:
+                due.append(order)
         events: list[Event] = []
-        for order in [o for o in self._open.values() if o.expires_at is not None and o.expires_at <= now]:
+        for order in sorted(due, key=lambda o: int(o.order_id[1:])):  # in arrival order
             self._end(order, OrdStatus.EXPIRED)
             events.append(Expired(order.snapshot(), ORDER_EXPIRED))
         return events
@@ -651,6 +661,8 @@ class Exchange:
         self._orders[order.order_id] = order
         self._open[order.order_id] = order
         self._by_cl_ord_id[(spec.account_id, spec.cl_ord_id)] = order
+        if expires_at is not None:
+            heapq.heappush(self._deadlines, (expires_at, self._order_counter, order.order_id))
         return order
 
     def _rename(self, order: _Order, cl_ord_id: str) -> None:
