@@ -1,0 +1,24 @@
+"""The benchmark script still runs (a tiny run; the figures themselves are not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "order_roundtrip.py"
+
+
+def test_order_roundtrip_benchmark_prints_its_json() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--orders", "300", "--latency-orders", "200", "--rates", "200"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    [latency] = report["latency"]
+    assert latency["rate_per_s"] == 200 and latency["orders"] == 200
+    assert 0 < latency["p50_us"] <= latency["p99_us"] <= latency["max_us"]
+    assert report["throughput"]["orders"] == 300 and report["throughput"]["orders_per_s"] > 0
+    assert report["peak_rss_mb"]["engine"] > 0 and report["peak_rss_mb"]["simulator"] > 0
