@@ -11,9 +11,7 @@ from fixengine.config import LogonFlags
 from fixengine.dialect import Dialect
 from fixengine.engine import Engine
 from fixengine.order_entry import MassCancelDone, RateLimited
-from fixengine.kalshi import SessionType
 from fixengine.orders.book import (
-    CancelRejected,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,

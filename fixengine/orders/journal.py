@@ -22,6 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from fixengine.errors import FixEngineError
+from fixengine.orders.book import OrderBook
 from fixengine.orders.codec import cancel_reject_from_json, execution_report_from_json, report_to_json
 from fixengine.orders.reports import CancelReject, ExecutionReport
 from fixengine.orders.requests import NewOrder
@@ -139,10 +140,8 @@ class Journal:
                 yield cancel_reject_from_json(body)
 
 
-def rebuild_book(journal: Journal) -> "OrderBook":
+def rebuild_book(journal: Journal) -> OrderBook:
     """The book as it was: every journaled intent and report fed back in, in order."""
-    from fixengine.orders.book import OrderBook
-
     book = OrderBook()
     for entry in journal.replay():
         if isinstance(entry, NewIntent):
