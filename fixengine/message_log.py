@@ -34,11 +34,13 @@ class _RedactingFormatter(logging.Formatter):
 
 
 class _PerSessionFiles(logging.Handler):
-    """Routes each record to its session's file (the logger name's last part)."""
+    """Routes each record to its session's file (the logger name's last part). Writes are flushed
+    when the queue runs dry, not after every line: one write call per burst instead of per message."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, pending: "queue.SimpleQueue[logging.LogRecord]"):
         super().__init__()
         self._directory = directory
+        self._pending = pending
         self._files: dict[str, logging.FileHandler] = {}
         self._formatter = _RedactingFormatter("%(asctime)s %(direction)s %(message)s")
 
@@ -50,7 +52,11 @@ class _PerSessionFiles(logging.Handler):
             handler = logging.FileHandler(self._directory / f"{name}.messages.log", encoding="utf-8")
             handler.setFormatter(self._formatter)
             self._files[name] = handler
-        handler.emit(record)
+        assert handler.stream is not None
+        handler.stream.write(self._formatter.format(record) + "\n")
+        if self._pending.empty():
+            for open_file in self._files.values():
+                open_file.flush()
 
     def close(self) -> None:
         for handler in self._files.values():
@@ -65,7 +71,7 @@ class MessageLogs:
         self.enabled = enabled
         self._prefix = prefix
         self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._files = _PerSessionFiles(directory)
+        self._files = _PerSessionFiles(directory, self._queue)
         self._listener = logging.handlers.QueueListener(self._queue, self._files)
         self._started = False
 

@@ -4,6 +4,7 @@ reaches the engine's user as the counterparty's reason."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -214,3 +215,25 @@ async def test_listener_session_flags(tmp_path, make_key, start_simulator) -> No
     async with Engine(engine_config(tmp_path, session_to(sim, key, logon=listener))) as engine:
         await engine.wait_logged_on()
         assert sim.logon_flags(key.key_id) == {141: "Y", 20126: "Y", 21011: "Y"}
+
+
+async def test_message_log_has_every_message_and_never_the_signature(tmp_path, make_key, start_simulator) -> None:
+    key = make_key()
+    sim, _ = start_simulator([key.account()])
+    config = engine_config(tmp_path, session_to(sim, key))
+    engine = Engine(config)
+    events = engine.events()
+    await engine.start()
+    try:
+        sent = await events.wait_for(LogonSent)
+        await engine.wait_logged_on()
+    finally:
+        await engine.stop()
+    log_text = (config.log_path / "s1.messages.log").read_text()
+    lines = log_text.splitlines()
+    assert any("|35=A|" in line and line.split(" ")[2] == ">" for line in lines)  # our Logon, outgoing
+    assert any("|35=A|" in line and line.split(" ")[2] == "<" for line in lines)  # theirs, incoming
+    assert any("|35=5|" in line for line in lines)  # the Logout exchange
+    assert "|96=<redacted>|" in log_text and "|95=344|" in log_text
+    assert sent.msg_seq_num == 1
+    assert not re.search(r"\|96=(?!<redacted>)", log_text)  # no signature anywhere
