@@ -149,6 +149,7 @@ class ReportWriter:
                 for snap, aggressor, fee in ((event.maker, False, event.maker_fee), (event.taker, True, event.taker_fee)):
                     f = flags.get(snap.session_id, SessionFlags())
                     net = positions.get((snap.account_id, snap.ticker), Decimal(0))
+                    balance = _balance_change(snap.side, event.yes_price, event.quantity, fee, net)
                     extra: Fields = [
                         (31, format_price(event.yes_price, f.use_dollars)),
                         (32, format_quantity(event.quantity)),
@@ -157,6 +158,7 @@ class ReportWriter:
                         (704, format_quantity(max(net, Decimal(0)))),
                         (705, format_quantity(max(-net, Decimal(0)))),
                         (136, "1"), (137, str(fee)), (138, "USD"), (139, "4"), (891, "0"),
+                        (1703, "1"), (1704, str(balance)), (1705, "BALANCE"),
                     ]
                     last_trade[snap.order_id] = len(out)
                     out.append(self._er(snap, "F", _status(snap), f, now, extra=extra))
@@ -276,6 +278,16 @@ def mass_cancel_report(cl_ord_id: str, session_id: str, count: int, fixt: bool) 
 def _final(trade: Outgoing) -> Outgoing:
     replaced = {39: "4", 151: "0.00"}
     return Outgoing(trade.session_id, trade.msg_type, [(t, replaced.get(t, v)) for t, v in trade.fields])
+
+
+def _balance_change(side: WireSide, yes_price: Decimal, quantity: Decimal, fee: Decimal, net_after: Decimal) -> Decimal:
+    """The account's cash change from one fill (1704, BALANCE): the price paid for the contracts
+    (YES price to buy YES, 1 - price to buy NO), the fee, and $1 back per YES/NO pair netted."""
+    bought_yes = side is WireSide.BUY_YES
+    paid = quantity * (yes_price if bought_yes else 1 - yes_price)
+    net_before = net_after - quantity if bought_yes else net_after + quantity
+    netted = max(Decimal(0), abs(net_before) - abs(net_after))
+    return -paid - fee + netted
 
 
 def _status(o: OrderSnapshot) -> str:

@@ -76,6 +76,9 @@ async def test_new_partial_then_full_fill_at_the_makers_price(trading) -> None:
     assert by_key[bid.key].order.status is Status.FILLED  # New folded into the Trade
     assert by_key[bid.key].fill.yes_price == D("0.44") and by_key[bid.key].fill.aggressor is True
     assert by_key[offer.key].order.status is Status.PARTIALLY_FILLED and by_key[offer.key].order.leaves_qty == D(6)
+    # Collateral: the taker paid 4 x $0.44 and a $0.07 fee; the maker put up 4 x (1 - 0.44) for NO.
+    assert by_key[bid.key].fill.balance_change == D("-1.83") and by_key[bid.key].fill.fee == D("0.07")
+    assert by_key[offer.key].fill.balance_change == D("-2.24")
     rest = await engine.submit("taker", order(Action.BUY, qty="6", price="0.44"))
     while not all(engine.book.order(k).status is Status.FILLED for k in (offer.key, rest.key)):
         await events.wait_for(OrderFilled)

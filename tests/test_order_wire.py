@@ -88,6 +88,7 @@ def trade_report(price: str, use_dollars: bool):
         (38, "10.00"), (44, price), (151, "6.00"), (14, "4.00"), (6, price), (31, price), (32, "4.00"),
         (880, "t-1"), (1057, "N"), (704, "4.00"), (705, "0.00"),
         (136, "2"), (137, "0.07"), (138, "USD"), (139, "4"), (891, "0"), (137, "0.01"), (138, "USD"), (139, "4"), (891, "0"),
+        (1703, "1"), (1704, "-1.88"), (1705, "BALANCE"),
     ]
     return parse(encode("FIXT.1.1", [(35, "8"), *HEADER, *body]))
 
@@ -100,6 +101,7 @@ def test_trade_report_reads_in_either_unit(price, use_dollars) -> None:
     assert report.fill is not None
     assert (report.fill.yes_price, report.fill.quantity, report.fill.fee, report.fill.aggressor) == (D("0.45"), D(4), D("0.08"), False)
     assert (report.long_qty, report.short_qty) == (D(4), D(0))
+    assert report.fill.balance_change == D("-1.88")
 
 
 def test_reject_report_carries_a_typed_reason() -> None:

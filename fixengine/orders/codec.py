@@ -62,7 +62,10 @@ def execution_report_from_json(text: str) -> ExecutionReport:
         avg_yes_price=_dec(d["avg_yes_price"]),
         fill=None
         if fill is None
-        else Fill(fill["exec_id"], fill["trade_id"], Decimal(fill["yes_price"]), Decimal(fill["quantity"]), Decimal(fill["fee"]), fill["aggressor"]),
+        else Fill(
+            fill["exec_id"], fill["trade_id"], Decimal(fill["yes_price"]), Decimal(fill["quantity"]),
+            Decimal(fill["fee"]), fill["aggressor"], _dec(fill.get("balance_change")),
+        ),
         long_qty=_dec(d["long_qty"]),
         short_qty=_dec(d["short_qty"]),
         reason=_reason(d["reason"]),

@@ -114,6 +114,7 @@ class Fill:
     quantity: Decimal
     fee: Decimal
     aggressor: bool | None
+    balance_change: Decimal | None = None  # the account's cash change (1704 with 1705=BALANCE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,20 @@ def _fees(fields: list[tuple[int, str]]) -> Decimal:
     return total
 
 
+def _balance_change(fields: list[tuple[int, str]]) -> Decimal | None:
+    """CollateralAmountChange (1704) of the entry whose type (1705) is BALANCE, if any."""
+    amount = None
+    for tag, value in fields:
+        if tag == 1704:
+            amount = value
+        elif tag == 1705 and value == "BALANCE" and amount is not None:
+            try:
+                return Decimal(amount)
+            except ArithmeticError:
+                raise ReportError(f"CollateralAmountChange (1704) {amount!r} is not a number") from None
+    return None
+
+
 def parse_execution_report(fields: list[tuple[int, str]], *, use_dollars: bool) -> ExecutionReport:
     f = first_values(fields)
     try:
@@ -191,7 +205,10 @@ def parse_execution_report(fields: list[tuple[int, str]], *, use_dollars: bool) 
         if last_px is None or last_qty is None:
             raise ReportError("Trade ExecutionReport without LastPx (31) or LastQty (32)")
         aggressor = f.get(1057)
-        fill = Fill(exec_id, f.get(880), last_px, last_qty, _fees(fields), None if aggressor is None else aggressor == "Y")
+        fill = Fill(
+            exec_id, f.get(880), last_px, last_qty, _fees(fields),
+            None if aggressor is None else aggressor == "Y", _balance_change(fields),
+        )
     reason = None
     if 58 in f or 103 in f:
         reason = Reason.of(f.get(58), int(f[103]) if f.get(103, "").isdigit() else None)
