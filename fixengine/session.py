@@ -72,7 +72,6 @@ class SessionState:
     logged_on: bool = False
     logout_text: str | None = None
     logout_by_us: bool | None = None  # who sent the first Logout on this connection
-    heard_back: bool = False  # anything received on this connection
     reject_text: str | None = None  # a Reject received before Logon, for the refusal reason
     last_inbound: float = 0.0
 
@@ -86,7 +85,6 @@ class SessionState:
         self.logout_text = None
         self.logout_by_us = None
         self.reject_text = None
-        self.heard_back = False
         self.last_inbound = time.monotonic()
 
 
@@ -170,7 +168,6 @@ class EngineApplication(fix.Application):
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         state = self._sessions[sessionID.toString()]
         state.last_inbound = time.monotonic()
-        state.heard_back = True
         state.messages.incoming(message.toString())
         msg_type = message.getHeader().getField(35)
         if msg_type == "0":

@@ -9,13 +9,21 @@ from datetime import datetime, timezone
 
 import pytest
 
-from fixengine.config import LogonFlags, SessionConfig
+from fixengine.config import SessionConfig
 from fixengine.dialect import Dialect
 from fixengine.engine import Engine
 from fixengine.events import ConnectionFailed, HeartbeatTimeout, LoggedOn, LoggedOut
 from fixengine.framing import FrameReader, encode, parse
 from fixengine.kalshi import SessionType
 from tests.conftest import TLS_ON, engine_config, session_to
+
+
+def plain_session(key, host: str, port: int, **settings: object) -> SessionConfig:
+    """A FIXT.1.1 KalshiNR session over plain TCP to an address that is not the simulator."""
+    return SessionConfig(
+        name="s1", host=host, port=port, tls=False, dialect=Dialect.FIXT11, session_type=SessionType.NR,
+        api_key_id=key.key_id, private_key_file=key.private_key_file, **settings,  # type: ignore[arg-type]
+    )
 
 
 class SilentAcceptor:
@@ -61,11 +69,7 @@ async def test_silent_counterparty_gives_heartbeat_timeout(tmp_path, make_key) -
     key = make_key()
     fake = SilentAcceptor()
     await fake.start()
-    session = SessionConfig(
-        name="s1", host="127.0.0.1", port=fake.port, tls=False, dialect=Dialect.FIXT11,
-        session_type=SessionType.NR, api_key_id=key.key_id, private_key_file=key.private_key_file,
-        heartbeat_interval=1, reconnect_interval=30, logon=LogonFlags(),
-    )
+    session = plain_session(key, "127.0.0.1", fake.port, heartbeat_interval=1, reconnect_interval=30)
     engine = Engine(engine_config(tmp_path, session))
     events = engine.events()
     await engine.start()
@@ -85,11 +89,7 @@ async def test_nothing_listening_gives_connection_failed(tmp_path, make_key) -> 
     with socket.socket() as s:  # a port that was free a moment ago and has no listener
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    session = SessionConfig(
-        name="s1", host="127.0.0.1", port=port, tls=False, dialect=Dialect.FIXT11,
-        session_type=SessionType.NR, api_key_id=key.key_id, private_key_file=key.private_key_file,
-        reconnect_interval=1,
-    )
+    session = plain_session(key, "127.0.0.1", port, reconnect_interval=1)
     engine = Engine(engine_config(tmp_path, session))
     events = engine.events()
     await engine.start()
@@ -119,11 +119,7 @@ async def test_tls_server_not_signed_by_a_trusted_ca_is_refused(tmp_path, make_k
 
 async def test_unresolvable_host_gives_connection_failed(tmp_path, make_key) -> None:
     key = make_key()
-    session = SessionConfig(
-        name="s1", host="no-such-host.invalid", port=8228, tls=False, dialect=Dialect.FIXT11,
-        session_type=SessionType.NR, api_key_id=key.key_id, private_key_file=key.private_key_file,
-        reconnect_interval=1,
-    )
+    session = plain_session(key, "no-such-host.invalid", 8228, reconnect_interval=1)
     engine = Engine(engine_config(tmp_path, session))
     events = engine.events()
     await engine.start()
