@@ -12,6 +12,7 @@ the asyncio loop with ``call_soon_threadsafe`` (one writer: all state changes ha
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ import quickfix as fix
 
 from fixengine.config import EngineConfig, SessionConfig
 from fixengine.errors import FixEngineError, LogonRefused, SessionUnavailable
+from fixengine.framing import quickfix_text
 from fixengine.diagnose import probe
 from fixengine.events import (
     ConnectionFailed,
@@ -36,7 +38,7 @@ from fixengine.events import (
 )
 from fixengine.message_log import MessageLogs
 from fixengine.quickfix_settings import initiator_groups, initiator_settings, session_id
-from fixengine.order_entry import BusinessRejected, MassCancelDone, OrderEntry, ReportUnreadable
+from fixengine.order_entry import BusinessRejected, MassCancelDone, OrderEntry, ReportUnreadable, SendFailed
 from fixengine.orders.book import BookEvent, Order, OrderBook
 from fixengine.orders.journal import Journal
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
@@ -47,7 +49,7 @@ from fixengine.signing import Signer, load_private_key
 log = logging.getLogger("fixengine.engine")
 
 # Everything a subscriber may see: session events, order-book events, order-entry outcomes.
-Event = SessionEvent | BookEvent | BusinessRejected | MassCancelDone | ReportUnreadable
+Event = SessionEvent | BookEvent | BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed
 E = TypeVar("E")
 
 # A session not logged on this long after starting (or after reconnect_interval, once it lost its
@@ -105,6 +107,9 @@ class Engine:
         self._messages = MessageLogs(config.log_path, enabled=config.message_log)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: collections.deque[SessionEvent] = collections.deque()  # from QuickFIX's thread
+        self._wake_scheduled = False
+        self._session_ids = {s.name: session_id(s) for s in config.sessions}
         self._stopped = False
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -128,7 +133,8 @@ class Engine:
             self._initiators.append(self._make_initiator(group, states))
         journal = Journal(self.config.journal_path)
         self._orders = OrderEntry(
-            journal, {s.name: s for s in self.config.sessions}, self._send, self._publish, self.is_logged_on
+            journal, {s.name: s for s in self.config.sessions}, self._send, self._publish, self.is_logged_on,
+            self._loop.call_soon,
         )
         self._messages.start()
         for initiator in self._initiators:
@@ -155,6 +161,8 @@ class Engine:
         if self._loop is None or self._stopped:
             return
         self._stopped = True
+        if self._orders is not None:
+            self._orders.flush()  # what was requested before stop() goes out before the Logout
         for status in self._status.values():
             session = fix.Session.lookupSession(session_id(status.config))
             if session is not None:
@@ -201,16 +209,29 @@ class Engine:
     # --- events -------------------------------------------------------------------------------
 
     def _emit_threadsafe(self, event: SessionEvent) -> None:
-        """Called on QuickFIX's thread: hand the event to the loop, nothing more."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._on_event, event)
+        """Called on QuickFIX's thread: hand the event to the loop, nothing more. Events queue in
+        the inbox; the loop is woken once per batch, not once per event (each wake-up is a write
+        to its self-pipe and a fight for the GIL)."""
+        self._inbox.append(event)
+        if not self._wake_scheduled:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                self._wake_scheduled = True
+                loop.call_soon_threadsafe(self._take_inbox)
+
+    def _take_inbox(self) -> None:
+        self._wake_scheduled = False  # before taking: an event appended from now on wakes us again
+        inbox = self._inbox
+        batch = [inbox.popleft() for _ in range(len(inbox))]
+        messages = [e for e in batch if isinstance(e, ApplicationMessage)]
+        if messages and self._orders is not None:
+            # Every report of the batch is journaled in one transaction before any changes the book.
+            self._orders.on_messages([(m.session, m.msg_type, m.raw) for m in messages])
+        for event in batch:
+            if not isinstance(event, ApplicationMessage):
+                self._on_event(event)
 
     def _on_event(self, event: SessionEvent) -> None:
-        if isinstance(event, ApplicationMessage):
-            if self._orders is not None:
-                self._orders.on_message(event.session, event.msg_type, event.raw)
-            return
         status = self._status.get(event.session)
         if status is not None:
             if isinstance(event, LogonUnanswered):
@@ -275,11 +296,8 @@ class Engine:
     # --- orders -------------------------------------------------------------------------------
 
     def _send(self, session: SessionConfig, msg_type: str, fields: Fields) -> bool:
-        message = fix.Message()
-        message.getHeader().setField(35, msg_type)
-        for tag, value in fields:
-            message.setField(tag, value)
-        return fix.Session.sendToTarget(message, session_id(session))
+        message = fix.Message(quickfix_text(session.dialect.begin_string, msg_type, fields), False)
+        return fix.Session.sendToTarget(message, self._session_ids[session.name])
 
     def _order_entry(self) -> OrderEntry:
         if self._orders is None:
@@ -287,17 +305,18 @@ class Engine:
         return self._orders
 
     async def submit(self, session: str, order: NewOrder) -> Order:
-        """Journal, then send a new order on ``session``; returns it as pending. Its fate arrives as
-        events (OrderAccepted, OrderFilled, OrderRejected ...). Raises ``InvalidOrder`` before
-        sending anything the exchange would refuse for its form."""
+        """Journal a new order on ``session`` and queue it; returns it as pending. It goes out in
+        this turn of the loop, once the journal has committed it (with every other request of
+        the turn). Its fate arrives as events (OrderAccepted, OrderFilled, OrderRejected ...).
+        Raises ``InvalidOrder`` before journaling anything the exchange would refuse for its form."""
         return self._order_entry().submit(session, order)
 
     async def cancel(self, session: str, request: CancelOrder) -> Order:
-        """Journal, then send a cancel of ``request.order``'s remaining quantity."""
+        """Journal, then send (as ``submit``) a cancel of ``request.order``'s remaining quantity."""
         return self._order_entry().cancel(session, request)
 
     async def replace(self, session: str, request: ReplaceOrder) -> Order:
-        """Journal, then send a cancel/replace (new total quantity, price, expiry)."""
+        """Journal, then send (as ``submit``) a cancel/replace (new total quantity, price, expiry)."""
         return self._order_entry().replace(session, request)
 
     async def mass_cancel(self, session: str) -> str:

@@ -28,6 +28,20 @@ def encode(begin_string: str, fields: list[tuple[int, str]]) -> bytes:
     return head + body + f"10={checksum(head + body)}".encode() + SOH
 
 
+def quickfix_text(begin_string: str, msg_type: str, fields: list[tuple[int, str]]) -> str:
+    """A message as text for ``quickfix.Message(text, False)``: one binding call instead of one
+    ``setField`` per field (~5 µs against ~13). BodyLength and CheckSum are placeholders: QuickFIX
+    writes both (and the rest of the header) when it sends the message."""
+    body = "".join([f"{tag}={value}\x01" for tag, value in fields])
+    return f"8={begin_string}\x019=0\x0135={msg_type}\x01{body}10=000\x01"
+
+
+def msg_type_of(message: str) -> str:
+    """MsgType (35) of a framed message, without parsing the rest."""
+    start = message.index("\x0135=") + 4
+    return message[start : message.index("\x01", start)]
+
+
 def parse(message: bytes) -> list[tuple[int, str]]:
     """All fields of one framed message, in wire order (repeated tags kept)."""
     out: list[tuple[int, str]] = []

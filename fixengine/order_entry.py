@@ -1,7 +1,11 @@
 """Order entry: requests in, journal first, then the wire; reports in, journal first, then the book.
 
 Runs in the asyncio loop only (one writer). ``send`` hands a message to QuickFIX; ``publish`` hands
-what changed to the engine's event subscribers.
+what changed to the engine's event subscribers; ``soon`` runs a function later in this loop turn.
+
+Group commit: a request is journaled and queued; once per loop turn the journal commits and the
+queued messages go out, in the order they were requested. Reports are journaled and committed
+as a batch before any of them changes the book.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ from datetime import datetime, timezone
 
 from fixengine.config import SessionConfig
 from fixengine.errors import FixEngineError, SessionUnavailable
-from fixengine.framing import parse
+from fixengine.framing import FramingError, parse
 from fixengine.kalshi import ORDER_ENTRY, SessionType
 from fixengine.orders.book import BookError, Order, OrderBook
 from fixengine.orders.journal import DuplicateClOrdID, Journal, rebuild_book
-from fixengine.orders.reports import Reason
+from fixengine.orders.reports import CancelReject, ExecutionReport, Reason
 from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder, ReplaceOrder, new_cl_ord_id
 from fixengine.orders.wire import (
     Fields,
@@ -66,12 +70,27 @@ class MassCancelDone:
 
 
 @dataclass(frozen=True, slots=True)
+class SendFailed:
+    """A journaled request QuickFIX would not send (its session went away in between). A new
+    order is marked outcome-unknown: reconcile it, or retry it with the same ClOrdID."""
+
+    session: str
+    msg_type: str
+    cl_ord_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReportUnreadable:
     """A report we could not read: kept in the message log, shown here, never silently dropped."""
 
     session: str
     raw: str
     error: str
+
+
+Report = ExecutionReport | CancelReject
+OrderEntryEvent = BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed
 
 
 def _utcnow() -> datetime:
@@ -86,6 +105,7 @@ class OrderEntry:
         send: Send,
         publish: Callable[[object], None],
         is_logged_on: Callable[[str], bool],
+        soon: Callable[[Callable[[], None]], object],
     ):
         self.journal = journal
         self.book: OrderBook = rebuild_book(journal)
@@ -93,6 +113,8 @@ class OrderEntry:
         self._send = send
         self._publish = publish
         self._is_logged_on = is_logged_on
+        self._soon = soon
+        self._outbox: list[tuple[SessionConfig, str, Fields]] = []
         self._last_mass_cancel: dict[str, float] = {}
 
     # --- requests -----------------------------------------------------------------------------
@@ -110,9 +132,28 @@ class OrderEntry:
             raise SessionUnavailable(f"session {name} is not logged on")
         return s
 
+    def _queue(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
+        """Send after this turn's journal commit (see ``flush``)."""
+        if not self._outbox:
+            self._soon(self.flush)
+        self._outbox.append((session, msg_type, fields))
+
+    def flush(self) -> None:
+        """Commit the journal, then send what was requested since the last flush, in order."""
+        self.journal.commit()
+        outbox, self._outbox = self._outbox, []
+        for session, msg_type, fields in outbox:
+            self._transmit(session, msg_type, fields)
+
     def _transmit(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
-        if not self._send(session, msg_type, fields):
-            raise SessionUnavailable(f"session {session.name} could not send: not logged on")
+        if self._send(session, msg_type, fields):
+            return
+        cl_ord_id = next((v for t, v in fields if t == 11), "")
+        reason = f"session {session.name} could not send: not logged on"
+        log.error("%s: %s %s not sent: %s", session.name, msg_type, cl_ord_id, reason)
+        if msg_type == "D":
+            self.book.mark_unconfirmed([cl_ord_id])
+        self._publish(SendFailed(session.name, msg_type, cl_ord_id, reason))
 
     def submit(self, session_name: str, order: NewOrder) -> Order:
         s = self._session(session_name)
@@ -129,7 +170,7 @@ class OrderEntry:
             except DuplicateClOrdID as exc:
                 raise InvalidOrder([f"client_order_id: {exc}"]) from None
         placed = self.book.submit(order, s.api_key_id)
-        self._transmit(s, "D", fields)
+        self._queue(s, "D", fields)
         return placed
 
     def _ref(self, order: Order) -> OrderRef:
@@ -144,7 +185,7 @@ class OrderEntry:
         except BookError as exc:
             raise InvalidOrder([f"order: {exc}"]) from None
         self.journal.record_cancel(order.key, request.client_order_id)
-        self._transmit(s, "F", cancel_fields(ref, request.client_order_id, now=_utcnow()))
+        self._queue(s, "F", cancel_fields(ref, request.client_order_id, now=_utcnow()))
         return self.book.order(order.key)
 
     def replace(self, session_name: str, request: ReplaceOrder) -> Order:
@@ -168,7 +209,7 @@ class OrderEntry:
         except PriceError as exc:
             raise InvalidOrder([f"price: {exc}"]) from None
         self.journal.record_replace(order.key, request.client_order_id, request.quantity)
-        self._transmit(s, "G", fields)
+        self._queue(s, "G", fields)
         return self.book.order(order.key)
 
     def mass_cancel(self, session_name: str) -> str:
@@ -181,36 +222,43 @@ class OrderEntry:
                 f"the last was {now - last:.2f}s ago"
             )
         cl_ord_id = new_cl_ord_id()
-        self._transmit(s, "q", mass_cancel_fields(cl_ord_id, now=_utcnow()))
+        self._queue(s, "q", mass_cancel_fields(cl_ord_id, now=_utcnow()))
         self._last_mass_cancel[session_name] = now
         return cl_ord_id
 
     # --- reports ------------------------------------------------------------------------------
 
-    def on_message(self, session_name: str, msg_type: str, raw: str) -> None:
+    def on_messages(self, messages: list[tuple[str, str, str]]) -> None:
+        """Application messages received, as ``(session, MsgType, raw FIX)``, in order. All the
+        reports among them are journaled in one transaction before any of them changes the book."""
+        read = [self._read(session_name, msg_type, raw) for session_name, msg_type, raw in messages]
+        fresh = [self.journal.record_report(item) if isinstance(item, Report) else False for item in read]
+        self.journal.commit()
+        for item, is_fresh in zip(read, fresh):
+            if isinstance(item, Report):
+                if is_fresh:  # a report already journaled (same ExecID) changes nothing
+                    for event in self.book.apply(item):
+                        self._publish(event)
+            elif item is not None:
+                self._publish(item)
+
+    def _read(self, session_name: str, msg_type: str, raw: str) -> "Report | OrderEntryEvent | None":
         s = self._sessions[session_name]
-        fields = parse(raw.encode("latin-1"))
         try:
+            fields = parse(raw.encode("latin-1"))
             if msg_type == "8":
-                report = parse_execution_report(fields, use_dollars=s.logon.use_dollars)
-            elif msg_type == "9":
-                report = parse_cancel_reject(fields)
-            elif msg_type == "j":
-                self._publish(self._business_reject(session_name, fields))
-                return
-            elif msg_type == "r":
-                self._publish(self._mass_cancel_report(session_name, fields))
-                return
-            else:
-                log.info("%s: application message %s not handled", session_name, msg_type)
-                return
-        except ReportError as exc:
+                return parse_execution_report(fields, use_dollars=s.logon.use_dollars)
+            if msg_type == "9":
+                return parse_cancel_reject(fields)
+            if msg_type == "j":
+                return self._business_reject(session_name, fields)
+            if msg_type == "r":
+                return self._mass_cancel_report(session_name, fields)
+        except (ReportError, FramingError) as exc:
             log.error("%s: unreadable report (%s): %s", session_name, exc, raw.replace("\x01", "|"))
-            self._publish(ReportUnreadable(session_name, raw, str(exc)))
-            return
-        if self.journal.record_report(report):  # written before it changes the book
-            for event in self.book.apply(report):
-                self._publish(event)
+            return ReportUnreadable(session_name, raw, str(exc))
+        log.info("%s: application message %s not handled", session_name, msg_type)
+        return None
 
     @staticmethod
     def _business_reject(session: str, fields: list[tuple[int, str]]) -> BusinessRejected:

@@ -9,6 +9,7 @@ dollars of the contract it names, and every quantity a ``Decimal`` number of con
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -95,6 +96,14 @@ def format_price(yes_price: Decimal, use_dollars: bool) -> str:
     return str(int(cents))
 
 
+# Reports repeat the same few prices and quantities; Decimals are immutable, so one object per
+# distinct text serves every order that holds it (memory is per distinct value, not per order).
+@functools.lru_cache(maxsize=8192)
+def _decimal(text: str) -> Decimal:
+    return Decimal(text)
+
+
+@functools.lru_cache(maxsize=8192)
 def parse_price(text: str, use_dollars: bool) -> Decimal:
     """A price field (44, 31, 6) as received: cents or dollars per the session's 21005."""
     try:
@@ -111,6 +120,6 @@ def format_quantity(quantity: Decimal) -> str:
 
 def parse_decimal(text: str, what: str) -> Decimal:
     try:
-        return Decimal(text)
+        return _decimal(text)
     except InvalidOperation:
         raise PriceError(f"{what} {text!r} is not a number") from None

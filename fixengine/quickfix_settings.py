@@ -11,6 +11,7 @@ from fixengine.config import EngineConfig, SessionConfig
 from fixengine.dialect import Dialect
 from fixengine.dictionary import DictionaryPaths, build_dictionaries
 from fixengine.errors import FixEngineError
+from fixengine.kalshi import RESET_REQUIRED
 
 # Kalshi requires TLS 1.2 or higher (spec §1.3). QuickFIX's own syntax: TLSv1_2, +TLSv1_3.
 TLS_PROTOCOLS = "TLSv1_2 +TLSv1_3"
@@ -72,6 +73,10 @@ def initiator_settings(config: EngineConfig, sessions: list[SessionConfig]) -> f
         d.setInt("ReconnectInterval", s.reconnect_interval)
         d.setString("FileStorePath", str(config.store_path / s.name))
         d.setString("ResetOnLogon", "Y" if s.logon.reset_seq_num else "N")
+        if s.session_type in RESET_REQUIRED:
+            # Kalshi never asks these sessions to retransmit: keep sequence numbers, not messages
+            # (saves a store write per message).
+            d.setString("PersistMessages", "N")
         if s.dialect not in dictionaries:
             dictionaries[s.dialect] = build_dictionaries(s.dialect, config.data_dir / "dictionaries")
         paths = dictionaries[s.dialect]

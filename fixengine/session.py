@@ -26,6 +26,7 @@ from fixengine.events import (
     SessionEvent,
     SessionRejectReceived,
 )
+from fixengine.framing import msg_type_of
 from fixengine.message_log import SessionMessageLog
 from fixengine.signing import Signer, logon_prehash, sign
 
@@ -94,7 +95,13 @@ class EngineApplication(fix.Application):
     def __init__(self, sessions: dict[str, SessionState], emit: Emit):
         super().__init__()
         self._sessions = sessions  # keyed by SessionID.toString()
+        # One session per initiator is the usual case: then no SessionID.toString() (a binding
+        # call, and a GIL hand-off) is needed to find it in every callback.
+        self._only = next(iter(sessions.values())) if len(sessions) == 1 else None
         self._emit = emit
+
+    def _state(self, session_id: fix.SessionID) -> SessionState:
+        return self._only or self._sessions[session_id.toString()]
 
     def _guard(self, what: str, fn: Callable[[], None]) -> None:
         """Run ``fn``; log (never propagate) an unexpected error: it would cross into C++."""
@@ -107,7 +114,7 @@ class EngineApplication(fix.Application):
         pass
 
     def onLogon(self, sessionID: fix.SessionID) -> None:
-        state = self._sessions[sessionID.toString()]
+        state = self._state(sessionID)
 
         def handle() -> None:
             state.logged_on = True
@@ -116,7 +123,7 @@ class EngineApplication(fix.Application):
         self._guard("onLogon", handle)
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
-        state = self._sessions[sessionID.toString()]
+        state = self._state(sessionID)
         if state.refused:
             # Disable the session here, on QuickFIX's thread: its first reconnect is immediate,
             # before the loop could act. It stays down until the engine restarts.
@@ -143,7 +150,7 @@ class EngineApplication(fix.Application):
         state.reset_connection()
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        state = self._sessions[sessionID.toString()]
+        state = self._state(sessionID)
         msg_type = message.getHeader().getField(35)
         if msg_type == "A":
             self._guard("toAdmin(Logon)", lambda: self._sign_logon(message, state))
@@ -166,7 +173,7 @@ class EngineApplication(fix.Application):
         self._emit(LogonSent(state.name, _now(), int(seq)))
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        state = self._sessions[sessionID.toString()]
+        state = self._state(sessionID)
         state.last_inbound = time.monotonic()
         state.messages.incoming(message.toString())
         msg_type = message.getHeader().getField(35)
@@ -195,11 +202,11 @@ class EngineApplication(fix.Application):
         self._emit(event)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._sessions[sessionID.toString()].messages.outgoing(message.toString())
+        self._state(sessionID).messages.outgoing(message.toString())
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        state = self._sessions[sessionID.toString()]
+        state = self._state(sessionID)
         state.last_inbound = time.monotonic()
         raw = message.toString()
         state.messages.incoming(raw)
-        self._emit(ApplicationMessage(state.name, _now(), message.getHeader().getField(35), raw))
+        self._emit(ApplicationMessage(state.name, _now(), msg_type_of(raw), raw))

@@ -20,7 +20,7 @@ from fixengine.dictionary import build_dictionaries
 from fixengine.errors import FixEngineError
 from fixengine.kalshi import SessionType
 from fixengine.message_log import MessageLogs, SessionMessageLog
-from fixengine.framing import parse
+from fixengine.framing import msg_type_of, parse, quickfix_text
 from fixengine.orders.wire import first_values
 from simulator.config import HOUSE_ACCOUNT, SimulatorConfig
 from simulator.matching import AccountState
@@ -51,6 +51,19 @@ def free_loopback_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True, slots=True)
+class _Session:
+    """What the callbacks need about one session, read once in onCreate: every binding call in a
+    callback costs a GIL hand-off, so each callback makes one (``SessionID.toString()``)."""
+
+    session_id: fix.SessionID
+    begin_string: str
+    session_type: SessionType
+    key_id: str  # the counterparty's SenderCompID: its API key
+    fixt: bool
+    messages: SessionMessageLog
+
+
 class SimulatorApplication(fix.Application):
     """The simulator's sessions: order entry goes to the venue, its reports go back out."""
 
@@ -59,22 +72,18 @@ class SimulatorApplication(fix.Application):
         self._sink = sink
         self._messages = messages
         self._venue = venue
-        self._logs: dict[str, SessionMessageLog] = {}  # SessionID string -> its message log
-        self._session_ids: dict[str, fix.SessionID] = {}
+        self._sessions: dict[str, _Session] = {}  # keyed by SessionID.toString()
         self.logon_flags: dict[str, dict[int, str]] = {}  # SessionID string -> Logon fields
 
     def send(self, outgoing: list[Outgoing]) -> None:
         """Send reports (outside the venue's lock); a session that is not logged on misses them,
         as on Kalshi's non-retransmission sessions."""
         for item in outgoing:
-            session_id = self._session_ids.get(item.session_id)
-            if session_id is None:
+            session = self._sessions.get(item.session_id)
+            if session is None:
                 continue
-            message = fix.Message()
-            message.getHeader().setField(35, item.msg_type)
-            for tag, value in item.fields:
-                message.setField(tag, value)
-            fix.Session.sendToTarget(message, session_id)
+            text = quickfix_text(session.begin_string, item.msg_type, item.fields)
+            fix.Session.sendToTarget(fix.Message(text, False), session.session_id)
 
     def _safe(self, what: str, fn: Callable[[], None]) -> None:
         try:
@@ -83,51 +92,50 @@ class SimulatorApplication(fix.Application):
             log.error("error in simulator callback %s:\n%s", what, traceback.format_exc())
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
-        name = "-".join(
-            (sessionID.getBeginString().getValue(), sessionID.getSenderCompID().getValue(), sessionID.getTargetCompID().getValue())
-        )
-        self._logs[sessionID.toString()] = self._messages.for_session(name)
-        self._session_ids[sessionID.toString()] = fix.SessionID(
+        begin, ours, theirs = (
             sessionID.getBeginString().getValue(),
             sessionID.getSenderCompID().getValue(),
             sessionID.getTargetCompID().getValue(),
         )
+        self._sessions[sessionID.toString()] = _Session(
+            fix.SessionID(begin, ours, theirs), begin, SessionType(ours), theirs, sessionID.isFIXT(),
+            self._messages.for_session(f"{begin}-{ours}-{theirs}"),
+        )
 
     def onLogon(self, sessionID: fix.SessionID) -> None:
-        self._venue.logged_on(sessionID.toString(), self.logon_flags.get(sessionID.toString(), {}))
-        key, target = sessionID.getTargetCompID().getValue(), sessionID.getSenderCompID().getValue()
-        self._safe("onLogon", lambda: self._sink(SimEvent("logged_on", sessionID.getBeginString().getValue(), key, target)))
+        key = sessionID.toString()
+        session = self._sessions[key]
+        self._venue.logged_on(key, self.logon_flags.get(key, {}))
+        self._safe("onLogon", lambda: self._sink(SimEvent("logged_on", session.begin_string, session.key_id, session.session_type.value)))
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
-        self._safe("onLogout(8013)", lambda: self.send(self._venue.logged_out(sessionID.toString())))
-        key, target = sessionID.getTargetCompID().getValue(), sessionID.getSenderCompID().getValue()
-        self._safe("onLogout", lambda: self._sink(SimEvent("logged_out", sessionID.getBeginString().getValue(), key, target)))
+        key = sessionID.toString()
+        session = self._sessions[key]
+        self._safe("onLogout(8013)", lambda: self.send(self._venue.logged_out(key)))
+        self._safe("onLogout", lambda: self._sink(SimEvent("logged_out", session.begin_string, session.key_id, session.session_type.value)))
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._logs[sessionID.toString()].outgoing(message.toString())
+        self._sessions[sessionID.toString()].messages.outgoing(message.toString())
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._logs[sessionID.toString()].incoming(message.toString())
-        if message.getHeader().getField(35) == "A":
-            flags = {tag: message.getField(tag) for tag in _LOGON_FLAGS if message.isSetField(tag)}
-            self.logon_flags[sessionID.toString()] = flags
+        key = sessionID.toString()
+        raw = message.toString()
+        self._sessions[key].messages.incoming(raw)
+        if msg_type_of(raw) == "A":
+            fields = first_values(parse(raw.encode("latin-1")))
+            self.logon_flags[key] = {tag: fields[tag] for tag in _LOGON_FLAGS if tag in fields}
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._logs[sessionID.toString()].outgoing(message.toString())
+        self._sessions[sessionID.toString()].messages.outgoing(message.toString())
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        key = sessionID.toString()
+        session = self._sessions[key]
         raw = message.toString()
-        self._logs[sessionID.toString()].incoming(raw)
+        session.messages.incoming(raw)
         fields = first_values(parse(raw.encode("latin-1")))
         try:
-            outgoing = self._venue.handle(
-                sessionID.toString(),
-                SessionType(sessionID.getSenderCompID().getValue()),
-                sessionID.getTargetCompID().getValue(),
-                fields[35],
-                fields,
-                sessionID.isFIXT(),
-            )
+            outgoing = self._venue.handle(key, session.session_type, session.key_id, fields[35], fields, session.fixt)
         except UnsupportedHere:
             raise fix.UnsupportedMessageType() from None
         self.send(outgoing)

@@ -88,6 +88,7 @@ WRITER = textwrap.dedent(
         x.clock = i * 10
         journal.record_report(x.new())
         journal.record_report(x.trade(D(2)))
+        journal.commit()
         print(i, flush=True)
     """
 )
@@ -114,3 +115,29 @@ def test_a_killed_writer_leaves_a_consistent_journal(tmp_path, after) -> None:
     filled = [o for o in book.orders.values() if o.status is Status.FILLED]
     assert len(filled) >= after
     assert book.position("", "HIGHNY-23DEC31") == D(2) * len(filled)
+
+
+def test_one_process_owns_a_journal(tmp_path) -> None:
+    journal = Journal(tmp_path / "j.db")
+    journal.record_new(order("c1"))
+    journal.commit()
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from pathlib import Path; from fixengine.orders.journal import Journal; "
+         "Journal(Path(sys.argv[1]))", str(tmp_path / "j.db")],
+        capture_output=True, text=True, cwd=os.getcwd(), env={**os.environ, "PYTHONPATH": os.getcwd()}, timeout=60,
+    )
+    assert proc.returncode != 0
+    assert "is in use by another process (one engine per data_dir)" in proc.stderr
+    journal.close()
+    again = Journal(tmp_path / "j.db")  # free once its owner closed it
+    assert again.has_intent("c1")
+
+
+def test_nothing_is_durable_until_commit(tmp_path) -> None:
+    journal = Journal(tmp_path / "j.db")
+    journal.record_new(order("c1"))
+    journal.commit()
+    journal.record_new(order("c2"))  # written, not committed: the process dies here
+    journal._db.close()  # closing the connection without committing is what a kill leaves
+    again = Journal(tmp_path / "j.db")
+    assert again.has_intent("c1") and not again.has_intent("c2")

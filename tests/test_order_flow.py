@@ -114,6 +114,21 @@ async def test_cancel_and_cancel_of_an_unknown_order(trading) -> None:
         await engine.cancel("maker", CancelOrder.create(order=placed.key))
 
 
+async def test_requests_of_one_loop_turn_go_out_in_order_after_one_commit(trading) -> None:
+    """Group commit: five orders and a cancel of the first, requested without yielding to the
+    loop, are journaled together and reach the exchange in the order they were requested."""
+    engine, sim, maker, _ = trading
+    events = engine.events()
+    placed = [await engine.submit("maker", order(price=f"0.3{i}")) for i in range(5)]
+    await engine.cancel("maker", CancelOrder.create(order=placed[0].key))
+    canceled = await events.wait_for(OrderCanceled)
+    assert canceled.order.key == placed[0].key
+    while any(engine.book.order(p.key).status is Status.PENDING_NEW for p in placed[1:]):
+        await events.wait_for(OrderAccepted)
+    resting = sorted(o.yes_price for o in sim.exchange.open_orders(maker.key_id))
+    assert resting == [D("0.31"), D("0.32"), D("0.33"), D("0.34")]
+
+
 async def test_replace_price_and_quantity(trading) -> None:
     engine, sim, _, _ = trading
     events = engine.events()

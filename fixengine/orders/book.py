@@ -369,10 +369,12 @@ class OrderBook:
             raise BookError(f"no order {key}")
         return found
 
-    def mark_unconfirmed(self) -> list[Order]:
-        """Orders still waiting for their first report become outcome-unknown (after a restart)."""
+    def mark_unconfirmed(self, keys: Iterable[str] | None = None) -> list[Order]:
+        """Orders still waiting for their first report (all, or those of ``keys``) become
+        outcome-unknown: after a restart, or when a send may not have reached the exchange."""
         marked = []
-        for key, order in self.orders.items():
+        candidates = self.orders.items() if keys is None else [(k, self.orders[k]) for k in keys if k in self.orders]
+        for key, order in candidates:
             if order.status is Status.PENDING_NEW and order.order_id is None and not order.outcome_unknown:
                 self.orders[key] = replace(order, outcome_unknown=True)
                 marked.append(self.orders[key])

@@ -9,8 +9,17 @@ reconciliation, and a retry reuses its ClOrdID.
 ClOrdIDs are unique forever: the database refuses a second intent with the same ClOrdID (a retry
 after an unknown outcome reuses the original intent rather than writing a new one).
 
+Group commit: the ``record_*`` methods write into an open transaction, and nothing is durable
+until ``commit()`` returns. The engine commits once per turn of its loop: before the intents of
+that turn go on the wire, and before the reports of that turn change the book. One commit for a
+burst of orders instead of one each is what makes the journal affordable at thousands of orders
+per second (a commit is ~6 fcntl + 2 pwrite calls, each a GIL hand-off under load).
+
 Durability: ``synchronous=NORMAL`` in WAL mode survives a killed process (what the tests prove) but
 not a power cut between checkpoints; ``durable=True`` syncs every commit (much slower).
+
+One process owns a journal: it is opened with an exclusive lock (fewer syscalls per commit, and
+a second engine on the same data directory is refused instead of interleaving its writes).
 """
 
 from __future__ import annotations
@@ -76,16 +85,32 @@ class Journal:
     def __init__(self, path: Path, *, durable: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        self._db.executescript(SCHEMA)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=1.0)
+        try:
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self._db.executescript(SCHEMA)  # takes the exclusive lock
+        except sqlite3.OperationalError as exc:
+            self._db.close()
+            if "locked" in str(exc):
+                raise FixEngineError(f"journal {path} is in use by another process (one engine per data_dir)") from None
+            raise FixEngineError(f"journal {path} cannot be opened: {exc}") from None
 
     def close(self) -> None:
+        """Commit what is written, and close."""
+        self.commit()
         self._db.close()
+
+    def commit(self) -> None:
+        """Make everything recorded so far durable (one WAL write for all of it)."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
 
     def _insert(self, kind: str, body: str, cl_ord_id: str | None = None, order_key: str | None = None,
                 shard: int | None = None, exec_id: str | None = None) -> None:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
         self._db.execute(
             "INSERT INTO entries (kind, cl_ord_id, order_key, shard, exec_id, body) VALUES (?, ?, ?, ?, ?, ?)",
             (kind, cl_ord_id, order_key, shard, exec_id, body),

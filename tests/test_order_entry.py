@@ -1,0 +1,40 @@
+"""Order entry without a network: a transport that refuses to send, and what the caller sees."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from fixengine.config import SessionConfig
+from fixengine.kalshi import SessionType
+from fixengine.order_entry import OrderEntry, SendFailed
+from fixengine.orders.book import Status
+from fixengine.orders.journal import Journal, rebuild_book
+from fixengine.orders.requests import NewOrder
+from fixengine.prices import Action, Contract
+
+
+def test_an_order_queued_but_refused_by_the_transport_becomes_outcome_unknown(tmp_path) -> None:
+    session = SessionConfig(
+        name="nr", host="127.0.0.1", port=1, tls=False, session_type=SessionType.NR, api_key_id="k",
+        private_key_file=tmp_path / "k.pem",
+    )
+    published: list[object] = []
+    soon: list = []
+    sent: list[tuple[str, list]] = []
+
+    def refuse(s: SessionConfig, msg_type: str, fields: list) -> bool:
+        sent.append((msg_type, fields))
+        return False  # what QuickFIX answers when the session has gone
+
+    entry = OrderEntry(Journal(tmp_path / "j.db"), {"nr": session}, refuse, published.append, lambda _: True, soon.append)
+    placed = entry.submit("nr", NewOrder.create(
+        ticker="T-1", action=Action.BUY, contract=Contract.YES, quantity=D(1), price=D("0.40"), client_order_id="c1",
+    ))
+    assert sent == [] and len(soon) == 1  # queued for the end of the loop turn, not sent yet
+    soon[0]()
+    assert [m for m, _ in sent] == ["D"]
+    assert published == [SendFailed("nr", "D", "c1", "session nr could not send: not logged on")]
+    order = entry.book.order(placed.key)
+    assert order.status is Status.PENDING_NEW and order.outcome_unknown  # may retry with the same ClOrdID
+    entry.journal.close()
+    assert rebuild_book(Journal(tmp_path / "j.db")).order("c1").outcome_unknown  # journaled before the send
