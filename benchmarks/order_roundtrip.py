@@ -46,10 +46,15 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[index]
 
 
-def start_simulator(root: Path, key_id: str, public_pem: str) -> tuple[subprocess.Popen[str], int]:
+def start_simulator(
+    root: Path, key_id: str, public_pem: str, *, listeners: str = "KalshiNR", control: bool = False
+) -> tuple[subprocess.Popen[str], dict[str, int], int | None]:
+    """The simulator in a subprocess: its ports by listener name, and its control port if asked."""
     config = root / "sim.toml"
+    listener_lines = "".join(f"{name} = 0\n" for name in listeners.split(","))
     config.write_text(
-        f'data_dir = "sim"\nmin_heartbeat_interval = 1\n[listeners]\nKalshiNR = 0\n'
+        f'data_dir = "sim"\nmin_heartbeat_interval = 1\n{"control_port = 0" if control else ""}\n'
+        f'[listeners]\n{listener_lines}'
         f'[[market]]\nticker = "{TICKER}"\n'
         f'[[account]]\napi_key_id = "{key_id}"\nbalance = "100000000"\npublic_key_pem = """{public_pem}"""\n'
     )
@@ -58,8 +63,11 @@ def start_simulator(root: Path, key_id: str, public_pem: str) -> tuple[subproces
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()  # "fixengine-simulator listening on 127.0.0.1 (plain TCP): KalshiNR=PORT"
-    return proc, int(line.rsplit("=", 1)[1])
+    # "fixengine-simulator listening on 127.0.0.1 (plain TCP): KalshiNR=PORT[; control port 127.0.0.1:PORT]"
+    line = proc.stdout.readline()
+    listening, _, control_part = line.strip().partition("; control port ")
+    ports = dict((name, int(port)) for name, port in (p.split("=") for p in listening.split(": ", 1)[1].split(", ")))
+    return proc, ports, int(control_part.rsplit(":", 1)[1]) if control_part else None
 
 
 def peak_rss_mb(pid: int | None = None) -> float:
@@ -156,7 +164,8 @@ async def main() -> None:
         root = Path(tmp)
         key_id = str(uuid.uuid4())
         write_keypair(root / "k.pem", root / "k.pub.pem")
-        sim, port = start_simulator(root, key_id, public_key_pem(load_private_key(file=root / "k.pem")).decode())
+        sim, ports, _ = start_simulator(root, key_id, public_key_pem(load_private_key(file=root / "k.pem")).decode())
+        port = ports["KalshiNR"]
         try:
             config = EngineConfig(
                 data_dir=root / "engine",

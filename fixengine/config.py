@@ -92,7 +92,12 @@ class SessionConfig(_Model):
     private_key_file: Path | None = None
     private_key_env: str | None = None
     heartbeat_interval: Annotated[int, Field(ge=1, le=3600)] = 30
-    reconnect_interval: Annotated[int, Field(ge=1, le=3600)] = 5
+    reconnect_interval: Annotated[int, Field(ge=1, le=3600)] = Field(
+        5, description="seconds before the first reconnect attempt; doubled (with jitter) each failed attempt"
+    )
+    reconnect_max_interval: Annotated[int, Field(ge=1, le=3600)] = Field(
+        60, description="the longest wait between reconnect attempts"
+    )
     logon: LogonFlags = LogonFlags()
 
     @property
@@ -122,6 +127,8 @@ def session_rule_problems(s: SessionConfig) -> list[str]:
     flags = s.logon
     if (s.private_key_file is None) == (s.private_key_env is None):
         out.append("set exactly one of private_key_file or private_key_env")
+    if s.reconnect_max_interval < s.reconnect_interval:
+        out.append("reconnect_max_interval must be at least reconnect_interval")
     if t in RESET_REQUIRED and not flags.reset_seq_num:
         out.append(f"logon.reset_seq_num must be true on {t.value}: it has no retransmission (141=Y required)")
     if flags.listener and t not in LISTENER_ALLOWED:

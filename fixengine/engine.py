@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 import threading
 import time
 import uuid
@@ -25,31 +26,45 @@ from typing import TypeVar
 import quickfix as fix
 
 from fixengine.config import EngineConfig, SessionConfig
-from fixengine.errors import FixEngineError, LogonRefused, SessionUnavailable
-from fixengine.framing import quickfix_text
 from fixengine.diagnose import probe
+from fixengine.errors import FixEngineError, LogonRefused, SessionUnavailable
 from fixengine.events import (
     ConnectionFailed,
     HeartbeatReceived,
     LoggedOn,
     LoggedOut,
     LogonRefused as LogonRefusedEvent,
+    ReconnectScheduled,
     SessionEvent,
+    SessionStopped,
 )
+from fixengine.framing import quickfix_text
+from fixengine.kalshi import RESET_REQUIRED
 from fixengine.message_log import MessageLogs
-from fixengine.quickfix_settings import initiator_groups, initiator_settings, session_id
-from fixengine.order_entry import BusinessRejected, MassCancelDone, OrderEntry, ReportUnreadable, SendFailed
+from fixengine.order_entry import (
+    BookHeld,
+    BookReleased,
+    BusinessRejected,
+    MassCancelDone,
+    OrderEntry,
+    ReportUnreadable,
+    SendFailed,
+)
 from fixengine.orders.book import BookEvent, Order, OrderBook
 from fixengine.orders.journal import Journal
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixengine.orders.wire import Fields
+from fixengine.quickfix_settings import initiator_groups, initiator_settings, session_id
+from fixengine.reconnect import Backoff, Retry, classify_refusal, retry_delay
 from fixengine.session import ApplicationMessage, EngineApplication, LogonUnanswered, SessionState
 from fixengine.signing import Signer, load_private_key
 
 log = logging.getLogger("fixengine.engine")
 
 # Everything a subscriber may see: session events, order-book events, order-entry outcomes.
-Event = SessionEvent | BookEvent | BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed
+Event = (
+    SessionEvent | BookEvent | BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed | BookHeld | BookReleased
+)
 E = TypeVar("E")
 
 # A session not logged on this long after starting (or after reconnect_interval, once it lost its
@@ -63,10 +78,17 @@ class _Status:
 
     config: SessionConfig
     logged_on: bool = False
-    refusal: str | None = None
+    refusal: str | None = None  # the last Logon refusal, until a logon succeeds
+    stopped: str | None = None  # refused for good: not retried until the engine restarts
     connect_check: asyncio.TimerHandle | None = None
     failure: str | None = None  # the connect failure last reported, until a logon succeeds
+    attempt: int = 0  # reconnect attempts since the session was last logged on
+    retry: asyncio.TimerHandle | None = None  # the scheduled reconnect
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(float(self.config.reconnect_interval), float(self.config.reconnect_max_interval))
 
 
 class _Initiator:
@@ -127,7 +149,8 @@ class Engine:
             if signer.key_id != s.api_key_id:
                 raise FixEngineError(f"session {s.name}: signer key id {signer.key_id} is not api_key_id {s.api_key_id}")
             states[session_id(s).toString()] = SessionState(
-                s.name, signer, s.heartbeat_interval, s.logon.wire_fields(), self._messages.for_session(s.name)
+                s.name, signer, s.heartbeat_interval, s.logon.wire_fields(), self._messages.for_session(s.name),
+                retransmits=s.session_type not in RESET_REQUIRED,
             )
         for group in initiator_groups(list(self.config.sessions)):
             self._initiators.append(self._make_initiator(group, states))
@@ -172,8 +195,7 @@ class Engine:
         except asyncio.TimeoutError:
             log.warning("sessions still logged on after %.1fs; disconnecting", timeout)
         for status in self._status.values():
-            if status.connect_check is not None:
-                status.connect_check.cancel()
+            self._cancel_timers(status)
         for task in list(self._tasks):
             task.cancel()
         for initiator in self._initiators:
@@ -242,16 +264,72 @@ class Engine:
                     return  # reported once per streak of identical failures
                 status.failure = event.reason
             elif isinstance(event, LoggedOn):
-                status.logged_on, status.refusal, status.failure = True, None, None
+                status.logged_on, status.refusal, status.failure, status.attempt = True, None, None, 0
+                self._cancel_timers(status)
+                self._changed(status)
+                self._log_and_publish(event)
+                if self._orders is not None:
+                    self._orders.on_logged_on(event.session)  # may hold new orders (BookHeld)
+                return
             elif isinstance(event, LoggedOut):
                 status.logged_on = False
-                self._expect_logon(status, status.config.reconnect_interval + CONNECT_GRACE_S)
+                self._log_and_publish(event)
+                self._reconnect_later(status, Retry.BACKOFF)
+                self._changed(status)
+                return
             elif isinstance(event, LogonRefusedEvent):
                 status.logged_on, status.refusal = False, event.reason
-            status.changed.set()
-            status.changed = asyncio.Event()
+                self._log_and_publish(event)
+                retry = classify_refusal(event.reason)
+                if retry is Retry.NEVER:
+                    status.stopped = event.reason
+                    self._cancel_timers(status)
+                    self._log_and_publish(SessionStopped(event.session, event.at, event.reason))
+                else:
+                    self._reconnect_later(status, retry)
+                self._changed(status)
+                return
+            self._changed(status)
+        self._log_and_publish(event)
+
+    def _log_and_publish(self, event: Event) -> None:
         log.info("%s: %s", event.session, event.describe())
         self._publish(event)
+
+    @staticmethod
+    def _changed(status: _Status) -> None:
+        status.changed.set()
+        status.changed = asyncio.Event()
+
+    # --- reconnecting (policy: fixengine/reconnect.py) ----------------------------------------
+
+    def _cancel_timers(self, status: _Status) -> None:
+        for timer in (status.connect_check, status.retry):
+            if timer is not None:
+                timer.cancel()
+        status.connect_check = status.retry = None
+
+    def _reconnect_later(self, status: _Status, retry: Retry) -> None:
+        """The session is down and disabled (onLogout disables it; so does a failed connect):
+        enable it again once the backoff for this attempt has passed."""
+        if self._stopped or self._loop is None or status.stopped is not None:
+            return
+        self._cancel_timers(status)
+        delay = retry_delay(retry, status.attempt, status.backoff, status.config.heartbeat_interval, random.random())
+        if delay is None:
+            return
+        status.attempt += 1
+        status.retry = self._loop.call_later(delay, self._enable, status)
+        self._log_and_publish(ReconnectScheduled(status.config.name, datetime.now(timezone.utc), delay, status.attempt))
+
+    def _enable(self, status: _Status) -> None:
+        status.retry = None
+        if self._stopped or status.stopped is not None:
+            return
+        session = fix.Session.lookupSession(self._session_ids[status.config.name])
+        if session is not None:
+            session.logon()  # QuickFIX connects enabled sessions within a second
+        self._expect_logon(status, CONNECT_GRACE_S + 1)
 
     def _publish(self, event: Event) -> None:
         for queue in self._subscribers:
@@ -265,7 +343,8 @@ class Engine:
             status.connect_check.cancel()
 
         def check() -> None:
-            if not status.logged_on and status.refusal is None:
+            status.connect_check = None
+            if not status.logged_on and status.stopped is None and status.retry is None:
                 self._diagnose(status, if_reachable=None)
 
         status.connect_check = self._loop.call_later(within, check)
@@ -281,9 +360,16 @@ class Engine:
             reason = await probe(s.host, s.port, s.tls, s.tls_ca_file)
             if reason is None and if_reachable is not None:
                 reason = f"{s.host}:{s.port} {if_reachable}"
-            if reason is not None and not status.logged_on and status.refusal is None and not self._stopped:
-                self._on_event(ConnectionFailed(s.name, datetime.now(timezone.utc), reason))
-            self._expect_logon(status, s.reconnect_interval + CONNECT_GRACE_S)
+            if self._stopped or status.logged_on or status.stopped is not None:
+                return
+            if reason is None:  # reachable: a Logon may still be on its way; look again later
+                self._expect_logon(status, CONNECT_GRACE_S)
+                return
+            self._on_event(ConnectionFailed(s.name, datetime.now(timezone.utc), reason))
+            session = fix.Session.lookupSession(self._session_ids[s.name])
+            if session is not None:
+                session.logout()  # no more attempts by QuickFIX until the backoff has passed
+            self._reconnect_later(status, Retry.BACKOFF)
 
         task = asyncio.ensure_future(diagnose())
         self._tasks.add(task)
@@ -322,6 +408,14 @@ class Engine:
     async def mass_cancel(self, session: str) -> str:
         """Cancel every order of a KalshiNR session (at most once a second); returns its ClOrdID."""
         return self._order_entry().mass_cancel(session)
+
+    def confirm_book(self, session: str) -> None:
+        """Declare ``session``'s book right (after reconciling it): releases a ``BookHeld`` hold."""
+        self._order_entry().confirm_book(session)
+
+    def is_book_held(self, session: str) -> bool:
+        """True while new orders on ``session`` are held because its book is unconfirmed."""
+        return self._order_entry().is_held(session)
 
     @property
     def book(self) -> OrderBook:
@@ -377,7 +471,7 @@ class Engine:
                 for name in names:
                     refusal = self._status[name].refusal
                     if refusal is not None:
-                        raise LogonRefused(name, refusal)
+                        raise LogonRefused(name, refusal, permanent=self._status[name].stopped is not None)
                 if all(self._status[n].logged_on for n in names):
                     return
                 await self._any_change()

@@ -36,12 +36,15 @@ class KeyLoadError(FixEngineError):
 
 
 class LogonRefused(FixEngineError):
-    """The counterparty refused our Logon; ``reason`` is its Text (58) when it gave one."""
+    """The counterparty refused our Logon; ``reason`` is its Text (58) when it gave one.
+    ``permanent``: the engine has stopped trying (otherwise it keeps retrying with backoff)."""
 
-    def __init__(self, session: str, reason: str):
+    def __init__(self, session: str, reason: str, permanent: bool = True):
         self.session = session
         self.reason = reason
-        super().__init__(f"session {session}: logon refused: {reason}")
+        self.permanent = permanent
+        retrying = "" if permanent else " (still retrying)"
+        super().__init__(f"session {session}: logon refused: {reason}{retrying}")
 
 
 class SessionUnavailable(FixEngineError):

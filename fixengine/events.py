@@ -105,3 +105,52 @@ class ConnectionFailed(SessionEvent):
 
     def describe(self) -> str:
         return f"connection failed: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectScheduled(SessionEvent):
+    """The session is down; the engine lets it connect again in ``delay`` seconds (backoff with
+    jitter; attempt 1 is the first retry since the session was last logged on)."""
+
+    delay: float
+    attempt: int
+
+    def describe(self) -> str:
+        return f"reconnecting in {self.delay:.1f}s (attempt {self.attempt})"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStopped(SessionEvent):
+    """The counterparty refused the Logon for what it says: the engine does not retry it (it would be
+    refused again) until the configuration is fixed and the engine restarted."""
+
+    reason: str
+
+    def describe(self) -> str:
+        return f"stopped, not retrying: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceGap(SessionEvent):
+    """Messages from the counterparty went missing (MsgSeqNum jumped past ``expected``) on a session
+    without retransmission (KalshiNR, KalshiDC): no ResendRequest is sent (Kalshi does not support
+    one there); the engine logs out and back on with a sequence reset, and the book is held
+    unconfirmed (``BookHeld``) if the account has live orders."""
+
+    expected: int | None
+
+    def describe(self) -> str:
+        return f"sequence gap (expected MsgSeqNum {self.expected}): logging out to reconnect with a reset"
+
+
+@dataclass(frozen=True, slots=True)
+class ResendRequested(SessionEvent):
+    """We asked the counterparty to resend ``begin``..``end`` (0: up to the latest) after a gap, on a
+    session with retransmission (KalshiRT); the resent reports arrive marked PossDup and are
+    applied once (deduplicated by ExecID)."""
+
+    begin: int
+    end: int
+
+    def describe(self) -> str:
+        return f"resend requested: MsgSeqNum {self.begin} to {self.end or 'latest'}"

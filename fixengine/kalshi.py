@@ -47,3 +47,21 @@ SENDING_TIME_TOLERANCE_S = 30
 TEXT_INVALID_TARGET = "Invalid TargetCompID"
 TEXT_ALREADY_EXISTS = "already exists"
 TEXT_TIER_NOT_ALLOWED = "API usage level is not allowed for FIX"
+
+# Refusals that say the Logon itself is wrong: sending it again gets the same answer (§6; our
+# simulator's texts where Kalshi does not publish its own, e.g. for a bad signature).
+PERMANENT_REFUSALS = (
+    TEXT_INVALID_TARGET,
+    TEXT_TIER_NOT_ALLOWED,
+    "Invalid SenderCompID",
+    "signature",
+    "Signature",
+    "RawData",
+    "BeginString",
+    "DefaultApplVerID",
+    "ResetSeqNumFlag",
+    "is not allowed on",
+    "must be Y or N",
+    "EncryptMethod",
+    "HeartBtInt",
+)

@@ -22,7 +22,7 @@ from fixengine.framing import FramingError, parse
 from fixengine.kalshi import ORDER_ENTRY, SessionType
 from fixengine.orders.book import BookError, Order, OrderBook
 from fixengine.orders.journal import DuplicateClOrdID, Journal, rebuild_book
-from fixengine.orders.reports import CancelReject, ExecutionReport, Reason
+from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, Reason
 from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder, ReplaceOrder, new_cl_ord_id
 from fixengine.orders.wire import (
     Fields,
@@ -47,6 +47,35 @@ Send = Callable[[SessionConfig, str, Fields], bool]
 
 class RateLimited(FixEngineError):
     """Refused before sending: it would break one of Kalshi's rate limits."""
+
+
+class BookUnconfirmed(FixEngineError):
+    """Refused before sending: the session's book may be missing reports (see ``BookHeld``), so no
+    new risk goes out until it is confirmed. Cancels, mass cancels and same-ClOrdID retries still do."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookHeld:
+    """The session logged on with a sequence reset while its account had live orders: reports sent
+    while it was away are lost (no retransmission), so its orders are unconfirmed and new orders
+    are held until reconciliation (or ``Engine.confirm_book``) says the book is right."""
+
+    session: str
+    reason: str
+    orders: int  # live orders marked unconfirmed (or outcome-unknown)
+
+    def describe(self) -> str:
+        return f"book unconfirmed, new orders held: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class BookReleased:
+    """The session's book was confirmed: new orders are accepted again."""
+
+    session: str
+
+    def describe(self) -> str:
+        return "book confirmed, new orders accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +118,8 @@ class ReportUnreadable:
     error: str
 
 
-Report = ExecutionReport | CancelReject
-OrderEntryEvent = BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed
+Report = ExecutionReport | CancelReject | BusinessReject
+OrderEntryEvent = BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed | BookHeld | BookReleased
 
 
 def _utcnow() -> datetime:
@@ -115,6 +144,7 @@ class OrderEntry:
         self._is_logged_on = is_logged_on
         self._soon = soon
         self._outbox: list[tuple[SessionConfig, str, Fields]] = []
+        self._held: dict[str, str] = {}  # session -> why its book is unconfirmed
         self._last_mass_cancel: dict[str, float] = {}
 
     # --- requests -----------------------------------------------------------------------------
@@ -131,6 +161,40 @@ class OrderEntry:
         if not self._is_logged_on(name):
             raise SessionUnavailable(f"session {name} is not logged on")
         return s
+
+    def _check_not_held(self, name: str) -> None:
+        held = self._held.get(name)
+        if held is not None:
+            raise BookUnconfirmed(
+                f"session {name}: new orders are held until its book is confirmed ({held}); "
+                "cancels are still accepted"
+            )
+
+    # --- the book-unconfirmed hold ------------------------------------------------------------
+
+    def on_logged_on(self, session_name: str) -> None:
+        """Hold new orders if this logon may have lost reports for live orders (see ``BookHeld``)."""
+        s = self._sessions[session_name]
+        if not s.logon.reset_seq_num or s.session_type not in ORDER_ENTRY or s.logon.listener:
+            return
+        marked = self.book.mark_stale(s.api_key_id)
+        if not marked:
+            return
+        reason = f"logged on with a sequence reset; reports for {len(marked)} live orders may have been missed"
+        self._held[session_name] = reason
+        log.warning("%s: book unconfirmed, new orders held: %s", session_name, reason)
+        self._publish(BookHeld(session_name, reason, len(marked)))
+
+    def is_held(self, session_name: str) -> bool:
+        return session_name in self._held
+
+    def confirm_book(self, session_name: str) -> None:
+        """The session's book is right again (reconciled): release the hold."""
+        if self._held.pop(session_name, None) is None:
+            return
+        self.book.confirm(self._sessions[session_name].api_key_id)
+        log.info("%s: book confirmed, new orders accepted", session_name)
+        self._publish(BookReleased(session_name))
 
     def _queue(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
         """Send after this turn's journal commit (see ``flush``)."""
@@ -165,6 +229,7 @@ class OrderEntry:
             raise InvalidOrder([f"price: {exc}"]) from None
         retry = order.client_order_id in self.book.orders and self.book.order(order.client_order_id).outcome_unknown
         if not retry:
+            self._check_not_held(session_name)
             try:
                 self.journal.record_new(order, s.api_key_id)  # written before it is sent
             except DuplicateClOrdID as exc:
@@ -190,6 +255,7 @@ class OrderEntry:
 
     def replace(self, session_name: str, request: ReplaceOrder) -> Order:
         s = self._session(session_name)
+        self._check_not_held(session_name)
         try:
             order = self.book.order(request.order)
             yes_price = None if request.price is None else self.book.yes_price_for(order.key, request.price)
@@ -231,7 +297,12 @@ class OrderEntry:
     def on_messages(self, messages: list[tuple[str, str, str]]) -> None:
         """Application messages received, as ``(session, MsgType, raw FIX)``, in order. All the
         reports among them are journaled in one transaction before any of them changes the book."""
-        read = [self._read(session_name, msg_type, raw) for session_name, msg_type, raw in messages]
+        read: list[Report | OrderEntryEvent | None] = []
+        for session_name, msg_type, raw in messages:
+            item = self._read(session_name, msg_type, raw)
+            read.append(item)
+            if isinstance(item, BusinessRejected) and item.ref_msg_type in ("D", "F", "G") and item.ref_id:
+                read.append(BusinessReject(item.ref_msg_type, item.ref_id, item.reason))  # for the book
         fresh = [self.journal.record_report(item) if isinstance(item, Report) else False for item in read]
         self.journal.commit()
         for item, is_fresh in zip(read, fresh):

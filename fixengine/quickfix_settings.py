@@ -58,6 +58,10 @@ def initiator_settings(config: EngineConfig, sessions: list[SessionConfig]) -> f
     defaults.setString("SocketNodelay", "Y")
     defaults.setString("LogonTimeout", "10")
     defaults.setString("LogoutTimeout", "5")
+    # The engine decides when a session may reconnect (fixengine/reconnect.py) by disabling it
+    # after a disconnect and enabling it when the backoff has passed; QuickFIX (which reads this
+    # from [DEFAULT] only) then connects enabled sessions within a second.
+    defaults.setString("ReconnectInterval", "1")
     if sessions[0].tls:
         defaults.setString("SSLProtocol", TLS_PROTOCOLS)
         # With a CA file QuickFIX verifies the server's chain; without one it would verify nothing.
@@ -70,7 +74,6 @@ def initiator_settings(config: EngineConfig, sessions: list[SessionConfig]) -> f
         d.setString("SocketConnectHost", s.host)
         d.setInt("SocketConnectPort", s.port)
         d.setInt("HeartBtInt", s.heartbeat_interval)
-        d.setInt("ReconnectInterval", s.reconnect_interval)
         d.setString("FileStorePath", str(config.store_path / s.name))
         d.setString("ResetOnLogon", "Y" if s.logon.reset_seq_num else "N")
         if s.session_type in RESET_REQUIRED:

@@ -23,6 +23,8 @@ from fixengine.events import (
     LoggedOut,
     LogonRefused,
     LogonSent,
+    ResendRequested,
+    SequenceGap,
     SessionEvent,
     SessionRejectReceived,
 )
@@ -37,6 +39,7 @@ Emit = Callable[[SessionEvent], None]
 # QuickFIX drops a session after 2.4 heartbeat intervals without inbound traffic (a TestRequest
 # goes out at 1.2); a disconnect after at least 2 silent intervals, with no Logout, is that timeout.
 SILENCE_INTERVALS = 2.0
+REJECT_SENDING_TIME_ACCURACY = 10  # SessionRejectReason (373)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,17 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _clock_skew(their_sending_time: str | None) -> str:
+    """What a SendingTime-accuracy Reject tells about our clock, from its own SendingTime."""
+    try:
+        stamp = their_sending_time or ""
+        theirs = datetime.strptime(stamp if "." in stamp else stamp + ".0", "%Y%m%d-%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return ""
+    skew = (_now() - theirs).total_seconds()
+    return f" (our clock is {abs(skew):.1f} s {'ahead of' if skew > 0 else 'behind'} the counterparty's)"
+
+
 def _field(fields: fix.FieldMap, tag: int) -> str | None:
     return fields.getField(tag) if fields.isSetField(tag) else None
 
@@ -70,10 +84,12 @@ class SessionState:
     heartbeat_interval: int
     logon_fields: list[tuple[int, str]]
     messages: SessionMessageLog
+    retransmits: bool  # False on KalshiNR/DC-like sessions: never send ResendRequest/SequenceReset
     logged_on: bool = False
     logout_text: str | None = None
     logout_by_us: bool | None = None  # who sent the first Logout on this connection
     reject_text: str | None = None  # a Reject received before Logon, for the refusal reason
+    clock_skew: str = ""  # what a SendingTime-accuracy Reject before Logon said about our clock
     last_inbound: float = 0.0
 
     @property
@@ -86,6 +102,7 @@ class SessionState:
         self.logout_text = None
         self.logout_by_us = None
         self.reject_text = None
+        self.clock_skew = ""
         self.last_inbound = time.monotonic()
 
 
@@ -124,10 +141,9 @@ class EngineApplication(fix.Application):
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
         state = self._state(sessionID)
-        if state.refused:
-            # Disable the session here, on QuickFIX's thread: its first reconnect is immediate,
-            # before the loop could act. It stays down until the engine restarts.
-            fix.Session.lookupSession(sessionID).logout()
+        # Disable the session here, on QuickFIX's thread: QuickFIX's first reconnect is immediate,
+        # before the loop could act. The engine enables it again when its backoff says so.
+        fix.Session.lookupSession(sessionID).logout()
         self._guard("onLogout", lambda: self._ended(state))
 
     def _ended(self, state: SessionState) -> None:
@@ -143,7 +159,7 @@ class EngineApplication(fix.Application):
                     reason = "connection lost"
             self._emit(LoggedOut(state.name, _now(), reason, by_counterparty))
         elif state.refused:
-            reason = state.logout_text or state.reject_text or "Logout without a reason"
+            reason = (state.logout_text or state.reject_text or "Logout without a reason") + state.clock_skew
             self._emit(LogonRefused(state.name, _now(), reason))
         else:
             self._emit(LogonUnanswered(state.name, _now()))
@@ -156,7 +172,24 @@ class EngineApplication(fix.Application):
             self._guard("toAdmin(Logon)", lambda: self._sign_logon(message, state))
         elif msg_type == "5" and state.logout_by_us is None:
             state.logout_by_us = True
+        elif msg_type in ("2", "4") and not state.retransmits:
+            self._guard("toAdmin(no retransmission)", lambda: self._no_retransmission(message, sessionID, state, msg_type))
+        elif msg_type == "2":
+            begin, end = _field(message, 7), _field(message, 16)
+            self._emit(ResendRequested(state.name, _now(), int(begin or 0), int(end or 0)))
         state.messages.outgoing(message.toString())
+
+    def _no_retransmission(self, message: fix.Message, session_id: fix.SessionID, state: SessionState, msg_type: str) -> None:
+        """QuickFIX is about to send a ResendRequest (we saw a gap) or a SequenceReset (answering
+        one) on a session where Kalshi supports neither. toAdmin cannot veto a message, so it goes
+        out as a Heartbeat instead; after a gap the session logs out, to log on again with 141=Y."""
+        if msg_type == "2":
+            expected = _field(message, 7)
+            self._emit(SequenceGap(state.name, _now(), int(expected) if expected and expected.isdigit() else None))
+            fix.Session.lookupSession(session_id).logout("MsgSeqNum gap on a session without retransmission")
+        message.getHeader().setField(35, "0")
+        for tag in (7, 16, 36, 123):
+            message.removeField(tag)
 
     def _sign_logon(self, message: fix.Message, state: SessionState) -> None:
         state.reset_connection()
@@ -199,6 +232,8 @@ class EngineApplication(fix.Application):
         )
         if not state.logged_on:
             state.reject_text = text or event.describe()
+            if event.reason_code == REJECT_SENDING_TIME_ACCURACY:
+                state.clock_skew = _clock_skew(_field(message.getHeader(), 52))
         self._emit(event)
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:

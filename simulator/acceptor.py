@@ -10,21 +10,30 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import quickfix as fix
 
-from fixengine.dialect import Dialect
+from fixengine.dialect import APPL_VER_ID_FIX50SP2, Dialect
 from fixengine.dictionary import build_dictionaries
 from fixengine.errors import FixEngineError
 from fixengine.kalshi import SessionType
 from fixengine.message_log import MessageLogs, SessionMessageLog
-from fixengine.framing import msg_type_of, parse, quickfix_text
-from fixengine.orders.wire import first_values
+from fixengine.framing import encode, msg_type_of, parse, quickfix_text
+from fixengine.orders.wire import first_values, utc_timestamp
 from simulator.config import HOUSE_ACCOUNT, SimulatorConfig
+from simulator.faults import (
+    DEFAULT_SEQUENCE_JUMP,
+    RATE_LIMITED_MSG_TYPES,
+    REJECT_RATE_LIMIT,
+    TEXT_RATE_LIMITED,
+    FaultController,
+    FaultError,
+)
 from simulator.matching import AccountState
-from simulator.order_reports import Outgoing
+from simulator.order_reports import Outgoing, business_reject
 from simulator.venue import UnsupportedHere, Venue
 
 log = logging.getLogger("simulator.acceptor")
@@ -67,13 +76,17 @@ class _Session:
 class SimulatorApplication(fix.Application):
     """The simulator's sessions: order entry goes to the venue, its reports go back out."""
 
-    def __init__(self, sink: SimEventSink, messages: MessageLogs, venue: Venue):
+    def __init__(self, sink: SimEventSink, messages: MessageLogs, venue: Venue, faults: FaultController):
         super().__init__()
         self._sink = sink
         self._messages = messages
         self._venue = venue
+        self._faults = faults
         self._sessions: dict[str, _Session] = {}  # keyed by SessionID.toString()
         self.logon_flags: dict[str, dict[int, str]] = {}  # SessionID string -> Logon fields
+        self._logged_on: set[str] = set()  # SessionID strings, for a safe stop (Acceptor.stop)
+        self._logged_on_changed = threading.Condition()
+        self.stop_holder = ""  # SessionID string of the session that holds QuickFIX at stop
 
     def send(self, outgoing: list[Outgoing]) -> None:
         """Send reports (outside the venue's lock); a session that is not logged on misses them,
@@ -104,15 +117,44 @@ class SimulatorApplication(fix.Application):
 
     def onLogon(self, sessionID: fix.SessionID) -> None:
         key = sessionID.toString()
+        with self._logged_on_changed:
+            self._logged_on.add(key)
+            self._logged_on_changed.notify_all()
+        if key == self.stop_holder:
+            return
         session = self._sessions[key]
         self._venue.logged_on(key, self.logon_flags.get(key, {}))
         self._safe("onLogon", lambda: self._sink(SimEvent("logged_on", session.begin_string, session.key_id, session.session_type.value)))
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
         key = sessionID.toString()
+        with self._logged_on_changed:
+            self._logged_on.discard(key)
+        if key == self.stop_holder:
+            return
         session = self._sessions[key]
         self._safe("onLogout(8013)", lambda: self.send(self._venue.logged_out(key)))
+        self._safe("onLogout(enable)", lambda: self._enable(sessionID))
         self._safe("onLogout", lambda: self._sink(SimEvent("logged_out", session.begin_string, session.key_id, session.session_type.value)))
+
+    @staticmethod
+    def _enable(session_id: fix.SessionID) -> None:
+        # A Logout we started (Simulator.logout) disabled the session; accept the next Logon again.
+        session = fix.Session.lookupSession(session_id)
+        if session is not None:  # None while the acceptor stops (sessions unregistered)
+            session.logon()
+
+    def hold_for_stop(self, session_id: str) -> None:
+        """``session_id`` is logged on only to keep QuickFIX safe while it stops (Acceptor.stop):
+        no events, no exchange, no message log (a file opened now could take the number of a
+        socket QuickFIX is about to close twice)."""
+        self.stop_holder = session_id
+        session = self._sessions[session_id]
+        self._sessions[session_id] = replace(session, messages=SessionMessageLog(session_id, None))
+
+    def wait_logged_on(self, session_id: str, timeout: float) -> bool:
+        with self._logged_on_changed:
+            return self._logged_on_changed.wait_for(lambda: session_id in self._logged_on, timeout)
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self._sessions[sessionID.toString()].messages.outgoing(message.toString())
@@ -134,6 +176,10 @@ class SimulatorApplication(fix.Application):
         raw = message.toString()
         session.messages.incoming(raw)
         fields = first_values(parse(raw.encode("latin-1")))
+        if fields[35] in RATE_LIMITED_MSG_TYPES and self._faults.take_rate_limit(session.key_id):
+            # Kalshi refuses a rate-limited request before the exchange sees it (spec §8).
+            self.send([business_reject(key, fields, REJECT_RATE_LIMIT, TEXT_RATE_LIMITED)])
+            return
         try:
             outgoing = self._venue.handle(key, session.session_type, session.key_id, fields[35], fields, session.fixt)
         except UnsupportedHere:
@@ -190,7 +236,7 @@ def acceptor_settings(
 class Acceptor:
     """The QuickFIX SocketAcceptor and the Python thread its event loop runs on."""
 
-    def __init__(self, config: SimulatorConfig, accounts: dict[str, Decimal], sink: SimEventSink):
+    def __init__(self, config: SimulatorConfig, accounts: dict[str, Decimal], sink: SimEventSink, faults: FaultController):
         key_ids = sorted(accounts)
         self.port = free_loopback_port()
         self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log, prefix="simulator.messages")
@@ -199,7 +245,7 @@ class Acceptor:
             balances.setdefault(HOUSE_ACCOUNT, config.house_balance)
         self.venue = Venue([m.market() for m in config.markets], [AccountState(k, b) for k, b in balances.items()])
         self.venue.seed(config.seed_orders)
-        self.application = SimulatorApplication(sink, self._messages, self.venue)
+        self.application = SimulatorApplication(sink, self._messages, self.venue, faults)
         self._settings, self._session_ids = acceptor_settings(config, key_ids, self.port)
         self._store = fix.MemoryStoreFactory()
         # No QuickFIX log factory: the application logs messages itself (see fixengine.message_log).
@@ -237,9 +283,63 @@ class Acceptor:
                 count += 1
         return count
 
+    def sequence_reset(self, key_id: str, gap_fill: bool, new_seq_no: int | None) -> int:
+        """Send the key's logged-on session a SequenceReset (35=4), GapFill (123=Y) or Reset (123=N),
+        and move QuickFIX's own next MsgSeqNum to its NewSeqNo (36) so that the session goes on.
+        Returns NewSeqNo. Not atomic: a message QuickFIX sends in between would be misnumbered."""
+        for session_id in self._session_ids:
+            if session_id.getTargetCompID().getValue() != key_id:
+                continue
+            session = fix.Session.lookupSession(session_id)
+            if session is None or not session.isLoggedOn():
+                continue
+            own = session.getExpectedSenderNum()  # QuickFIX numbers the reset itself with this
+            target = own + DEFAULT_SEQUENCE_JUMP if new_seq_no is None else new_seq_no
+            if target <= own:
+                raise FaultError(f"new_seq_no {target} for API key {key_id} must be above {own}, the reset's own MsgSeqNum")
+            fields = [(123, "Y" if gap_fill else "N"), (36, str(target))]
+            text = quickfix_text(session_id.getBeginString().getValue(), "4", fields)
+            fix.Session.sendToTarget(fix.Message(text, False), session_id)
+            session.setNextSenderMsgSeqNum(target)  # QuickFIX went on to own + 1; the client expects target
+            return target
+        raise FaultError(f"API key {key_id} has no session logged on to the simulator")
+
+    def _hold_a_session(self) -> socket.socket | None:
+        """Log on one idle session over loopback (the simulator is stopping: nobody else will)."""
+        for session_id in self._session_ids:
+            session = fix.Session.lookupSession(session_id)
+            if session is None or session.isLoggedOn():
+                continue
+            begin = session_id.getBeginString().getValue()
+            fields = [
+                (35, "A"), (34, "1"), (49, session_id.getTargetCompID().getValue()),
+                (52, utc_timestamp(datetime.now(timezone.utc))), (56, session_id.getSenderCompID().getValue()),
+                (98, "0"), (108, "30"), (141, "Y"),
+            ]
+            if session_id.isFIXT():
+                fields.append((1137, APPL_VER_ID_FIX50SP2))
+            self.application.hold_for_stop(session_id.toString())
+            try:
+                holder = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+            except OSError:
+                return None
+            holder.sendall(encode(begin, fields))
+            if self.application.wait_logged_on(session_id.toString(), timeout=2):
+                return holder
+            holder.close()
+            log.warning("no session could be held logged on: QuickFIX may not stop cleanly")
+            return None
+        return None
+
     def stop(self) -> None:
         self._stopping.set()
         self._expiry.join(timeout=5)
+        # QuickFIX's stop() closes its server socket; that wakes its own thread, which may close and
+        # delete the server at the same moment: a crash, now and then. While a session is logged on
+        # that thread lingers instead, so one is held logged on until stop() has returned.
+        holder = self._hold_a_session()
         self._acceptor.stop(True)
+        if holder is not None:
+            holder.close()
         self._thread.join(timeout=10)
         self._messages.stop()

@@ -118,6 +118,9 @@ class SimulatorConfig(_Model):
     fix_tiers: tuple[str, ...] = FIX_TIERS
     clock_offset: float = Field(0.0, description="seconds added to the simulator's clock (skew tests)")
     logon_timeout: Annotated[float, Field(gt=0)] = 10.0
+    control_port: Annotated[int, Field(ge=0, le=65535)] | None = Field(
+        None, description="fault-injection control port on 127.0.0.1 (JSON lines); 0 picks a free port, absent: off"
+    )
     message_log: bool = True
     accounts: list[AccountConfig] = Field(default_factory=list, alias="account")
     markets: list[MarketEntry] = Field(default_factory=list, alias="market")

@@ -6,6 +6,9 @@ already connected. Kalshi instead answers with a Logout saying why ("Invalid Tar
 (``simulator.logon.check_logon``), answers a refusal as Kalshi does, and relays an admitted
 connection byte for byte to the internal QuickFIX acceptor. TLS ends here.
 
+The relay is also where wire faults happen (``simulator.faults``): while one is armed on a connection
+its outbound stream is taken apart into messages; otherwise it stays a plain byte copy.
+
 All gates share one asyncio loop (on the simulator's gate thread); the set of connected API keys is
 touched only in that loop.
 """
@@ -21,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from fixengine.framing import FrameReader, FramingError, encode, parse
 from simulator.acceptor import SimEvent, SimEventSink
 from simulator.config import ListenerSpec
+from simulator.faults import FaultController, LinkFaults, rest_of_message
 from simulator.logon import Refusal
 
 log = logging.getLogger("simulator.gate")
@@ -56,8 +60,10 @@ class GateHub:
         sink: SimEventSink,
         logon_timeout: float,
         clock: Callable[[], datetime],
+        faults: FaultController,
     ):
         self._decide = decide
+        self._faults = faults
         self._upstream_port = upstream_port
         self._sink = sink
         self._logon_timeout = logon_timeout
@@ -110,17 +116,29 @@ class GateHub:
             await _close(writer)
             return
         key_id, target = fields.get(49, ""), fields.get(56, "")
-        refusal = self._decide(fields, spec, self.connected_keys)
+        injected = self._faults.take_logon_refusal(key_id)
+        refusal = Refusal(injected) if injected is not None else self._decide(fields, spec, self.connected_keys)
         if refusal is not None:
             self._sink(SimEvent("refused", f"{spec.name}: {refusal.text}", key_id, target))
             await self._refuse(fields, refusal, reader, writer)
             return
         self.connected_keys.add(key_id)
+        released = False
+
+        def release() -> None:  # once: a newer connection of the key may hold it by now
+            nonlocal released
+            if not released:
+                released = True
+                self.connected_keys.discard(key_id)
+
+        loop = asyncio.get_running_loop()
+        link = self._faults.attach(key_id, abort=lambda: loop.call_soon_threadsafe(writer.transport.abort))
         self._sink(SimEvent("admitted", spec.name, key_id, target))
         try:
-            await self._relay(message + rest, reader, writer)
+            await self._relay(message + rest, reader, writer, link, release)
         finally:
-            self.connected_keys.discard(key_id)
+            self._faults.detach(link)
+            release()
             self._sink(SimEvent("closed", f"{spec.name}: connection ended", key_id, target))
 
     async def _first_message(self, reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
@@ -146,16 +164,27 @@ class GateHub:
             pass
         await _close(writer)
 
-    async def _relay(self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _relay(
+        self,
+        head: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: LinkFaults,
+        release: Callable[[], None],
+    ) -> None:
         up_reader, up_writer = await self._connect_upstream()
         up_writer.write(head)
-        pumps = [
-            asyncio.ensure_future(_pump(reader, up_writer)),
-            asyncio.ensure_future(_pump(up_reader, writer)),
-        ]
+        downstream = asyncio.ensure_future(_Downstream(up_reader, writer, link).run())
+        upstream = asyncio.ensure_future(_pump_up(reader, up_writer, link))
+        pumps = [downstream, upstream]
         try:
-            # Either side closing ends the session: FIX has no half-open conversations.
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            # Either side closing ends the session: FIX has no half-open conversations...
+            done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            if downstream in done and link.silent:
+                # ...unless one is faked: QuickFIX has given up (so the key may log on again), but
+                # the client keeps its socket until its own heartbeat timeout makes it close.
+                release()
+                await upstream
         finally:
             for p in pumps:
                 p.cancel()
@@ -175,13 +204,91 @@ class GateHub:
         raise AssertionError("unreachable")
 
 
-async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+async def _pump_up(source: asyncio.StreamReader, sink: asyncio.StreamWriter, link: LinkFaults) -> None:
+    """Client -> QuickFIX, byte for byte; while the link is silent what the client sends is lost."""
     try:
         while data := await source.read(_CHUNK):
+            if link.silent:
+                continue
             sink.write(data)
             await sink.drain()
     except (ConnectionError, ssl.SSLError):
         pass
+
+
+class _Downstream:
+    """QuickFIX -> client. A byte copy while no fault is armed on the link (every message takes this
+    path, so it stays cheap); while one is, message by message through ``LinkFaults.outbound``, in
+    order, each held back by the link's delay from when it was read."""
+
+    def __init__(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, link: LinkFaults):
+        self._source, self._sink, self._link = source, sink, link
+        self._frames: FrameReader | None = None  # set while framing
+        self._queue: asyncio.Queue[tuple[float, bytes | None]] = asyncio.Queue()  # (send at, bytes | close)
+        self._writer: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        tail = b""  # the last bytes copied unframed: framing may start only where a message ends
+        try:
+            while data := await self._source.read(_CHUNK):
+                if self._frames is None:
+                    cut = 0 if not self._link.armed else rest_of_message(tail, data)
+                    if not self._link.armed or cut < 0:
+                        self._sink.write(data)
+                        await self._sink.drain()
+                        tail = data if len(data) >= 8 else (tail + data)[-8:]
+                        continue
+                    if cut:
+                        self._sink.write(data[:cut])
+                        data = data[cut:]
+                    self._frames = FrameReader()
+                if await self._framed(data):
+                    return
+                if not self._frames.buffer and not self._link.armed:
+                    await self._queue.join()  # what is held back goes first
+                    self._frames, tail = None, b""
+        except (ConnectionError, ssl.SSLError, FramingError):
+            pass
+        finally:
+            if self._writer is not None:
+                self._writer.cancel()
+
+    async def _framed(self, data: bytes) -> bool:
+        """Queue what the faults make of each whole message in ``data``; True once closing."""
+        assert self._frames is not None
+        send_at = asyncio.get_running_loop().time() + self._link.delay
+        self._frames.feed(data)
+        while (message := self._frames.next_message()) is not None:
+            out = self._link.outbound(message)
+            for chunk in out.chunks:
+                self._put(send_at, chunk)
+            if out.close:
+                self._put(send_at, None)
+                await self._queue.join()
+                return True
+        return False
+
+    def _put(self, send_at: float, chunk: bytes | None) -> None:
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write_queued())
+        self._queue.put_nowait((send_at, chunk))
+
+    async def _write_queued(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            send_at, chunk = await self._queue.get()
+            try:
+                if (wait := send_at - loop.time()) > 0:
+                    await asyncio.sleep(wait)  # the delay fault itself
+                if chunk is None:
+                    self._sink.close()  # what was written (half a message) goes out, then FIN
+                else:
+                    self._sink.write(chunk)
+                    await self._sink.drain()
+            except (ConnectionError, ssl.SSLError):
+                pass  # the client is gone; the relay notices on its own
+            finally:
+                self._queue.task_done()
 
 
 async def _drain_until_eof(reader: asyncio.StreamReader) -> None:

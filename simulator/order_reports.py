@@ -266,6 +266,15 @@ class ReportWriter:
         return Outgoing(requester, "9", fields)
 
 
+def business_reject(session_id: str, request: Mapping[int, str], reason: int, text: str) -> Outgoing:
+    """BusinessMessageReject (35=j) of a request the exchange never saw (spec §18.2)."""
+    fields: Fields = [(45, request.get(34, "0")), (372, request.get(35, ""))]
+    if request.get(11):
+        fields.append((379, request[11]))
+    fields += [(380, str(reason)), (58, text)]
+    return Outgoing(session_id, "j", fields)
+
+
 def mass_cancel_report(cl_ord_id: str, session_id: str, count: int, fixt: bool) -> Outgoing:
     """OrderMassCancelReport (35=r): 531=6, every order of the session cancelled."""
     fields: Fields = [(11, cl_ord_id), (37, str(uuid.uuid4()))]

@@ -2,6 +2,7 @@
 
     with Simulator(load_simulator_config("config/simulator.toml")) as sim:
         print(sim.ports)        # {"KalshiNR": 8228, ..., "fix44": 8240}
+        sim.faults.drop_outbound(key_id, 2)   # fault injection (simulator.faults)
 
 Start and stop are synchronous so that tests, the CLI and the engine's embedded mode can all use it;
 the gates run on an asyncio loop in a thread of their own, QuickFIX on another.
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from simulator.acceptor import Acceptor, SimEvent, SimEventSink
 from simulator.config import AccountConfig, ListenerSpec, SimulatorConfig
+from simulator.control import ControlServer
+from simulator.faults import FaultController, FaultError
 from simulator.gate import GateHub, utc_now
 from simulator.logon import Account, LogonPolicy, Refusal, check_logon
 from simulator.tls import server_context, write_self_signed
@@ -45,15 +48,29 @@ class Simulator:
             min_heartbeat_interval=config.min_heartbeat_interval,
             fix_tiers=frozenset(config.fix_tiers),
         )
+        self._faults = FaultController(self.accounts, config.clock_offset, self._sequence_reset)
         self.ports: dict[str, int] = {}
+        self.control_port: int | None = None
         self.tls_cert_file: Path | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._acceptor: Acceptor | None = None
         self._hub: GateHub | None = None
+        self._control: ControlServer | None = None
+
+    @property
+    def faults(self) -> FaultController:
+        """Fault injection, armed at run time (see ``simulator.faults``)."""
+        return self._faults
 
     def now(self) -> datetime:
-        return utc_now(self.config.clock_offset)
+        """The simulator's clock: real time plus config ``clock_offset`` or ``faults.skew_clock``."""
+        return utc_now(self._faults.clock_offset)
+
+    def _sequence_reset(self, key_id: str, gap_fill: bool, new_seq_no: int | None) -> int:
+        if self._acceptor is None:
+            raise FaultError(f"API key {key_id} has no session: the simulator is not running")
+        return self._acceptor.sequence_reset(key_id, gap_fill, new_seq_no)
 
     def _emit(self, event: SimEvent) -> None:
         log.info("%s %s %s %s", event.kind, event.session_type, event.key_id, event.detail)
@@ -68,7 +85,7 @@ class Simulator:
         if self._thread is not None:
             raise RuntimeError("simulator already started")
         if self.accounts:
-            self._acceptor = Acceptor(self.config, self._balances, self._emit)
+            self._acceptor = Acceptor(self.config, self._balances, self._emit, self._faults)
             self._acceptor.start()
         else:  # QuickFIX cannot run without sessions; the gates refuse every Logon anyway
             log.warning("no accounts configured: every Logon will be refused")
@@ -77,17 +94,22 @@ class Simulator:
         self._thread = threading.Thread(target=self._loop.run_forever, name="simulator-gates", daemon=True)
         self._thread.start()
         upstream = self._acceptor.port if self._acceptor is not None else 0
-        self._hub = GateHub(self._decide, upstream, self._emit, self.config.logon_timeout, self.now)
+        self._hub = GateHub(self._decide, upstream, self._emit, self.config.logon_timeout, self.now, self._faults)
         try:
             for spec in self.config.listener_specs():
                 future = asyncio.run_coroutine_threadsafe(self._hub.listen(spec, self.config.host, context), self._loop)
                 self.ports[spec.name] = future.result(timeout=10)
+            if self.config.control_port is not None:
+                self._control = ControlServer(self._faults)
+                future = asyncio.run_coroutine_threadsafe(self._control.start(self.config.control_port), self._loop)
+                self.control_port = future.result(timeout=10)
         except BaseException:
             self.stop()
             raise
         where = ", ".join(f"{name}={port}" for name, port in self.ports.items())
         scheme = "TLS" if context else "plain TCP"
-        self._emit(SimEvent("listening", f"{self.config.host} ({scheme}): {where}"))
+        control = f"; control port 127.0.0.1:{self.control_port}" if self.control_port is not None else ""
+        self._emit(SimEvent("listening", f"{self.config.host} ({scheme}): {where}{control}"))
 
     def _tls_context(self):  # type: ignore[no-untyped-def]
         tls = self.config.tls
@@ -124,6 +146,8 @@ class Simulator:
 
     def stop(self) -> None:
         """Close every listener and connection, then stop QuickFIX."""
+        if self._loop is not None and self._control is not None:
+            asyncio.run_coroutine_threadsafe(self._control.close(), self._loop).result(timeout=10)
         if self._loop is not None and self._hub is not None:
             asyncio.run_coroutine_threadsafe(self._hub.close(), self._loop).result(timeout=15)
         if self._loop is not None:
@@ -134,7 +158,8 @@ class Simulator:
             self._loop.close()
         if self._acceptor is not None:
             self._acceptor.stop()
-        self._loop = self._thread = self._acceptor = self._hub = None
+        self._loop = self._thread = self._acceptor = self._hub = self._control = None
+        self.control_port = None
 
     def __enter__(self) -> "Simulator":
         self.start()

@@ -1,4 +1,4 @@
-"""The benchmark script still runs (a tiny run; the figures themselves are not asserted)."""
+"""The benchmark scripts still run (tiny runs; the figures themselves are not asserted)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "order_roundtrip.py"
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPT = BENCHMARKS / "order_roundtrip.py"
 
 
 def test_order_roundtrip_benchmark_prints_its_json() -> None:
@@ -22,3 +23,13 @@ def test_order_roundtrip_benchmark_prints_its_json() -> None:
     assert 0 < latency["p50_us"] <= latency["p99_us"] <= latency["max_us"]
     assert report["throughput"]["orders"] == 300 and report["throughput"]["orders_per_s"] > 0
     assert report["peak_rss_mb"]["engine"] > 0 and report["peak_rss_mb"]["simulator"] > 0
+
+
+def test_recovery_benchmark_prints_its_json() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "recovery.py"), "--gap", "200"], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["rt"]["gap_messages"] == 200 and report["rt"]["seconds_resend_to_last_applied"] > 0
+    assert report["nr"]["seconds_gap_to_book_held"] >= report["nr"]["seconds_gap_to_logged_on"] > 0

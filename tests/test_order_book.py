@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal as D
 
 import pytest
@@ -177,6 +178,25 @@ def test_unknown_outcome_allows_a_retry_with_the_same_clordid() -> None:
     assert again.key == "c1"
     book.apply(x.new())
     assert book.order("c1").status is Status.NEW and not book.order("c1").outcome_unknown
+
+
+def test_stale_marks_live_orders_of_one_account_until_news_or_confirmation() -> None:
+    book, live, done = OrderBook(), Exchange("live", D(10)), Exchange("done", D(1), shard=1)
+    book.submit(order("live"), "acct")
+    book.submit(order("sent"), "acct")  # never acknowledged
+    book.submit(order("done", qty="1"), "acct")
+    book.submit(order("other"), "other-acct")
+    book.apply(live.new())
+    book.apply(dataclasses.replace(done.trade(D(1)), order_id="O-2"))
+    marked = book.mark_stale("acct")
+    assert {o.key for o in marked} == {"live", "sent"}  # filled is terminal; other account untouched
+    assert book.order("live").unconfirmed and book.order("sent").outcome_unknown
+    assert not book.order("other").unconfirmed and not book.order("other").outcome_unknown
+    book.apply(live.trade(D(2)))  # a report is news of the order: current again
+    assert not book.order("live").unconfirmed
+    book.mark_stale("acct")
+    book.confirm("acct")
+    assert not book.order("live").unconfirmed
 
 
 def test_clordids_are_unique_forever() -> None:

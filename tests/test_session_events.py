@@ -26,6 +26,13 @@ def plain_session(key, host: str, port: int, **settings: object) -> SessionConfi
     )
 
 
+def unused_port() -> int:
+    """A loopback port that was free a moment ago and has no listener."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class SilentAcceptor:
     """Answers the first Logon with a Logon, then never sends another byte."""
 
@@ -86,9 +93,7 @@ async def test_silent_counterparty_gives_heartbeat_timeout(tmp_path, make_key) -
 
 async def test_nothing_listening_gives_connection_failed(tmp_path, make_key) -> None:
     key = make_key()
-    with socket.socket() as s:  # a port that was free a moment ago and has no listener
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = unused_port()
     session = plain_session(key, "127.0.0.1", port, reconnect_interval=1)
     engine = Engine(engine_config(tmp_path, session))
     events = engine.events()

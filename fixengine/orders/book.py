@@ -17,7 +17,9 @@ from decimal import Decimal
 from enum import Enum
 
 from fixengine.orders.reports import (
+    BusinessReject,
     CancelReject,
+    CxlRejResponseTo,
     ExecType,
     ExecutionReport,
     Fill,
@@ -73,6 +75,7 @@ class Order:
     resting_status: Status | None = None  # what the order was before the cancel/replace request
     reason: Reason | None = None  # why it was rejected or cancelled by the exchange
     outcome_unknown: bool = False  # EXCHANGE_UNAVAILABLE: reconcile, or retry with the same ClOrdID
+    unconfirmed: bool = False  # reports for it may have been missed (reset logon): until its next report or reconciliation
 
 
 # --- what the book tells its owner -----------------------------------------------------------
@@ -248,10 +251,12 @@ class OrderBook:
             return self._by_order_id.get(report.order_id)
         return None
 
-    def apply(self, report: ExecutionReport | CancelReject) -> list[BookEvent]:
+    def apply(self, report: ExecutionReport | CancelReject | BusinessReject) -> list[BookEvent]:
         """Apply one report; return what changed. A report seen before changes nothing."""
         if isinstance(report, CancelReject):
             return self._apply_cancel_reject(report)
+        if isinstance(report, BusinessReject):
+            return self._apply_business_reject(report)
         key = report.dedupe_key
         if key is not None:
             if key in self._seen:
@@ -263,7 +268,7 @@ class OrderBook:
         before = self.orders[order_key]
         if before.status.terminal:
             return []  # terminal states absorb: nothing after Filled/Canceled/Rejected/Expired
-        order = replace(before, order_id=before.order_id or report.order_id)
+        order = replace(before, order_id=before.order_id or report.order_id, unconfirmed=False)  # news of it: current again
         if order.order_id is not None:
             self._by_order_id[order.order_id] = order_key
         events: list[BookEvent] = []
@@ -344,6 +349,22 @@ class OrderBook:
             self.orders[order_key] = order
         return [CancelRejected(order, reject)]
 
+    def _apply_business_reject(self, reject: BusinessReject) -> list[BookEvent]:
+        order_key = self._keys.get(reject.cl_ord_id)
+        if order_key is None:
+            return []  # not an order request of ours (the engine publishes the reject itself)
+        order = self.orders[order_key]
+        if reject.ref_msg_type == "D":
+            if order.status is not Status.PENDING_NEW or order.order_id is not None:
+                return []  # the exchange has it after all: its reports decide
+            order = replace(order, status=Status.REJECTED, leaves_qty=ZERO, reason=reject.reason, outcome_unknown=False)
+            self.orders[order_key] = order
+            return [OrderRejected(order)]
+        response_to = CxlRejResponseTo.CANCEL if reject.ref_msg_type == "F" else CxlRejResponseTo.REPLACE
+        return self._apply_cancel_reject(
+            CancelReject(reject.cl_ord_id, order.cl_ord_id, order.order_id, None, response_to, reject.reason)
+        )
+
     def _position_after(self, order: Order, r: ExecutionReport) -> list[BookEvent]:
         assert r.fill is not None
         if r.long_qty is not None and r.short_qty is not None:
@@ -379,6 +400,26 @@ class OrderBook:
                 self.orders[key] = replace(order, outcome_unknown=True)
                 marked.append(self.orders[key])
         return marked
+
+    def mark_stale(self, account: str) -> list[Order]:
+        """Reports for ``account`` may have been lost (a logon with sequence reset after a gap or a
+        disconnect): its live orders become unconfirmed; those never acknowledged, outcome-unknown."""
+        marked = []
+        for key, order in self.orders.items():
+            if order.account != account or order.status.terminal:
+                continue
+            if order.status is Status.PENDING_NEW and order.order_id is None:
+                self.orders[key] = replace(order, outcome_unknown=True)
+            else:
+                self.orders[key] = replace(order, unconfirmed=True)
+            marked.append(self.orders[key])
+        return marked
+
+    def confirm(self, account: str) -> None:
+        """The account's orders are known to be right again (reconciled)."""
+        for key, order in self.orders.items():
+            if order.account == account and order.unconfirmed:
+                self.orders[key] = replace(order, unconfirmed=False)
 
     def position(self, account: str, ticker: str) -> Decimal:
         """Net YES contracts the account holds in the market (negative: NO)."""

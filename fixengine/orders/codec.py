@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 from fixengine.orders.reports import (
+    BusinessReject,
     CancelReject,
     CxlRejResponseTo,
     ExecType,
@@ -35,7 +36,7 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def report_to_json(report: ExecutionReport | CancelReject) -> str:
+def report_to_json(report: ExecutionReport | CancelReject | BusinessReject) -> str:
     return json.dumps(_plain(report), separators=(",", ":"))
 
 
@@ -83,3 +84,8 @@ def cancel_reject_from_json(text: str) -> CancelReject:
         response_to=CxlRejResponseTo(d["response_to"]),
         reason=_reason(d["reason"]),  # type: ignore[arg-type]
     )
+
+
+def business_reject_from_json(text: str) -> BusinessReject:
+    d = json.loads(text)
+    return BusinessReject(d["ref_msg_type"], d["cl_ord_id"], _reason(d["reason"]))  # type: ignore[arg-type]

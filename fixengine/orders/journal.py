@@ -32,14 +32,19 @@ from pathlib import Path
 
 from fixengine.errors import FixEngineError
 from fixengine.orders.book import OrderBook
-from fixengine.orders.codec import cancel_reject_from_json, execution_report_from_json, report_to_json
-from fixengine.orders.reports import CancelReject, ExecutionReport
+from fixengine.orders.codec import (
+    business_reject_from_json,
+    cancel_reject_from_json,
+    execution_report_from_json,
+    report_to_json,
+)
+from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport
 from fixengine.orders.requests import NewOrder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject
+    kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject | business_reject
     cl_ord_id TEXT,                -- the intent's ClOrdID
     order_key TEXT,                -- cancel/replace: which order; new: the account (API key)
     shard INTEGER,                 -- report: exchange index
@@ -78,7 +83,7 @@ class ReplaceIntent:
     quantity: Decimal | None
 
 
-Entry = NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject
+Entry = NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject | BusinessReject
 
 
 class Journal:
@@ -131,10 +136,13 @@ class Journal:
     def record_replace(self, order_key: str, cl_ord_id: str, quantity: Decimal | None) -> None:
         self._intent("replace", cl_ord_id, "null" if quantity is None else f'"{quantity}"', order_key)
 
-    def record_report(self, report: ExecutionReport | CancelReject) -> bool:
+    def record_report(self, report: ExecutionReport | CancelReject | BusinessReject) -> bool:
         """Journal a report; False if an identical ExecID (per shard) is already there."""
         if isinstance(report, CancelReject):
             self._insert("cancel_reject", report_to_json(report), cl_ord_id=None)
+            return True
+        if isinstance(report, BusinessReject):
+            self._insert("business_reject", report_to_json(report), cl_ord_id=None)
             return True
         key = report.dedupe_key
         try:
@@ -163,6 +171,8 @@ class Journal:
                 yield execution_report_from_json(body)
             elif kind == "cancel_reject":
                 yield cancel_reject_from_json(body)
+            elif kind == "business_reject":
+                yield business_reject_from_json(body)
 
 
 def rebuild_book(journal: Journal) -> OrderBook:

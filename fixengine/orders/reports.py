@@ -165,3 +165,14 @@ class CancelReject:
     ord_status: OrdStatus | None
     response_to: CxlRejResponseTo
     reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessReject:
+    """BusinessMessageReject (35=j) of one of our order requests, e.g. Kalshi's rate limit (380=8):
+    the exchange never processed it. A new order is rejected; a cancel or replace is refused and
+    the order stays as it was."""
+
+    ref_msg_type: str  # RefMsgType (372): D, F or G
+    cl_ord_id: str  # BusinessRejectRefID (379): the request's ClOrdID
+    reason: Reason
