@@ -3,6 +3,7 @@ FileStore) and recover gaps by ResendRequest; sessions without retransmission ne
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal as D
 
 import pytest
@@ -225,3 +226,60 @@ async def test_a_rate_limited_order_is_rejected_and_the_next_goes_through(tmp_pa
         assert rebuilt.book.order(limited.key).status is Status.REJECTED  # the reject was journaled
     finally:
         await rebuilt.stop()
+
+
+@pytest.mark.parametrize("session_type", [SessionType.NR, SessionType.RT], ids=["nr", "rt"])
+async def test_a_possdup_copy_of_a_fill_is_applied_once(tmp_path, make_key, start_simulator, session_type) -> None:
+    maker, taker = make_key(), make_key()
+    sim, _ = start_simulator([maker.account(), taker.account()], markets=[MarketEntry(ticker=TICKER)])
+    config = EngineConfig(data_dir=tmp_path / "engine", sessions=[
+        session_to(sim, maker, name="maker"),
+        session_to(sim, taker, name="taker", session_type=session_type, logon=LogonFlags(reset_seq_num=session_type is SessionType.NR)),
+    ])
+    engine = Engine(config)
+    events = engine.events()
+    await engine.start()
+    try:
+        await engine.wait_logged_on()
+        await engine.submit("maker", order("0.40"))
+        await events.wait_for(OrderAccepted)
+        sim.faults.duplicate_next(taker.key_id)  # the taker's fill report arrives twice
+        sell = NewOrder.create(ticker=TICKER, action=Action.SELL, contract=Contract.YES, quantity=D(5), price=D("0.40"))
+        taker_order = await engine.submit("taker", sell)
+        while engine.book.order(taker_order.key).status is not Status.FILLED:
+            await events.next(timeout=10)
+        assert await engine.test_request("taker") < 5  # the copy has been through by now
+        assert engine.book.position(taker.key_id, TICKER) == D(-5)  # not -10
+        assert engine.book.order(taker_order.key).cum_qty == D(5)
+    finally:
+        await engine.stop()
+
+
+async def test_delayed_reports_arrive_late_but_in_order(tmp_path, make_key, start_simulator) -> None:
+    key = make_key()
+    sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
+    engine, events = await logged_on_engine(tmp_path, sim, key)
+    try:
+        sim.faults.delay(key.key_id, 0.5)
+        placed = [await engine.submit("s1", order(f"0.4{i}")) for i in range(3)]
+        accepted = [(await events.wait_for(OrderAccepted)).order.key for _ in placed]
+        assert accepted == [p.key for p in placed]
+        sim.faults.clear(key.key_id)
+        assert engine.is_logged_on("s1") and await engine.test_request("s1") < 5
+    finally:
+        await engine.stop()
+
+
+@pytest.mark.parametrize("gap_fill", [True, False], ids=["gap-fill", "reset"])
+async def test_a_sequence_reset_from_the_counterparty_is_followed(tmp_path, make_key, start_simulator, gap_fill) -> None:
+    key = make_key()
+    sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
+    engine, events = await logged_on_engine(tmp_path, sim, key, session_type=SessionType.RT, logon=LogonFlags(reset_seq_num=False))
+    try:
+        await asyncio.to_thread(sim.faults.sequence_reset, key.key_id, gap_fill)
+        placed = await engine.submit("s1", order())  # its ack comes numbered after the reset
+        accepted = await events.wait_for(OrderAccepted)
+        assert accepted.order.key == placed.key and engine.is_logged_on("s1")
+        assert not engine.is_book_held("s1")
+    finally:
+        await engine.stop()
