@@ -11,7 +11,9 @@ from decimal import Decimal as D
 
 import pytest
 
+from fixengine.config import LogonFlags
 from fixengine.engine import Engine
+from fixengine.kalshi import SessionType
 from fixengine.orders.book import OrderRejected, Status
 from fixengine.orders.requests import NewOrder
 from fixengine.prices import Action, Contract
@@ -33,11 +35,14 @@ def run_until_killed(config, point: str, cl_ord_id: str, tmp_path) -> None:
     assert "logged on" in proc.stdout
 
 
+@pytest.mark.parametrize("session_type", [SessionType.NR, SessionType.RT], ids=["nr", "rt"])
 @pytest.mark.parametrize("point", ["before-journal", "before-send", "after-send"])
-async def test_sigkill_around_the_send(tmp_path, make_key, start_simulator, point) -> None:
+async def test_sigkill_around_the_send(tmp_path, make_key, start_simulator, point, session_type) -> None:
     key = make_key()
     sim, sim_events = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
-    config = engine_config(tmp_path, session_to(sim, key, reconnect_interval=1))
+    # RT keeps its sequence across the restart (FileStore) and recovers what it missed by resend.
+    reset = session_type is SessionType.NR
+    config = engine_config(tmp_path, session_to(sim, key, session_type=session_type, logon=LogonFlags(reset_seq_num=reset)))
     run_until_killed(config, point, "crash-1", tmp_path)
     reached_exchange = point == "after-send"
     # The simulator saw the connection die; wait until it has let the key go.
@@ -52,6 +57,13 @@ async def test_sigkill_around_the_send(tmp_path, make_key, start_simulator, poin
         await engine.wait_logged_on()
         if point == "before-journal":
             assert "crash-1" not in engine.book.orders  # never acknowledged, never sent: nothing to keep
+            return
+        if reached_exchange and session_type is SessionType.RT:
+            # The ack the killed engine never read is resent after the logon: no retry needed.
+            while engine.book.order("crash-1").status is Status.PENDING_NEW:
+                await events.next(timeout=10)
+            assert engine.book.order("crash-1").status is Status.NEW
+            assert len([o for o in sim.exchange.open_orders() if o.cl_ord_id == "crash-1"]) == 1
             return
         recovered = engine.book.order("crash-1")
         assert recovered.status is Status.PENDING_NEW and recovered.outcome_unknown
