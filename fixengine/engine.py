@@ -187,7 +187,7 @@ class Engine:
         if self._orders is not None:
             self._orders.flush()  # what was requested before stop() goes out before the Logout
         for status in self._status.values():
-            session = fix.Session.lookupSession(session_id(status.config))
+            session = fix.Session.lookupSession(self._session_ids[status.config.name])
             if session is not None:
                 session.logout()
         try:
@@ -244,14 +244,21 @@ class Engine:
     def _take_inbox(self) -> None:
         self._wake_scheduled = False  # before taking: an event appended from now on wakes us again
         inbox = self._inbox
-        batch = [inbox.popleft() for _ in range(len(inbox))]
-        messages = [e for e in batch if isinstance(e, ApplicationMessage)]
+        messages: list[tuple[str, str, str]] = []  # a run of application messages, handled together
+        while inbox:
+            event = inbox.popleft()
+            if isinstance(event, ApplicationMessage):
+                messages.append((event.session, event.msg_type, event.raw))
+                continue
+            self._take_messages(messages)  # in the order things happened: a run, then this event
+            messages = []
+            self._on_event(event)
+        self._take_messages(messages)
+
+    def _take_messages(self, messages: list[tuple[str, str, str]]) -> None:
+        # The reports of a run are journaled in one commit before any of them changes the book.
         if messages and self._orders is not None:
-            # Every report of the batch is journaled in one transaction before any changes the book.
-            self._orders.on_messages([(m.session, m.msg_type, m.raw) for m in messages])
-        for event in batch:
-            if not isinstance(event, ApplicationMessage):
-                self._on_event(event)
+            self._orders.on_messages(messages)
 
     def _on_event(self, event: SessionEvent) -> None:
         status = self._status.get(event.session)
@@ -434,7 +441,7 @@ class Engine:
         stream = self.events()
         try:
             started = time.perf_counter()
-            fix.Session.sendToTarget(message, session_id(status.config))
+            fix.Session.sendToTarget(message, self._session_ids[status.config.name])
 
             async def answered() -> None:
                 while True:

@@ -30,6 +30,7 @@ from fixengine.events import (
 )
 from fixengine.framing import msg_type_of
 from fixengine.message_log import SessionMessageLog
+from fixengine.orders.wire import parse_utc_timestamp
 from fixengine.signing import Signer, logon_prehash, sign
 
 log = logging.getLogger("fixengine.session")
@@ -62,10 +63,8 @@ def _now() -> datetime:
 
 def _clock_skew(their_sending_time: str | None) -> str:
     """What a SendingTime-accuracy Reject tells about our clock, from its own SendingTime."""
-    try:
-        stamp = their_sending_time or ""
-        theirs = datetime.strptime(stamp if "." in stamp else stamp + ".0", "%Y%m%d-%H:%M:%S.%f").replace(tzinfo=timezone.utc)
-    except ValueError:
+    theirs = parse_utc_timestamp(their_sending_time or "")
+    if theirs is None:
         return ""
     skew = (_now() - theirs).total_seconds()
     return f" (our clock is {abs(skew):.1f} s {'ahead of' if skew > 0 else 'behind'} the counterparty's)"
@@ -143,7 +142,9 @@ class EngineApplication(fix.Application):
         state = self._state(sessionID)
         # Disable the session here, on QuickFIX's thread: QuickFIX's first reconnect is immediate,
         # before the loop could act. The engine enables it again when its backoff says so.
-        fix.Session.lookupSession(sessionID).logout()
+        session = fix.Session.lookupSession(sessionID)
+        if session is not None:  # None while the initiator stops
+            session.logout()
         self._guard("onLogout", lambda: self._ended(state))
 
     def _ended(self, state: SessionState) -> None:

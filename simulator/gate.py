@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from fixengine.framing import FrameReader, FramingError, encode, parse
+from fixengine.orders.wire import utc_timestamp
 from simulator.acceptor import SimEvent, SimEventSink
 from simulator.config import ListenerSpec
 from simulator.faults import FaultController, LinkFaults, rest_of_message
@@ -39,7 +40,7 @@ def refusal_messages(fields: dict[int, str], refusal: Refusal, now: datetime) ->
     """What Kalshi sends a refused Logon: [Reject (35=3) with 373,] then Logout (35=5) with Text."""
     begin = fields.get(8, "FIXT.1.1")
     header = [(49, fields.get(56, "")), (56, fields.get(49, ""))]
-    stamp = now.strftime("%Y%m%d-%H:%M:%S.") + f"{now.microsecond // 1000:03d}"
+    stamp = utc_timestamp(now)
     out = b""
     seq = 1
     if refusal.reject_reason is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -25,6 +25,7 @@ from fixengine.kalshi import (
     TEXT_TIER_NOT_ALLOWED,
     SessionType,
 )
+from fixengine.orders.wire import parse_utc_timestamp as parse_sending_time
 from fixengine.signing import logon_prehash, verify
 from simulator.config import ListenerSpec
 
@@ -67,19 +68,6 @@ class Refusal:
 
     text: str
     reject_reason: int | None = None
-
-
-def parse_sending_time(value: str) -> datetime | None:
-    """UTCTimestamp ``YYYYMMDD-HH:MM:SS[.fff…]`` as an aware datetime, or None if malformed."""
-    for fmt in ("%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S"):
-        try:
-            # strptime's %f takes at most 6 digits; nanosecond stamps are cut to microseconds.
-            head, dot, frac = value.partition(".")
-            text = f"{head}.{frac[:6]}" if dot else head
-            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
-        except ValueError:
-            continue
-    return None
 
 
 def check_logon(

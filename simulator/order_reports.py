@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from fixengine.orders.reports import OrdStatus
 from fixengine.orders.requests import SelfTradePrevention, TimeInForce
-from fixengine.orders.wire import utc_timestamp
+from fixengine.orders.wire import parse_utc_timestamp, utc_timestamp
 from fixengine.prices import PriceError, WireSide, format_price, format_quantity, parse_price
 from simulator.matching import (
     Accepted,
@@ -108,9 +108,7 @@ def parse_new_order(f: Mapping[int, str], account_id: str, session_id: str, use_
 
 
 def _parse_time(text: str) -> datetime:
-    from simulator.logon import parse_sending_time
-
-    parsed = parse_sending_time(text)
+    parsed = parse_utc_timestamp(text)
     if parsed is None:
         raise ValueError(text)
     return parsed

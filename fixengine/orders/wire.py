@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from fixengine.orders.reports import (
@@ -38,6 +38,19 @@ class ReportError(ValueError):
 def utc_timestamp(at: datetime) -> str:
     """UTCTimestamp with milliseconds, as Kalshi writes it."""
     return at.strftime("%Y%m%d-%H:%M:%S.") + f"{at.microsecond // 1000:03d}"
+
+
+def parse_utc_timestamp(value: str) -> datetime | None:
+    """UTCTimestamp ``YYYYMMDD-HH:MM:SS[.fff…]`` as an aware datetime, or None if malformed."""
+    for fmt in ("%Y%m%d-%H:%M:%S.%f", "%Y%m%d-%H:%M:%S"):
+        try:
+            # strptime's %f takes at most 6 digits; nanosecond stamps are cut to microseconds.
+            head, dot, frac = value.partition(".")
+            text = f"{head}.{frac[:6]}" if dot else head
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+    return None
 
 
 def new_order_fields(order: NewOrder, *, use_dollars: bool, now: datetime) -> Fields:
