@@ -34,7 +34,10 @@ from fixengine.events import (
     LoggedOn,
     LoggedOut,
     LogonRefused as LogonRefusedEvent,
+    MessagesSkipped,
     ReconnectScheduled,
+    ResendRefused,
+    SequenceGap,
     SessionEvent,
     SessionStopped,
 )
@@ -58,6 +61,9 @@ from fixengine.quickfix_settings import initiator_groups, initiator_settings, se
 from fixengine.reconnect import Backoff, Retry, classify_refusal, retry_delay
 from fixengine.session import ApplicationMessage, EngineApplication, LogonUnanswered, SessionState
 from fixengine.signing import Signer, load_private_key
+
+# Events after which messages from the counterparty are lost for good (the book gets held).
+_LOST_MESSAGES = (SequenceGap, ResendRefused, MessagesSkipped)
 
 log = logging.getLogger("fixengine.engine")
 
@@ -151,6 +157,7 @@ class Engine:
             states[session_id(s).toString()] = SessionState(
                 s.name, signer, s.heartbeat_interval, s.logon.wire_fields(), self._messages.for_session(s.name),
                 retransmits=s.session_type not in RESET_REQUIRED,
+                reset_on_logon=s.logon.reset_seq_num,
             )
         for group in initiator_groups(list(self.config.sessions)):
             self._initiators.append(self._make_initiator(group, states))
@@ -276,7 +283,12 @@ class Engine:
                 self._changed(status)
                 self._log_and_publish(event)
                 if self._orders is not None:
-                    self._orders.on_logged_on(event.session)  # may hold new orders (BookHeld)
+                    self._orders.on_logged_on(event.session, event.sequence_reset)  # may hold new orders (BookHeld)
+                return
+            elif isinstance(event, MessagesSkipped):
+                self._log_and_publish(event)
+                if self._orders is not None:
+                    self._orders.hold(event.session, event.describe())  # may hold new orders (BookHeld)
                 return
             elif isinstance(event, LoggedOut):
                 status.logged_on = False
@@ -300,7 +312,8 @@ class Engine:
         self._log_and_publish(event)
 
     def _log_and_publish(self, event: Event) -> None:
-        log.info("%s: %s", event.session, event.describe())
+        level = logging.WARNING if isinstance(event, _LOST_MESSAGES) else logging.INFO
+        log.log(level, "%s: %s", event.session, event.describe())
         self._publish(event)
 
     @staticmethod

@@ -29,9 +29,11 @@ class LogonSent(SessionEvent):
 @dataclass(frozen=True, slots=True)
 class LoggedOn(SessionEvent):
     heartbeat_interval: int
+    sequence_reset: bool = False  # the Logon reset both sides' MsgSeqNum to 1 (141=Y)
 
     def describe(self) -> str:
-        return f"logged on (HeartBtInt {self.heartbeat_interval}s)"
+        reset = ", sequence numbers reset" if self.sequence_reset else ""
+        return f"logged on (HeartBtInt {self.heartbeat_interval}s{reset})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,31 @@ class SequenceGap(SessionEvent):
 
     def describe(self) -> str:
         return f"sequence gap (expected MsgSeqNum {self.expected}): logging out to reconnect with a reset"
+
+
+@dataclass(frozen=True, slots=True)
+class ResendRefused(SessionEvent):
+    """The counterparty answered our ResendRequest with a Reject (on Kalshi: BeginSeqNo older than
+    MessageRetentionPeriod): the missed messages are lost for good. As after a ``SequenceGap``, the
+    engine logs out and back on with a sequence reset, and holds the book (``BookHeld``)."""
+
+    text: str
+
+    def describe(self) -> str:
+        return f"resend refused ({self.text}): logging out to reconnect with a reset"
+
+
+@dataclass(frozen=True, slots=True)
+class MessagesSkipped(SessionEvent):
+    """A SequenceReset in Reset mode (123=N) moved the sequence past messages we never received
+    (MsgSeqNum ``first`` up to ``new_seq_no`` - 1): they will not be resent. The session goes on;
+    the book is held (``BookHeld``) if the account has live orders."""
+
+    first: int
+    new_seq_no: int
+
+    def describe(self) -> str:
+        return f"sequence reset skipped MsgSeqNum {self.first} to {self.new_seq_no - 1}, never received"
 
 
 @dataclass(frozen=True, slots=True)

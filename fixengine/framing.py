@@ -42,6 +42,12 @@ def msg_type_of(message: str) -> str:
     return message[start : message.index("\x01", start)]
 
 
+def seq_num_of(message: str) -> int:
+    """MsgSeqNum (34) of a framed message, without parsing the rest."""
+    start = message.index("\x0134=") + 4
+    return int(message[start : message.index("\x01", start)])
+
+
 def parse(message: bytes) -> list[tuple[int, str]]:
     """All fields of one framed message, in wire order (repeated tags kept)."""
     out: list[tuple[int, str]] = []

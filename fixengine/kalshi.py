@@ -36,6 +36,7 @@ SETTLEMENT_REPORTS_ALLOWED = frozenset({SessionType.NR, SessionType.RT, SessionT
 RETENTION_ALLOWED = frozenset({SessionType.RT, SessionType.PT})
 ORDER_ENTRY = frozenset({SessionType.NR, SessionType.RT})
 MAX_RETENTION_HOURS = 72
+DEFAULT_RETENTION_HOURS = 24  # MessageRetentionPeriod (20200) when a Logon has none (since 2025-11-24)
 
 # FIX API access by default from Premier up (§1.4).
 TIERS = ("basic", "advanced", "expert", "premier", "paragon", "prime", "prestige")

@@ -22,7 +22,7 @@ from fixengine.framing import FramingError, parse
 from fixengine.kalshi import ORDER_ENTRY, SessionType
 from fixengine.orders.book import BookError, Order, OrderBook
 from fixengine.orders.journal import DuplicateClOrdID, Journal, rebuild_book
-from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, Reason
+from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, Reason, RejectCode
 from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder, ReplaceOrder, new_cl_ord_id
 from fixengine.orders.wire import (
     Fields,
@@ -172,15 +172,22 @@ class OrderEntry:
 
     # --- the book-unconfirmed hold ------------------------------------------------------------
 
-    def on_logged_on(self, session_name: str) -> None:
-        """Hold new orders if this logon may have lost reports for live orders (see ``BookHeld``)."""
+    def on_logged_on(self, session_name: str, sequence_reset: bool) -> None:
+        """Hold new orders if this logon may have lost reports for live orders (see ``BookHeld``):
+        it reset the sequence, so nothing missed before it will be resent."""
+        if sequence_reset:
+            self.hold(session_name, "logged on with a sequence reset")
+
+    def hold(self, session_name: str, why: str) -> None:
+        """Reports for the session's live orders may have been lost (``why``): mark them, and hold
+        new orders until the book is confirmed. Nothing to do without live orders."""
         s = self._sessions[session_name]
-        if not s.logon.reset_seq_num or s.session_type not in ORDER_ENTRY or s.logon.listener:
+        if s.session_type not in ORDER_ENTRY or s.logon.listener:
             return
         marked = self.book.mark_stale(s.api_key_id)
         if not marked:
             return
-        reason = f"logged on with a sequence reset; reports for {len(marked)} live orders may have been missed"
+        reason = f"{why}; reports for {len(marked)} live orders may have been missed"
         self._held[session_name] = reason
         log.warning("%s: book unconfirmed, new orders held: %s", session_name, reason)
         self._publish(BookHeld(session_name, reason, len(marked)))
@@ -215,9 +222,17 @@ class OrderEntry:
         cl_ord_id = next((v for t, v in fields if t == 11), "")
         reason = f"session {session.name} could not send: not logged on"
         log.error("%s: %s %s not sent: %s", session.name, msg_type, cl_ord_id, reason)
+        self._publish(SendFailed(session.name, msg_type, cl_ord_id, reason))
         if msg_type == "D":
             self.book.mark_unconfirmed([cl_ord_id])
-        self._publish(SendFailed(session.name, msg_type, cl_ord_id, reason))
+        elif msg_type in ("F", "G"):
+            # Never sent, so never processed: the order is as it was and may be cancelled again.
+            # Journaled like the exchange's refusal, so that a restart agrees.
+            refusal = BusinessReject(msg_type, cl_ord_id, Reason(RejectCode.OTHER, None, reason))
+            self.journal.record_report(refusal)
+            self.journal.commit()
+            for event in self.book.apply(refusal):
+                self._publish(event)
 
     def submit(self, session_name: str, order: NewOrder) -> Order:
         s = self._session(session_name)

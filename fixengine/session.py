@@ -23,6 +23,8 @@ from fixengine.events import (
     LoggedOut,
     LogonRefused,
     LogonSent,
+    MessagesSkipped,
+    ResendRefused,
     ResendRequested,
     SequenceGap,
     SessionEvent,
@@ -74,6 +76,19 @@ def _field(fields: fix.FieldMap, tag: int) -> str | None:
     return fields.getField(tag) if fields.isSetField(tag) else None
 
 
+def out_of_sequence_logout(logout: fix.Message, session_id: fix.SessionID) -> int | None:
+    """QuickFIX 1.16 counts every Logout it receives as the next message, whatever its MsgSeqNum:
+    one numbered above the expected one (messages missing before it) would make the first missing
+    message look received, and it would never be asked for again; one from before the session
+    (a refusal numbered 1) moves the count past the counterparty's next message. The expected
+    MsgSeqNum to put back once QuickFIX has counted the Logout (in onLogout), or None."""
+    session = fix.Session.lookupSession(session_id)
+    if session is None:
+        return None
+    expected = session.getExpectedTargetNum()
+    return expected if int(logout.getHeader().getField(34)) != expected else None
+
+
 @dataclass
 class SessionState:
     """What the callbacks remember about one session's current connection (QuickFIX thread only)."""
@@ -84,7 +99,10 @@ class SessionState:
     logon_fields: list[tuple[int, str]]
     messages: SessionMessageLog
     retransmits: bool  # False on KalshiNR/DC-like sessions: never send ResendRequest/SequenceReset
+    reset_on_logon: bool  # configured ResetSeqNumFlag; a refused resend forces one reset logon
     logged_on: bool = False
+    sequence_reset: bool = False  # this connection's Logon (ours or theirs) carried 141=Y
+    target_before_logout: int | None = None  # put back in onLogout: see out_of_sequence_logout
     logout_text: str | None = None
     logout_by_us: bool | None = None  # who sent the first Logout on this connection
     reject_text: str | None = None  # a Reject received before Logon, for the refusal reason
@@ -102,6 +120,7 @@ class SessionState:
         self.logout_by_us = None
         self.reject_text = None
         self.clock_skew = ""
+        self.sequence_reset = False
         self.last_inbound = time.monotonic()
 
 
@@ -134,7 +153,9 @@ class EngineApplication(fix.Application):
 
         def handle() -> None:
             state.logged_on = True
-            self._emit(LoggedOn(state.name, _now(), state.heartbeat_interval))
+            if not state.reset_on_logon and state.sequence_reset:  # the one reset after a refused resend
+                fix.Session.lookupSession(sessionID).setResetOnLogon(False)
+            self._emit(LoggedOn(state.name, _now(), state.heartbeat_interval, state.sequence_reset))
 
         self._guard("onLogon", handle)
 
@@ -145,6 +166,9 @@ class EngineApplication(fix.Application):
         session = fix.Session.lookupSession(sessionID)
         if session is not None:  # None while the initiator stops
             session.logout()
+            if state.target_before_logout is not None:
+                session.setNextTargetMsgSeqNum(state.target_before_logout)
+        state.target_before_logout = None
         self._guard("onLogout", lambda: self._ended(state))
 
     def _ended(self, state: SessionState) -> None:
@@ -196,6 +220,7 @@ class EngineApplication(fix.Application):
         state.reset_connection()
         for tag, value in state.logon_fields:
             message.setField(tag, value)
+        state.sequence_reset = _field(message, 141) == "Y"
         header = message.getHeader()
         # Sign exactly what this Logon carries: QuickFIX has already stamped 34 and 52.
         sending_time, seq, sender, target = (header.getField(t) for t in (52, 34, 49, 56))
@@ -214,13 +239,30 @@ class EngineApplication(fix.Application):
         if msg_type == "0":
             self._emit(HeartbeatReceived(state.name, _now(), _field(message, 112)))
         elif msg_type == "5":
-            if state.logout_by_us is None:
-                state.logout_by_us = False
-            state.logout_text = _field(message, 58) or state.logout_text
+            self._guard("fromAdmin(Logout)", lambda: self._on_logout_received(message, sessionID, state))
         elif msg_type == "3":
-            self._guard("fromAdmin(Reject)", lambda: self._on_reject(message, state))
+            self._guard("fromAdmin(Reject)", lambda: self._on_reject(message, sessionID, state))
+        elif msg_type == "A" and _field(message, 141) == "Y":
+            state.sequence_reset = True
+        elif msg_type == "4" and _field(message, 123) != "Y":
+            self._guard("fromAdmin(SequenceReset)", lambda: self._on_reset_mode(message, sessionID, state))
 
-    def _on_reject(self, message: fix.Message, state: SessionState) -> None:
+    @staticmethod
+    def _on_logout_received(message: fix.Message, session_id: fix.SessionID, state: SessionState) -> None:
+        if state.logout_by_us is None:
+            state.logout_by_us = False
+        state.logout_text = _field(message, 58) or state.logout_text
+        state.target_before_logout = out_of_sequence_logout(message, session_id)
+
+    def _on_reset_mode(self, message: fix.Message, session_id: fix.SessionID, state: SessionState) -> None:
+        """QuickFIX applies a Reset-mode SequenceReset whatever its MsgSeqNum: if that is above the
+        one we expect, the messages in between are skipped for good (even mid-resend)."""
+        expected = fix.Session.lookupSession(session_id).getExpectedTargetNum()
+        seq, new_seq_no = int(message.getHeader().getField(34)), int(message.getField(36))
+        if seq > expected and new_seq_no > expected:
+            self._emit(MessagesSkipped(state.name, _now(), expected, new_seq_no))
+
+    def _on_reject(self, message: fix.Message, session_id: fix.SessionID, state: SessionState) -> None:
         ref_seq, ref_type, ref_tag, reason, text = (_field(message, t) for t in (45, 372, 371, 373, 58))
         event = SessionRejectReceived(
             state.name,
@@ -236,6 +278,17 @@ class EngineApplication(fix.Application):
             if event.reason_code == REJECT_SENDING_TIME_ACCURACY:
                 state.clock_skew = _clock_skew(_field(message.getHeader(), 52))
         self._emit(event)
+        if state.logged_on and ref_type == "2":
+            self._resend_refused(session_id, state, event.describe())
+
+    def _resend_refused(self, session_id: fix.SessionID, state: SessionState, text: str) -> None:
+        """Our ResendRequest was refused: what we missed will never come. QuickFIX would wait for it
+        forever (queueing everything newer), so log out and log on again with ResetSeqNumFlag=Y,
+        once (``onLogon`` restores the configured flag)."""
+        self._emit(ResendRefused(state.name, _now(), text))
+        session = fix.Session.lookupSession(session_id)
+        session.setResetOnLogon(True)
+        session.logout("ResendRequest refused: logging on again with a sequence reset")
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         self._state(sessionID).messages.outgoing(message.toString())

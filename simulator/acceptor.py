@@ -19,10 +19,11 @@ import quickfix as fix
 from fixengine.dialect import APPL_VER_ID_FIX50SP2, Dialect
 from fixengine.dictionary import build_dictionaries
 from fixengine.errors import FixEngineError
-from fixengine.kalshi import SessionType
+from fixengine.kalshi import RESET_REQUIRED, SessionType
 from fixengine.message_log import MessageLogs, SessionMessageLog
-from fixengine.framing import encode, msg_type_of, parse, quickfix_text
+from fixengine.framing import encode, msg_type_of, parse, quickfix_text, seq_num_of
 from fixengine.orders.wire import first_values, utc_timestamp
+from fixengine.session import out_of_sequence_logout
 from simulator.config import HOUSE_ACCOUNT, SimulatorConfig
 from simulator.faults import (
     DEFAULT_SEQUENCE_JUMP,
@@ -34,6 +35,7 @@ from simulator.faults import (
 )
 from simulator.matching import AccountState
 from simulator.order_reports import Outgoing, business_reject
+from simulator.retention import RetentionWindow
 from simulator.venue import UnsupportedHere, Venue
 
 log = logging.getLogger("simulator.acceptor")
@@ -71,6 +73,7 @@ class _Session:
     key_id: str  # the counterparty's SenderCompID: its API key
     fixt: bool
     messages: SessionMessageLog
+    retention: RetentionWindow | None  # None: no retransmission on this session type
 
 
 class SimulatorApplication(fix.Application):
@@ -87,16 +90,21 @@ class SimulatorApplication(fix.Application):
         self._logged_on: set[str] = set()  # SessionID strings, for a safe stop (Acceptor.stop)
         self._logged_on_changed = threading.Condition()
         self.stop_holder = ""  # SessionID string of the session that holds QuickFIX at stop
+        self._target_before_logout: dict[str, int] = {}  # see fixengine.session.out_of_sequence_logout
+        # Held around every application send, and by Acceptor.sequence_reset around the reset and
+        # the renumbering that must follow it with nothing sent in between.
+        self.send_lock = threading.Lock()
 
     def send(self, outgoing: list[Outgoing]) -> None:
         """Send reports (outside the venue's lock); a session that is not logged on misses them,
         as on Kalshi's non-retransmission sessions."""
-        for item in outgoing:
-            session = self._sessions.get(item.session_id)
-            if session is None:
-                continue
-            text = quickfix_text(session.begin_string, item.msg_type, item.fields)
-            fix.Session.sendToTarget(fix.Message(text, False), session.session_id)
+        with self.send_lock:
+            for item in outgoing:
+                session = self._sessions.get(item.session_id)
+                if session is None:
+                    continue
+                text = quickfix_text(session.begin_string, item.msg_type, item.fields)
+                fix.Session.sendToTarget(fix.Message(text, False), session.session_id)
 
     def _safe(self, what: str, fn: Callable[[], None]) -> None:
         try:
@@ -113,6 +121,7 @@ class SimulatorApplication(fix.Application):
         self._sessions[sessionID.toString()] = _Session(
             fix.SessionID(begin, ours, theirs), begin, SessionType(ours), theirs, sessionID.isFIXT(),
             self._messages.for_session(f"{begin}-{ours}-{theirs}"),
+            None if SessionType(ours) in RESET_REQUIRED else RetentionWindow(),
         )
 
     def onLogon(self, sessionID: fix.SessionID) -> None:
@@ -130,6 +139,10 @@ class SimulatorApplication(fix.Application):
         key = sessionID.toString()
         with self._logged_on_changed:
             self._logged_on.discard(key)
+        expected = self._target_before_logout.pop(key, None)
+        session_object = fix.Session.lookupSession(sessionID)
+        if expected is not None and session_object is not None:  # None while the acceptor stops
+            session_object.setNextTargetMsgSeqNum(expected)
         if key == self.stop_holder:
             return
         session = self._sessions[key]
@@ -157,18 +170,50 @@ class SimulatorApplication(fix.Application):
             return self._logged_on_changed.wait_for(lambda: session_id in self._logged_on, timeout)
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._sessions[sessionID.toString()].messages.outgoing(message.toString())
+        self._sent(self._sessions[sessionID.toString()], message.toString())
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         key = sessionID.toString()
+        session = self._sessions[key]
         raw = message.toString()
-        self._sessions[key].messages.incoming(raw)
-        if msg_type_of(raw) == "A":
+        session.messages.incoming(raw)
+        msg_type = msg_type_of(raw)
+        if msg_type == "A":
             fields = first_values(parse(raw.encode("latin-1")))
             self.logon_flags[key] = {tag: fields[tag] for tag in _LOGON_FLAGS if tag in fields}
+            if session.retention is not None:
+                session.retention.logged_on(fields.get(141) == "Y", fields.get(20200))
+        elif msg_type in ("2", "4"):
+            self._check_retransmission(session, msg_type, raw)
+        elif msg_type == "5":
+            expected = out_of_sequence_logout(message, sessionID)
+            if expected is not None:
+                self._target_before_logout[key] = expected
+
+    def _check_retransmission(self, session: _Session, msg_type: str, raw: str) -> None:
+        """Refuse, with a Reject (35=3) from QuickFIX, what Kalshi does not serve (spec §7.3):
+        ResendRequest and SequenceReset on sessions without retransmission (373=5 on MsgType,
+        371=35), and a ResendRequest whose BeginSeqNo is older than the retention window (373=5
+        on BeginSeqNo, 371=7). Raising here stops QuickFIX before it resends anything."""
+        if session.retention is None:
+            log.info("%s %s: %s refused: no retransmission on this session type",
+                     session.session_type.value, session.key_id, "ResendRequest" if msg_type == "2" else "SequenceReset")
+            raise fix.IncorrectTagValue(35)
+        if msg_type == "2":
+            begin = int(first_values(parse(raw.encode("latin-1")))[7])
+            oldest = session.retention.oldest_kept(self._faults.retention_override(session.key_id))
+            if begin < oldest:
+                log.info("%s %s: ResendRequest from %d refused: the oldest message kept is %d",
+                         session.session_type.value, session.key_id, begin, oldest)
+                raise fix.IncorrectTagValue(7)
+
+    def _sent(self, session: _Session, raw: str) -> None:
+        session.messages.outgoing(raw)
+        if session.retention is not None:
+            session.retention.sent(seq_num_of(raw))
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._sessions[sessionID.toString()].messages.outgoing(message.toString())
+        self._sent(self._sessions[sessionID.toString()], message.toString())
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         key = sessionID.toString()
@@ -286,21 +331,23 @@ class Acceptor:
     def sequence_reset(self, key_id: str, gap_fill: bool, new_seq_no: int | None) -> int:
         """Send the key's logged-on session a SequenceReset (35=4), GapFill (123=Y) or Reset (123=N),
         and move QuickFIX's own next MsgSeqNum to its NewSeqNo (36) so that the session goes on.
-        Returns NewSeqNo. Not atomic: a message QuickFIX sends in between would be misnumbered."""
+        Returns NewSeqNo. No report goes out in between (``send_lock``); a Heartbeat QuickFIX sends
+        at that very moment would be misnumbered (the client logs out and back on)."""
         for session_id in self._session_ids:
             if session_id.getTargetCompID().getValue() != key_id:
                 continue
             session = fix.Session.lookupSession(session_id)
             if session is None or not session.isLoggedOn():
                 continue
-            own = session.getExpectedSenderNum()  # QuickFIX numbers the reset itself with this
-            target = own + DEFAULT_SEQUENCE_JUMP if new_seq_no is None else new_seq_no
-            if target <= own:
-                raise FaultError(f"new_seq_no {target} for API key {key_id} must be above {own}, the reset's own MsgSeqNum")
-            fields = [(123, "Y" if gap_fill else "N"), (36, str(target))]
-            text = quickfix_text(session_id.getBeginString().getValue(), "4", fields)
-            fix.Session.sendToTarget(fix.Message(text, False), session_id)
-            session.setNextSenderMsgSeqNum(target)  # QuickFIX went on to own + 1; the client expects target
+            with self.application.send_lock:
+                own = session.getExpectedSenderNum()  # QuickFIX numbers the reset itself with this
+                target = own + DEFAULT_SEQUENCE_JUMP if new_seq_no is None else new_seq_no
+                if target <= own:
+                    raise FaultError(f"new_seq_no {target} for API key {key_id} must be above {own}, the reset's own MsgSeqNum")
+                fields = [(123, "Y" if gap_fill else "N"), (36, str(target))]
+                text = quickfix_text(session_id.getBeginString().getValue(), "4", fields)
+                fix.Session.sendToTarget(fix.Message(text, False), session_id)
+                session.setNextSenderMsgSeqNum(target)  # QuickFIX went on to own + 1; the client expects target
             return target
         raise FaultError(f"API key {key_id} has no session logged on to the simulator")
 

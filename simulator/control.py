@@ -26,6 +26,7 @@ log = logging.getLogger("simulator.control")
 FAULTS = (
     "drop_outbound", "duplicate_next", "garble_next", "bad_checksum_next", "go_silent", "close", "delay",
     "clear", "sequence_reset", "refuse_next_logon", "skew_clock", "rate_limit",
+    "shorten_retention", "wait_spent",
 )
 _MAX_LINE = 1 << 16
 
@@ -97,7 +98,7 @@ class ControlServer:
                 await writer.drain()
         except ValueError:  # a line longer than the limit
             writer.write(json.dumps(_error(f"request longer than {_MAX_LINE} bytes")).encode() + b"\n")
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):  # cancelled: closed with the simulator
             pass
         finally:
             self._connections.discard(task)

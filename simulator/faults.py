@@ -119,6 +119,7 @@ class LinkFaults:
         self.key_id = key_id
         self._abort = abort
         self._lock = threading.Lock()
+        self._spent = threading.Condition(self._lock)
         self._drop = 0
         self._duplicate = self._garble = self._bad_checksum = self._close_mid_message = False
         self.delay = 0.0  # seconds each outbound message is held back
@@ -130,6 +131,16 @@ class LinkFaults:
             self._drop or self._duplicate or self._garble or self._bad_checksum
             or self._close_mid_message or self.silent or self.delay
         )
+        self._spent.notify_all()
+
+    def _one_shots_left(self) -> bool:
+        return bool(self._drop or self._duplicate or self._garble or self._bad_checksum or self._close_mid_message)
+
+    def wait_spent(self, timeout: float) -> bool:
+        """Wait until every message-counted fault (drop, duplicate, garble, bad CheckSum, close
+        mid-message) has acted; False on timeout."""
+        with self._spent:
+            return self._spent.wait_for(lambda: not self._one_shots_left(), timeout)
 
     def drop(self, count: int) -> None:
         with self._lock:
@@ -223,6 +234,7 @@ class FaultController:
         self._links: dict[str, LinkFaults] = {}
         self._logon_refusals: dict[str, str] = {}
         self._rate_limits: dict[str, int] = {}
+        self._retention: dict[str, float] = {}
         self.clock_offset = clock_offset  # seconds added to the simulator's clock
 
     # Wire faults, on the key's connection.
@@ -262,14 +274,21 @@ class FaultController:
         self._link(key_id).set_delay(_seconds(seconds, "seconds"))
 
     def clear(self, key_id: str) -> None:
-        """Disarm every fault of the key: wire faults, a pending Logon refusal, a rate limit."""
+        """Disarm every fault of the key: wire faults, a pending Logon refusal, a rate limit, a
+        shortened retention."""
         self._known_key(key_id)
         with self._lock:
             link = self._links.get(key_id)
             self._logon_refusals.pop(key_id, None)
             self._rate_limits.pop(key_id, None)
+            self._retention.pop(key_id, None)
         if link is not None:
             link.clear()
+
+    def wait_spent(self, key_id: str, timeout: float = 5.0) -> bool:
+        """Wait until the key's message-counted wire faults (drop, duplicate, garble, bad CheckSum,
+        close mid-message) have all acted on a message; False if they have not within ``timeout``."""
+        return self._link(key_id).wait_spent(_seconds(timeout, "timeout"))
 
     # Session layer.
 
@@ -283,6 +302,18 @@ class FaultController:
         if self._resetter is None:
             raise FaultError("the simulator is not running: no session to send a SequenceReset on")
         return self._resetter(key_id, bool(gap_fill), new_seq_no)
+
+    def shorten_retention(self, key_id: str, seconds: float) -> None:
+        """Keep what the key's retransmitting session sent for only ``seconds`` (instead of its
+        MessageRetentionPeriod): a ResendRequest for anything older gets a Reject (35=3). 0 makes
+        every ResendRequest fall outside the window. Lasts until ``clear``."""
+        self._known_key(key_id)
+        seconds = _seconds(seconds, "seconds")
+        with self._lock:
+            self._retention[key_id] = seconds
+
+    def retention_override(self, key_id: str) -> float | None:
+        return self._retention.get(key_id)
 
     # Logon, clock and exchange.
 

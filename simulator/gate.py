@@ -80,6 +80,8 @@ class GateHub:
             self._connections.add(task)
             try:
                 await self._serve(spec, reader, writer)
+            except asyncio.CancelledError:
+                pass  # closed with the simulator; ending cancelled would make asyncio log an error
             finally:
                 self._connections.discard(task)
 

@@ -90,7 +90,7 @@ def test_quick_start_demo_logs_on_in_both_dialects_and_out_cleanly() -> None:
     out = result.stdout
     for session in ("nr-fixt11", "nr-fix44"):
         assert f"engine    {session}" in out
-    assert out.count("logged on (HeartBtInt 1s)") == 2
+    assert out.count("logged on (HeartBtInt 1s, sequence numbers reset)") == 2  # KalshiNR: 141=Y
     assert "refused as expected: Invalid SenderCompID: unknown API key" in out
     assert out.count("TestRequest answered") == 2
     assert out.count("logged out by us") == 2

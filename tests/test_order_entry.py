@@ -9,7 +9,7 @@ from fixengine.kalshi import SessionType
 from fixengine.order_entry import OrderEntry, SendFailed
 from fixengine.orders.book import Status
 from fixengine.orders.journal import Journal, rebuild_book
-from fixengine.orders.requests import NewOrder
+from fixengine.orders.requests import CancelOrder, NewOrder
 from fixengine.prices import Action, Contract
 
 
@@ -38,3 +38,31 @@ def test_an_order_queued_but_refused_by_the_transport_becomes_outcome_unknown(tm
     assert order.status is Status.PENDING_NEW and order.outcome_unknown  # may retry with the same ClOrdID
     entry.journal.close()
     assert rebuild_book(Journal(tmp_path / "j.db")).order("c1").outcome_unknown  # journaled before the send
+
+
+def test_a_cancel_the_transport_refused_leaves_the_order_as_it_was(tmp_path) -> None:
+    session = SessionConfig(
+        name="nr", host="127.0.0.1", port=1, tls=False, session_type=SessionType.NR, api_key_id="k",
+        private_key_file=tmp_path / "k.pem",
+    )
+    published: list[object] = []
+    soon: list = []
+    transport_up = [True]
+    entry = OrderEntry(
+        Journal(tmp_path / "j.db"), {"nr": session}, lambda s, m, f: transport_up[0], published.append,
+        lambda _: True, soon.append,
+    )
+    placed = entry.submit("nr", NewOrder.create(
+        ticker="T-1", action=Action.BUY, contract=Contract.YES, quantity=D(1), price=D("0.40"), client_order_id="c1",
+    ))
+    soon.pop()()
+    transport_up[0] = False
+    entry.cancel("nr", CancelOrder(order=placed.key, client_order_id="x1"))
+    soon.pop()()
+    assert [type(e).__name__ for e in published] == ["SendFailed", "CancelRejected"]
+    order = entry.book.order(placed.key)
+    assert order.status is Status.PENDING_NEW and order.pending is None  # no cancel in flight
+    transport_up[0] = True
+    entry.cancel("nr", CancelOrder(order=placed.key, client_order_id="x2"))  # so it can be cancelled again
+    entry.journal.close()
+    assert rebuild_book(Journal(tmp_path / "j.db")).order("c1").pending == "x2"  # the refusal was journaled

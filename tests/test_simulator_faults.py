@@ -22,32 +22,44 @@ NR = SessionType.NR.value
 _TRAILER = re.compile(rb"\x0110=\d{3}\x01")
 
 
-def logon_message(key, heartbeat: int = 30) -> bytes:
+def logon_message(
+    key, heartbeat: int = 30, target: str = NR, extra: list[tuple[int, str]] = (), seq: int = 1, reset: bool = True
+) -> bytes:
     sending_time = stamp()
-    signature = sign(load_private_key(file=key.private_key_file), logon_prehash(sending_time, "A", "1", key.key_id, NR))
+    prehash = logon_prehash(sending_time, "A", str(seq), key.key_id, target)
+    signature = sign(load_private_key(file=key.private_key_file), prehash)
     return encode("FIXT.1.1", [
-        (35, "A"), (34, "1"), (49, key.key_id), (52, sending_time), (56, NR), (98, "0"), (108, str(heartbeat)),
-        (141, "Y"), (95, str(len(signature))), (96, signature), (1137, "9"),
+        (35, "A"), (34, str(seq)), (49, key.key_id), (52, sending_time), (56, target), (98, "0"), (108, str(heartbeat)),
+        *([(141, "Y")] if reset else []), *extra, (95, str(len(signature))), (96, signature), (1137, "9"),
     ])
 
 
 class RawClient:
-    """A FIX client on a bare socket to the simulator's KalshiNR port: numbers what it sends and
-    reads what comes back message by message, without judging it (faults break messages)."""
+    """A FIX client on a bare socket to one of the simulator's ports (KalshiNR by default): numbers
+    what it sends and reads what comes back message by message, without judging it (faults break
+    messages)."""
 
-    def __init__(self, sim, key, timeout: float = 5.0):
+    def __init__(self, sim, key, timeout: float = 5.0, target: str = NR):
         self.key = key
-        self.sock = socket.create_connection(("127.0.0.1", sim.ports[NR]), timeout=timeout)
+        self.target = target
+        self.sock = socket.create_connection(("127.0.0.1", sim.ports[target]), timeout=timeout)
         self.seq = 1
         self.buffer = b""
 
-    def logon(self, heartbeat: int = 30) -> dict[int, str]:
-        self.sock.sendall(logon_message(self.key, heartbeat))
+    def logon(self, heartbeat: int = 30, extra: list[tuple[int, str]] = (), reset: bool = True) -> dict[int, str]:
+        """Log on with MsgSeqNum 1 and a reset, or (``reset=False``) go on from the last one sent."""
+        self.seq = 1 if reset else self.seq + 1
+        self.sock.sendall(logon_message(self.key, heartbeat, self.target, extra, self.seq, reset))
         return self.read()
+
+    def reconnect(self, sim, timeout: float = 5.0) -> None:
+        self.sock.close()
+        self.sock = socket.create_connection(("127.0.0.1", sim.ports[self.target]), timeout=timeout)
+        self.buffer = b""
 
     def send(self, msg_type: str, fields: list[tuple[int, str]]) -> int:
         self.seq += 1
-        header = [(35, msg_type), (34, str(self.seq)), (49, self.key.key_id), (52, stamp()), (56, NR)]
+        header = [(35, msg_type), (34, str(self.seq)), (49, self.key.key_id), (52, stamp()), (56, self.target)]
         self.sock.sendall(encode("FIXT.1.1", header + fields))
         return self.seq
 
