@@ -47,13 +47,15 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 
 def start_simulator(
-    root: Path, key_id: str, public_pem: str, *, listeners: str = "KalshiNR", control: bool = False
+    root: Path, key_id: str, public_pem: str, *, listeners: str = "KalshiNR", control: bool = False, rest: bool = False
 ) -> tuple[subprocess.Popen[str], dict[str, int], int | None]:
-    """The simulator in a subprocess: its ports by listener name, and its control port if asked."""
+    """The simulator in a subprocess: its ports by listener name (and "rest" if asked for), and its
+    control port if asked."""
     config = root / "sim.toml"
     listener_lines = "".join(f"{name} = 0\n" for name in listeners.split(","))
     config.write_text(
         f'data_dir = "sim"\nmin_heartbeat_interval = 1\n{"control_port = 0" if control else ""}\n'
+        f'{"rest_port = 0" if rest else ""}\n'
         f'[listeners]\n{listener_lines}'
         f'[[market]]\nticker = "{TICKER}"\n'
         f'[[account]]\napi_key_id = "{key_id}"\nbalance = "100000000"\npublic_key_pem = """{public_pem}"""\n'
@@ -63,11 +65,16 @@ def start_simulator(
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
     )
     assert proc.stdout is not None
-    # "fixengine-simulator listening on 127.0.0.1 (plain TCP): KalshiNR=PORT[; control port 127.0.0.1:PORT]"
-    line = proc.stdout.readline()
-    listening, _, control_part = line.strip().partition("; control port ")
+    # "... listening on 127.0.0.1 (plain TCP): KalshiNR=PORT[; control port 127.0.0.1:PORT][; REST URL]"
+    listening, *extras = proc.stdout.readline().strip().split("; ")
     ports = dict((name, int(port)) for name, port in (p.split("=") for p in listening.split(": ", 1)[1].split(", ")))
-    return proc, ports, int(control_part.rsplit(":", 1)[1]) if control_part else None
+    control_port = None
+    for extra in extras:
+        if extra.startswith("control port "):
+            control_port = int(extra.rsplit(":", 1)[1])
+        elif extra.startswith("REST "):
+            ports["rest"] = int(extra.split(":")[-1].split("/")[0])
+    return proc, ports, control_port
 
 
 def peak_rss_mb(pid: int | None = None) -> float:
@@ -88,11 +95,11 @@ class Orders:
         self.waiters: dict[str, asyncio.Future[float]] = {}
         self.n = 0
 
-    def make(self) -> NewOrder:
+    def make(self, quantity: int = 1) -> NewOrder:
         self.n += 1
         price = Decimal(1 + self.n % 9) / 100
         return NewOrder.model_construct(  # validated once below; constructing is the hot path here
-            ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=Decimal(1), price=price,
+            ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=Decimal(quantity), price=price,
             time_in_force=NewOrder.model_fields["time_in_force"].default, expire_time=None, post_only=False,
             self_trade_prevention=None, max_execution_cost=None, cancel_on_pause=False, subaccount=None,
             ex_destination=None, order_group_id=None, client_order_id=uuid.uuid4().hex,

@@ -5,8 +5,8 @@
 - KalshiRT: the simulator (a subprocess) drops its next ``--gap`` messages to the engine (the acks
   of ``--gap`` resting orders) through its control port; a TestRequest's answer then shows the gap.
   Timed from the engine's ResendRequest to the last replayed ack applied to the book.
-- KalshiNR: one dropped ack; timed from the gap seen to logged on again with the book held
-  unconfirmed (reconciling it against REST is issue 5's; until then the hold is where it stops).
+- KalshiNR: one dropped ack; timed from the gap seen to logged on again with the book held, and
+  to the book confirmed by reconciliation against the simulator's REST API (the lost ack healed).
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from order_roundtrip import Orders, start_simulator  # noqa: E402
 
-from fixengine.config import EngineConfig, LogonFlags, SessionConfig  # noqa: E402
+from fixengine.config import EngineConfig, LogonFlags, RestConfig, SessionConfig  # noqa: E402
 from fixengine.engine import Engine  # noqa: E402
 from fixengine.events import LoggedOn, ResendRequested, SequenceGap  # noqa: E402
 from fixengine.kalshi import SessionType  # noqa: E402
-from fixengine.order_entry import BookHeld  # noqa: E402
+from fixengine.order_entry import BookHeld, BookReleased  # noqa: E402
 from fixengine.orders.book import OrderAccepted  # noqa: E402
+from fixengine.reconciliation import ReconciliationDone  # noqa: E402
+from fixengine.rest import local_url  # noqa: E402
 from fixengine.signing import load_private_key, public_key_pem, write_keypair  # noqa: E402
 
 
@@ -75,14 +77,15 @@ async def rt_gap(root: Path, key_id: str, port: int, control: int, gap: int) -> 
         }
 
 
-async def nr_gap(root: Path, key_id: str, port: int, control: int) -> dict[str, object]:
+async def nr_gap(root: Path, key_id: str, port: int, control: int, rest_port: int) -> dict[str, object]:
     config = EngineConfig(data_dir=root / "nr", sessions=[SessionConfig(
         name="nr", host="127.0.0.1", port=port, tls=False, session_type=SessionType.NR, api_key_id=key_id,
         private_key_file=root / "k.pem", heartbeat_interval=30, reconnect_interval=1,
-    )])
+    )], rest=RestConfig(base_url=local_url(rest_port), reconcile_interval=0))
     async with Engine(config) as engine:
-        await engine.wait_logged_on()
         events = engine.events()
+        await engine.wait_logged_on()
+        await events.wait_for(BookReleased, timeout=30)  # the first reconciliation, after the logon
         orders = Orders(engine)
         await engine.submit("nr", orders.make())
         await events.wait_for(OrderAccepted)
@@ -95,9 +98,12 @@ async def nr_gap(root: Path, key_id: str, port: int, control: int) -> dict[str, 
         logged_on = time.perf_counter() - started
         await events.wait_for(BookHeld, timeout=30)
         held = time.perf_counter() - started
+        done = await events.wait_for(ReconciliationDone, timeout=30)
+        await events.wait_for(BookReleased, timeout=30)
+        confirmed = time.perf_counter() - started
         return {
             "seconds_gap_to_logged_on": round(logged_on, 3), "seconds_gap_to_book_held": round(held, 3),
-            "seconds_gap_to_confirmed_book": None,  # needs REST reconciliation (issue 5)
+            "seconds_gap_to_confirmed_book": round(confirmed, 3), "reconciliation": done.describe(),
             "note": "includes reconnect_interval = 1 s of backoff before the new Logon",
         }
 
@@ -111,13 +117,13 @@ async def main() -> None:
         key_id = str(uuid.uuid4())
         write_keypair(root / "k.pem", root / "k.pub.pem")
         public_pem = public_key_pem(load_private_key(file=root / "k.pem")).decode()
-        sim, ports, control = start_simulator(root, key_id, public_pem, listeners="KalshiNR,KalshiRT", control=True)
+        sim, ports, control = start_simulator(root, key_id, public_pem, listeners="KalshiNR,KalshiRT", control=True, rest=True)
         assert control is not None
         try:
-            results = {
-                "rt": await rt_gap(root, key_id, ports["KalshiRT"], control, args.gap),
-                "nr": await nr_gap(root, key_id, ports["KalshiNR"], control),
-            }
+            # NR first: its reconciliation proves the account's whole book, which must not hold
+            # the RT run's orders (placed by another engine, they would be unexplained).
+            nr = await nr_gap(root, key_id, ports["KalshiNR"], control, ports["rest"])
+            results = {"rt": await rt_gap(root, key_id, ports["KalshiRT"], control, args.gap), "nr": nr}
         finally:
             sim.terminate()
             sim.wait(timeout=30)

@@ -101,6 +101,27 @@ def keygen(private_key: Path, public_key: Path | None, force: bool) -> None:
     click.echo("Upload the public key to Kalshi (Account & security -> API keys) to get its key id.")
 
 
+@cli.command("reconcile")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Engine TOML config.")
+@click.option("--session", "sessions", multiple=True, help="Only this session's account (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def reconcile_cmd(config_path: Path, sessions: tuple[str, ...], as_json: bool) -> None:
+    """Prove the journaled book against Kalshi's REST API (engine stopped). Heals what it can
+    explain (journaled), prints every discrepancy. Exit 0: clean; 1: discrepancies remain;
+    2: could not reconcile."""
+    from fixengine.config import load_config
+    from fixengine.reconciliation import reconcile_offline
+    from fixengine.reconcile_report import as_json_text, as_table
+
+    try:
+        results = asyncio.run(reconcile_offline(load_config(config_path), sessions))
+    except FixEngineError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(as_json_text(results) if as_json else as_table(results))
+    sys.exit(0 if all(f.clean for f in results.values()) else 1)
+
+
 def run_command(command: click.Command) -> None:
     """Run a click command; a user's mistake (bad config, bad key ...) is one readable line, not a
     traceback. Shared by ``fixengine`` and ``fixengine-simulator``."""

@@ -23,6 +23,7 @@ from fixengine.kalshi import (
     RESET_REQUIRED,
     RETENTION_ALLOWED,
     SETTLEMENT_REPORTS_ALLOWED,
+    TIERS,
     SessionType,
 )
 
@@ -172,6 +173,30 @@ class EmbeddedSimulatorConfig(_Model):
     )
 
 
+class RestConfig(_Model):
+    """Kalshi's REST API, where the engine proves its book (``fixengine.reconciliation``). Each
+    order-entry session's account is reconciled with that session's own API key."""
+
+    base_url: Annotated[str, Field(pattern=r"^https?://[^\s]+/trade-api/v2$")] = Field(
+        "https://external-api.kalshi.com/trade-api/v2",
+        description="production; demo https://external-api.demo.kalshi.co/trade-api/v2; the simulator http://127.0.0.1:PORT/trade-api/v2",
+    )
+    tier: str = Field("premier", description="API usage tier: sizes the client's token bucket")
+    reconcile_interval: Annotated[float, Field(ge=0)] = Field(
+        300.0, description="seconds between periodic reconciliations; 0: only after each logon and on demand"
+    )
+    staleness_timeout: Annotated[float, Field(gt=0)] = Field(
+        15.0, description="how long to re-read REST until its data is newer than the last FIX report"
+    )
+    timeout: Annotated[float, Field(gt=0)] = Field(10.0, description="per HTTP request, seconds")
+
+    @model_validator(mode="after")
+    def _known_tier(self) -> "RestConfig":
+        if self.tier not in TIERS:
+            raise ValueError(f"tier {self.tier!r} is not one of {', '.join(TIERS)}")
+        return self
+
+
 class EngineConfig(_Model):
     data_dir: Path = Field(Path("var"), description="default home of stores, logs and generated dictionaries")
     store_dir: Path | None = Field(None, description="QuickFIX message stores; default data_dir/store")
@@ -179,6 +204,7 @@ class EngineConfig(_Model):
     message_log: bool = Field(True, description="write every FIX message (RawData redacted) to a log")
     sessions: Annotated[list[SessionConfig], Field(min_length=1, alias="session")]
     embedded_simulator: EmbeddedSimulatorConfig | None = None
+    rest: RestConfig | None = Field(None, description="reconciliation over Kalshi's REST API; absent: off")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import quickfix as fix
 
@@ -58,6 +59,8 @@ from fixengine.orders.journal import Journal
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixengine.orders.wire import Fields
 from fixengine.quickfix_settings import initiator_groups, initiator_settings, session_id
+from fixengine.reconcile import Findings
+from fixengine.reconciliation import Reconciler, ReconciliationDone, ReconciliationFailed
 from fixengine.reconnect import Backoff, Retry, classify_refusal, retry_delay
 from fixengine.session import ApplicationMessage, EngineApplication, LogonUnanswered, SessionState
 from fixengine.signing import Signer, load_private_key
@@ -70,6 +73,7 @@ log = logging.getLogger("fixengine.engine")
 # Everything a subscriber may see: session events, order-book events, order-entry outcomes.
 Event = (
     SessionEvent | BookEvent | BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed | BookHeld | BookReleased
+    | ReconciliationDone | ReconciliationFailed
 )
 E = TypeVar("E")
 
@@ -131,6 +135,7 @@ class Engine:
         self._status = {s.name: _Status(s) for s in config.sessions}
         self._subscribers: list[asyncio.Queue[Event]] = []
         self._orders: OrderEntry | None = None
+        self._reconciler: Reconciler | None = None
         self._initiators: list[_Initiator] = []
         self._messages = MessageLogs(config.log_path, enabled=config.message_log)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -166,6 +171,12 @@ class Engine:
             journal, {s.name: s for s in self.config.sessions}, self._send, self._publish, self.is_logged_on,
             self._loop.call_soon,
         )
+        if self.config.rest is not None:
+            keys = {state.signer.key_id: state.signer.private_key for state in states.values()}
+            self._reconciler = Reconciler(self.config.rest, self._orders.book, journal, keys,
+                                          self._orders.last_report_at, self._publish)
+            if self.config.rest.reconcile_interval > 0:
+                self._spawn(self._reconcile_periodically(self.config.rest.reconcile_interval))
         self._messages.start()
         for initiator in self._initiators:
             initiator.start()
@@ -210,6 +221,8 @@ class Engine:
         # Drop the initiators: their C++ sessions leave QuickFIX's process-wide registry, so an
         # engine started again in this process (same SessionIDs) gets fresh sessions.
         self._initiators.clear()
+        if self._reconciler is not None:
+            await self._reconciler.aclose()
         self._messages.stop()
         if self._orders is not None:
             self._orders.journal.close()
@@ -283,7 +296,10 @@ class Engine:
                 self._changed(status)
                 self._log_and_publish(event)
                 if self._orders is not None:
-                    self._orders.on_logged_on(event.session, event.sequence_reset)  # may hold new orders (BookHeld)
+                    reconciling = self._reconciler is not None and self._orders.is_order_entry(event.session)
+                    self._orders.on_logged_on(event.session, event.sequence_reset, reconciling)  # may hold (BookHeld)
+                    if reconciling:
+                        self._spawn(self._reconcile_after_logon(event.session))
                 return
             elif isinstance(event, MessagesSkipped):
                 self._log_and_publish(event)
@@ -391,9 +407,60 @@ class Engine:
                 session.logout()  # no more attempts by QuickFIX until the backoff has passed
             self._reconnect_later(status, Retry.BACKOFF)
 
-        task = asyncio.ensure_future(diagnose())
+        self._spawn(diagnose())
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` as a task the engine owns (cancelled at stop)."""
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # --- reconciliation (fixengine.reconciliation) ---------------------------------------------
+
+    async def reconcile(self, session: str) -> Findings:
+        """Reconcile ``session``'s account against Kalshi's REST API now: heal what can be explained,
+        report the rest (``ReconciliationDone``). A clean result releases a held book. Raises
+        ``RestError`` or ``StaleSnapshot`` when it cannot run (also published as
+        ``ReconciliationFailed``)."""
+        if self._reconciler is None:
+            raise FixEngineError("reconciliation needs a [rest] section in the configuration")
+        if session not in self._status:
+            raise FixEngineError(f"no session named {session!r}; sessions: {', '.join(self._status)}")
+        try:
+            findings = await self._reconciler.run(self.config.session(session).api_key_id)
+        except FixEngineError as exc:
+            self._log_and_publish(ReconciliationFailed(session, str(exc)))
+            raise
+        done = ReconciliationDone(session, findings)
+        (log.info if findings.clean else log.error)("%s: %s", session, done.describe())
+        self._publish(done)
+        if findings.clean:
+            self._order_entry().confirm_book(session)
+        return findings
+
+    async def _reconcile_after_logon(self, session: str) -> None:
+        """After a logon new orders wait until the book is proven (``BookHeld`` ... ``BookReleased``);
+        a failed attempt is retried with backoff while the session stays logged on."""
+        backoff = Backoff(1.0, 30.0)
+        attempt = 0
+        while self.is_logged_on(session) and self.is_book_held(session):
+            try:
+                findings = await self.reconcile(session)
+            except FixEngineError:
+                findings = None
+            if findings is not None:
+                return  # clean: released; or unexplained: held until a human looks (confirm_book)
+            await asyncio.sleep(backoff.delay(attempt, random.random()))
+            attempt += 1
+
+    async def _reconcile_periodically(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            for status in self._status.values():
+                name = status.config.name
+                if status.logged_on and self._order_entry().is_order_entry(name):
+                    with contextlib.suppress(FixEngineError):  # published as ReconciliationFailed
+                        await self.reconcile(name)
 
     def events(self) -> "EventStream":
         """Every session event from now on, in order. Take it before ``start`` to see them all."""

@@ -145,6 +145,7 @@ class OrderEntry:
         self._soon = soon
         self._outbox: list[tuple[SessionConfig, str, Fields]] = []
         self._held: dict[str, str] = {}  # session -> why its book is unconfirmed
+        self._last_report: dict[str, datetime] = {}  # account -> when its latest report was applied
         self._last_mass_cancel: dict[str, float] = {}
 
     # --- requests -----------------------------------------------------------------------------
@@ -172,25 +173,40 @@ class OrderEntry:
 
     # --- the book-unconfirmed hold ------------------------------------------------------------
 
-    def on_logged_on(self, session_name: str, sequence_reset: bool) -> None:
+    def on_logged_on(self, session_name: str, sequence_reset: bool, reconciling: bool = False) -> None:
         """Hold new orders if this logon may have lost reports for live orders (see ``BookHeld``):
-        it reset the sequence, so nothing missed before it will be resent."""
+        it reset the sequence, so nothing missed before it will be resent. With ``reconciling``
+        (REST configured) every logon holds them until reconciliation has run."""
         if sequence_reset:
-            self.hold(session_name, "logged on with a sequence reset")
+            self.hold(session_name, "logged on with a sequence reset", until_reconciled=reconciling)
+        elif reconciling:
+            self.hold(session_name, "logged on", mark_stale=False, until_reconciled=True)
 
-    def hold(self, session_name: str, why: str) -> None:
-        """Reports for the session's live orders may have been lost (``why``): mark them, and hold
-        new orders until the book is confirmed. Nothing to do without live orders."""
+    def is_order_entry(self, session_name: str) -> bool:
         s = self._sessions[session_name]
-        if s.session_type not in ORDER_ENTRY or s.logon.listener:
+        return s.session_type in ORDER_ENTRY and not s.logon.listener
+
+    def hold(self, session_name: str, why: str, *, mark_stale: bool = True, until_reconciled: bool = False) -> None:
+        """Reports for the session's live orders may have been lost (``why``): mark them (with
+        ``mark_stale``), and hold new orders until the book is confirmed. Nothing to do without live
+        orders, unless ``until_reconciled`` (reconciliation will release the hold)."""
+        if not self.is_order_entry(session_name):
             return
-        marked = self.book.mark_stale(s.api_key_id)
-        if not marked:
+        s = self._sessions[session_name]
+        marked = self.book.mark_stale(s.api_key_id) if mark_stale else []
+        if marked:
+            reason = f"{why}; reports for {len(marked)} live orders may have been missed"
+        elif until_reconciled:
+            reason = f"{why}; waiting for reconciliation"
+        else:
             return
-        reason = f"{why}; reports for {len(marked)} live orders may have been missed"
         self._held[session_name] = reason
         log.warning("%s: book unconfirmed, new orders held: %s", session_name, reason)
         self._publish(BookHeld(session_name, reason, len(marked)))
+
+    def last_report_at(self, account: str) -> datetime | None:
+        """When the latest report for ``account`` was applied (what REST must have caught up with)."""
+        return self._last_report.get(account)
 
     def is_held(self, session_name: str) -> bool:
         return session_name in self._held
@@ -320,6 +336,9 @@ class OrderEntry:
                 read.append(BusinessReject(item.ref_msg_type, item.ref_id, item.reason))  # for the book
         fresh = [self.journal.record_report(item) if isinstance(item, Report) else False for item in read]
         self.journal.commit()
+        now = _utcnow()
+        for session_name in {name for name, _, _ in messages}:
+            self._last_report[self._sessions[session_name].api_key_id] = now
         for item, is_fresh in zip(read, fresh):
             if isinstance(item, Report):
                 if is_fresh:  # a report already journaled (same ExecID) changes nothing

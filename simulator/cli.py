@@ -17,7 +17,7 @@ from simulator.acceptor import SimEvent
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Simulator TOML config.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def cli(config_path: Path, verbose: bool) -> None:
-    """Run a local imitation of Kalshi's FIX acceptor."""
+    """Run a local imitation of Kalshi's FIX acceptor (and REST API, with rest_port in the config)."""
     from simulator.config import load_simulator_config
     from simulator.server import Simulator
 

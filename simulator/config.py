@@ -97,6 +97,28 @@ class TlsConfig(_Model):
         return self
 
 
+class ReadBudget(_Model):
+    """A REST read token bucket: ``capacity`` tokens, refilled at ``refill_rate`` tokens a second.
+    A request costs 10 tokens (a single order 2), as on Kalshi (rest-spec §10.1)."""
+
+    refill_rate: Annotated[float, Field(gt=0)]
+    capacity: Annotated[float, Field(gt=0)]
+
+
+# Kalshi's read budgets per API usage tier (rest-spec §10.1): Basic and Advanced buckets hold 2 s of
+# refill, the tiers above 1 s.
+READ_BUDGETS: dict[str, ReadBudget] = {
+    "basic": ReadBudget(refill_rate=200, capacity=400),
+    "advanced": ReadBudget(refill_rate=300, capacity=600),
+    "expert": ReadBudget(refill_rate=600, capacity=600),
+    "premier": ReadBudget(refill_rate=1000, capacity=1000),
+    "paragon": ReadBudget(refill_rate=2000, capacity=2000),
+    "prime": ReadBudget(refill_rate=4000, capacity=4000),
+    "prestige": ReadBudget(refill_rate=10000, capacity=10000),
+}
+assert set(READ_BUDGETS) == set(TIERS)
+
+
 def _default_listeners() -> dict[str, int]:
     ports = {t.value: p for t, p in PORTS.items()}
     ports[FIX44_LISTENER] = DEFAULT_FIX44_PORT
@@ -121,6 +143,15 @@ class SimulatorConfig(_Model):
     control_port: Annotated[int, Field(ge=0, le=65535)] | None = Field(
         None, description="fault-injection control port on 127.0.0.1 (JSON lines); 0 picks a free port, absent: off"
     )
+    rest_port: Annotated[int, Field(ge=0, le=65535)] | None = Field(
+        None, description="REST API port on 127.0.0.1 (Kalshi Trade API v2 portfolio subset); 0 picks a free port, absent: off"
+    )
+    rest_lag: Annotated[float, Field(ge=0)] = Field(
+        0.0, description="seconds a REST read may lag the exchange (Kalshi's read-after-write staleness); 0: always fresh"
+    )
+    rest_read_budgets: dict[str, ReadBudget] = Field(
+        default_factory=dict, description="tier -> REST read token bucket; tiers not listed get Kalshi's budget"
+    )
     message_log: bool = True
     accounts: list[AccountConfig] = Field(default_factory=list, alias="account")
     markets: list[MarketEntry] = Field(default_factory=list, alias="market")
@@ -137,6 +168,18 @@ class SimulatorConfig(_Model):
         if unknown:
             raise ValueError(f"unknown listener {', '.join(unknown)}; use {', '.join(sorted(known))}")
         return v
+
+    @field_validator("rest_read_budgets")
+    @classmethod
+    def _known_budget_tiers(cls, v: dict[str, ReadBudget]) -> dict[str, ReadBudget]:
+        unknown = sorted(set(v) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tier {', '.join(unknown)}; one of {', '.join(TIERS)}")
+        return v
+
+    def read_budget(self, tier: str) -> ReadBudget:
+        """The REST read bucket of an account of ``tier``."""
+        return self.rest_read_budgets.get(tier, READ_BUDGETS[tier])
 
     @field_validator("fix_tiers")
     @classmethod

@@ -36,6 +36,8 @@ Simulator choices where Kalshi's documents are silent:
   SELF_CROSS_ATTEMPT, as Kalshi documents). MaxExecutionCost only applies on entry.
 * Closing a market ends its orders with ``Expired`` (text MARKET_CLOSED): §11.2 reports close-cancels
   like expiries (150=4 normally, 150=C with 21012), so the FIX layer decides the same way for both.
+* Settling a market (an operator action) closes it first, so its open orders end the same way; then
+  each winning contract pays $1 and every position in the market goes to zero (``Settled``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ TAKER_FEE_RATE = Decimal("0.07")
 MAX_COST_EXCEEDED = "MAX_COST_EXCEEDED"  # MaxExecutionCost (21009) cannot be met: order cancelled, no fills
 ORDER_EXPIRED = "ORDER_EXPIRED"  # DAY / GTD deadline reached
 MARKET_CLOSED = "MARKET_CLOSED"  # resting order ended because its market closed
+ADMIN_CANCELED = "ADMIN_CANCELED"  # cancelled by the simulator's operator (Exchange.cancel_order)
+
+
+class UnknownError(ValueError):
+    """An operator action named an order or market the exchange does not know."""
 
 
 class OrdRejReason(IntEnum):
@@ -234,7 +241,28 @@ class PositionChanged:
     net_yes: Decimal  # after the fill; negative = NO held
 
 
-Event = Union[Accepted, Rejected, Traded, Canceled, Replaced, CancelRejected, Expired, PositionChanged]
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A market settled: the account's position paid out (``payout`` dollars) and closed."""
+
+    account_id: str
+    ticker: str
+    result: Literal["yes", "no"]
+    net_yes: Decimal  # the position settled; negative = NO held
+    payout: Decimal  # $1 per winning contract
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSettled:
+    """A market settled on ``result`` (before the accounts' ``Settled`` events)."""
+
+    ticker: str
+    result: Literal["yes", "no"]
+
+
+Event = Union[
+    Accepted, Rejected, Traded, Canceled, Replaced, CancelRejected, Expired, PositionChanged, MarketSettled, Settled
+]
 
 
 # --- arithmetic --------------------------------------------------------------------------------
@@ -400,12 +428,17 @@ class Exchange:
         self._order_counter = 0
         self._trade_counter = 0
         self._sequence = 0
+        self._fill_counter = 0  # operator fills (fill_against)
+        self._settled: dict[str, Literal["yes", "no"]] = {}
         self.fees_collected = ZERO
 
     # queries
 
     def market(self, ticker: str) -> MarketConfig:
         return self._markets[ticker]
+
+    def markets(self) -> list[MarketConfig]:
+        return list(self._markets.values())
 
     def account(self, account_id: str) -> AccountState:
         return self._accounts[account_id].copy()
@@ -591,6 +624,87 @@ class Exchange:
                 self._end(order, OrdStatus.EXPIRED)
                 events.append(Expired(order.snapshot(), MARKET_CLOSED))
         return events
+
+    # operator actions (the simulator's admin calls; no client asked for them)
+
+    def open_account(self, account_id: str, balance: Decimal) -> None:
+        """Add an account (e.g. the house account, for ``fill_against``); it must not exist yet."""
+        if account_id in self._accounts:
+            raise ValueError(f"account {account_id!r} already exists")
+        if not balance.is_finite() or balance < 0:
+            raise ValueError(f"balance {balance} must be a non-negative number of dollars")
+        self._accounts[account_id] = AccountState(account_id, balance)
+
+    def settlement(self, ticker: str) -> Literal["yes", "no"] | None:
+        """The result a market settled with, or None while it is unsettled."""
+        return self._settled.get(ticker)
+
+    def cancel_order(self, order_id: str, now: datetime, text: str = ADMIN_CANCELED) -> list[Event]:
+        """Cancel an open order by its order id, as the exchange itself would (no client request)."""
+        events = self.expire(now)
+        order = self._open_order(order_id)
+        self._end(order, OrdStatus.CANCELED)
+        events.append(Canceled(order.snapshot(), order.cl_ord_id, None, text))
+        return events
+
+    def fill_against(self, order_id: str, quantity: Decimal, counterparty: str, now: datetime) -> list[Event]:
+        """Fill ``quantity`` of an open order at its own price against ``counterparty``, which takes
+        it with an order of its own (Accepted, then Traded: the order is the maker)."""
+        events = self.expire(now)
+        maker = self._open_order(order_id)
+        try:
+            check_quantity(quantity)
+        except PriceError as exc:
+            raise ValueError(str(exc)) from None
+        if quantity > maker.leaves_qty:
+            raise ValueError(f"quantity {quantity} is more than the order's open {maker.leaves_qty}")
+        if counterparty not in self._accounts:
+            raise ValueError(f"counterparty account {counterparty!r} does not exist")
+        if counterparty == maker.account_id:
+            raise ValueError("an order cannot be filled against its own account")
+        side = WireSide.SELL_YES if maker.side is WireSide.BUY_YES else WireSide.BUY_YES
+        self._fill_counter += 1
+        spec = OrderSpec(counterparty, "", f"fill-{self._fill_counter}", maker.spec.ticker, side,
+                         maker.yes_price, quantity, TimeInForce.IOC)
+        needed = quantity * cost_per_contract(side, maker.yes_price) + taker_fee(quantity, maker.yes_price)
+        if self._accounts[counterparty].balance < needed:
+            raise ValueError(f"counterparty account {counterparty!r} cannot pay ${needed} for the fill")
+        taker = self._new_order(spec, now)
+        events.append(Accepted(taker.snapshot()))
+        self._fill(taker, maker, quantity, events)
+        return events
+
+    def settle_market(self, ticker: str, result: Literal["yes", "no"], now: datetime) -> list[Event]:
+        """Settle a market on ``result``: close it (its open orders end, ``Expired`` MARKET_CLOSED),
+        pay $1 per winning contract and zero every position in it. Settling is final."""
+        if ticker not in self._markets:
+            raise UnknownError(f"unknown market {ticker!r}")
+        if result not in ("yes", "no"):
+            raise ValueError(f"result {result!r} must be 'yes' or 'no'")
+        if ticker in self._settled:
+            raise ValueError(f"market {ticker} already settled ({self._settled[ticker]})")
+        events = self.set_market_status(ticker, MarketStatus.CLOSED, now)
+        self._settled[ticker] = result
+        events.append(MarketSettled(ticker, result))
+        for account in self._accounts.values():
+            net = account.positions.get(ticker, ZERO)
+            if net == 0:
+                continue
+            won = net > 0 if result == "yes" else net < 0
+            payout = abs(net) if won else ZERO
+            account.balance += payout
+            account.positions[ticker] = ZERO
+            events.append(Settled(account.account_id, ticker, result, net, payout))
+            events.append(PositionChanged(account.account_id, ticker, ZERO))
+        return events
+
+    def _open_order(self, order_id: str) -> _Order:
+        order = self._orders.get(order_id)
+        if order is None:
+            raise UnknownError(f"unknown order {order_id!r}")
+        if not order.is_open:
+            raise ValueError(f"order {order_id} is no longer open (status {order.status.name})")
+        return order
 
     # internals
 

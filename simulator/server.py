@@ -1,11 +1,14 @@
-"""The simulator as one object: account registry, QuickFIX acceptor and logon gates.
+"""The simulator as one object: account registry, QuickFIX acceptor, logon gates and REST API.
 
     with Simulator(load_simulator_config("config/simulator.toml")) as sim:
         print(sim.ports)        # {"KalshiNR": 8228, ..., "fix44": 8240}
+        print(sim.rest_url)     # http://127.0.0.1:8250/trade-api/v2 (config rest_port)
         sim.faults.drop_outbound(key_id, 2)   # fault injection (simulator.faults)
+        sim.admin.cancel_order("O3")          # state changes behind FIX's back (simulator.rest_admin)
 
 Start and stop are synchronous so that tests, the CLI and the engine's embedded mode can all use it;
-the gates run on an asyncio loop in a thread of their own, QuickFIX on another.
+the gates run on an asyncio loop in a thread of their own, QuickFIX on another, uvicorn (REST) on a
+third.
 """
 
 from __future__ import annotations
@@ -18,18 +21,26 @@ from datetime import datetime
 from pathlib import Path
 
 from simulator.acceptor import Acceptor, SimEvent, SimEventSink
-from simulator.config import AccountConfig, ListenerSpec, SimulatorConfig
+from simulator.config import HOUSE_ACCOUNT, AccountConfig, ListenerSpec, SimulatorConfig
 from simulator.control import ControlServer
 from simulator.faults import FaultController, FaultError
 from simulator.gate import GateHub, utc_now
 from simulator.logon import Account, LogonPolicy, Refusal, check_logon
+from simulator.matching import AccountState
+from simulator.order_reports import Outgoing
+from simulator.rest_admin import Admin
+from simulator.rest_api import API_PREFIX, RestContext, build_app
+from simulator.rest_limits import RateLimiter
+from simulator.rest_server import RestServer
+from simulator.rest_state import Snapshots
 from simulator.tls import server_context, write_self_signed
+from simulator.venue import Venue
 
 log = logging.getLogger("simulator")
 
 
 class Simulator:
-    """A local imitation of Kalshi's FIX acceptor."""
+    """A local imitation of Kalshi's FIX acceptor and REST portfolio API."""
 
     def __init__(
         self,
@@ -51,12 +62,16 @@ class Simulator:
         self._faults = FaultController(self.accounts, config.clock_offset, self._sequence_reset)
         self.ports: dict[str, int] = {}
         self.control_port: int | None = None
+        self.rest_port: int | None = None
         self.tls_cert_file: Path | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._acceptor: Acceptor | None = None
         self._hub: GateHub | None = None
         self._control: ControlServer | None = None
+        self._venue: Venue | None = None
+        self._admin: Admin | None = None
+        self._rest: RestServer | None = None
 
     @property
     def faults(self) -> FaultController:
@@ -87,8 +102,11 @@ class Simulator:
         if self.accounts:
             self._acceptor = Acceptor(self.config, self._balances, self._emit, self._faults)
             self._acceptor.start()
+            self._venue = self._acceptor.venue
         else:  # QuickFIX cannot run without sessions; the gates refuse every Logon anyway
             log.warning("no accounts configured: every Logon will be refused")
+            self._venue = self._standalone_venue()
+        self._admin = Admin(self._venue, self._send, self.config.house_balance)
         context = self._tls_context()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="simulator-gates", daemon=True)
@@ -103,13 +121,54 @@ class Simulator:
                 self._control = ControlServer(self._faults)
                 future = asyncio.run_coroutine_threadsafe(self._control.start(self.config.control_port), self._loop)
                 self.control_port = future.result(timeout=10)
+            if self.config.rest_port is not None:
+                self._rest = RestServer(build_app(self._rest_context(self._admin)), "127.0.0.1", self.config.rest_port)
+                self.rest_port = self._rest.start()
         except BaseException:
             self.stop()
             raise
         where = ", ".join(f"{name}={port}" for name, port in self.ports.items())
         scheme = "TLS" if context else "plain TCP"
         control = f"; control port 127.0.0.1:{self.control_port}" if self.control_port is not None else ""
-        self._emit(SimEvent("listening", f"{self.config.host} ({scheme}): {where}{control}"))
+        rest = f"; REST {self.rest_url}" if self.rest_url is not None else ""
+        self._emit(SimEvent("listening", f"{self.config.host} ({scheme}): {where}{control}{rest}"))
+
+    def _standalone_venue(self) -> Venue:
+        """The exchange when there is no acceptor to own one (no accounts): markets and seeds only."""
+        seeds_house = any(seed.account == HOUSE_ACCOUNT for seed in self.config.seed_orders)
+        house = [AccountState(HOUSE_ACCOUNT, self.config.house_balance)] if seeds_house else []
+        venue = Venue([m.market() for m in self.config.markets], house)
+        venue.seed(self.config.seed_orders)
+        return venue
+
+    def _send(self, outgoing: list[Outgoing]) -> None:
+        if outgoing and self._acceptor is not None:
+            self._acceptor.application.send(outgoing)
+
+    def _rest_context(self, admin: Admin) -> RestContext:
+        assert self._venue is not None
+        return RestContext(
+            accounts=self.accounts,
+            snapshots=Snapshots(self._venue.read, self.config.rest_lag),
+            fresh=Snapshots(self._venue.read, 0.0),
+            limiter=RateLimiter(lambda key_id: self.config.read_budget(self.accounts[key_id].tier)),
+            clock=self.now,
+            tolerance_s=self.config.sending_time_tolerance,
+            admin=admin,
+        )
+
+    @property
+    def rest_url(self) -> str | None:
+        """The REST API's base URL, ``http://127.0.0.1:PORT/trade-api/v2`` (None: not serving)."""
+        return f"http://127.0.0.1:{self.rest_port}{API_PREFIX}" if self.rest_port is not None else None
+
+    @property
+    def admin(self) -> Admin:
+        """Calls that change the exchange behind the FIX sessions' backs (``simulator.rest_admin``):
+        ``cancel_order(order_id)``, ``add_fill(order_id, quantity)``, ``settle_market(ticker, result)``."""
+        if self._admin is None:
+            raise RuntimeError("simulator not started: admin calls need its exchange")
+        return self._admin
 
     def _tls_context(self):  # type: ignore[no-untyped-def]
         tls = self.config.tls
@@ -140,12 +199,14 @@ class Simulator:
 
     @property
     def exchange(self):  # type: ignore[no-untyped-def]
-        """The matching engine (read it from tests; it is changed only through FIX)."""
+        """The matching engine (read it from tests; it is changed through FIX and ``admin``)."""
         assert self._acceptor is not None, "simulator not started (or has no accounts)"
         return self._acceptor.venue.exchange
 
     def stop(self) -> None:
         """Close every listener and connection, then stop QuickFIX."""
+        if self._rest is not None:  # first: its admin calls reach into QuickFIX
+            self._rest.stop()
         if self._loop is not None and self._control is not None:
             asyncio.run_coroutine_threadsafe(self._control.close(), self._loop).result(timeout=10)
         if self._loop is not None and self._hub is not None:
@@ -159,7 +220,8 @@ class Simulator:
         if self._acceptor is not None:
             self._acceptor.stop()
         self._loop = self._thread = self._acceptor = self._hub = self._control = None
-        self.control_port = None
+        self._rest = self._venue = self._admin = None
+        self.control_port = self.rest_port = None
 
     def __enter__(self) -> "Simulator":
         self.start()

@@ -1,23 +1,27 @@
 """The exchange behind the simulator's FIX sessions: requests in, reports out.
 
-One lock serialises every call into the matching engine (QuickFIX's thread, and the expiry timer);
-messages are sent by the caller after the lock is released, so no QuickFIX session lock is ever
-taken while holding it.
+One lock serialises every call into the matching engine (QuickFIX's thread, the expiry timer, the
+REST API's reads and the operator's admin calls); messages are sent by the caller after the lock is
+released, so no QuickFIX session lock is ever taken while holding it. Every call's events also go
+to the ``History`` (what the REST API shows), under the same lock, with the time they happened.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from typing import Literal, TypeVar
 
 from fixengine.errors import FixEngineError
 from fixengine.kalshi import ORDER_ENTRY, SessionType
 from fixengine.prices import WireSide
 from fixengine.prices import PriceError, parse_price
 from simulator.config import SeedOrder
-from simulator.matching import AccountState, Exchange, MarketConfig, Rejected
+from simulator.history import History
+from simulator.matching import AccountState, Event, Exchange, MarketConfig, Rejected
 from simulator.order_reports import (
     Outgoing,
     ReportWriter,
@@ -28,6 +32,9 @@ from simulator.order_reports import (
 )
 
 
+T = TypeVar("T")
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -35,6 +42,7 @@ def _utcnow() -> datetime:
 class Venue:
     def __init__(self, markets: list[MarketConfig], accounts: list[AccountState], clock: Callable[[], datetime] = _utcnow):
         self.exchange = Exchange(markets, accounts)
+        self.history = History()
         self._writer = ReportWriter()
         self._flags: dict[str, SessionFlags] = {}
         self._cancel_on_disconnect: set[str] = set()
@@ -50,7 +58,9 @@ class Venue:
             for i, seed in enumerate(orders):
                 side = WireSide.BUY_YES if seed.side == "buy_yes" else WireSide.SELL_YES
                 spec = OrderSpec(seed.account, "seed", f"seed-{i}", seed.ticker, side, seed.price, seed.quantity)
-                for event in self.exchange.submit(spec, now):
+                events = self.exchange.submit(spec, now)
+                self.history.record(events, now)
+                for event in events:
                     if isinstance(event, Rejected):
                         raise FixEngineError(f"seed_order[{i}] ({seed.ticker}): the exchange refused it: {event.text}")
 
@@ -69,13 +79,17 @@ class Venue:
                 return []
             now = self._clock()
             events = self.exchange.cancel_session_orders(session_id, now)
+            self.history.record(events, now)
             return self._writer.write(events, self._flags, now, session_id)
 
     def expire(self) -> list[Outgoing]:
         with self._lock:
-            now = self._clock()
-            events = self.exchange.expire(now)
-            return self._writer.write(events, self._flags, now, "") if events else []
+            return self._expire_locked(self._clock())
+
+    def _expire_locked(self, now: datetime) -> list[Outgoing]:
+        events = self.exchange.expire(now)
+        self.history.record(events, now)
+        return self._writer.write(events, self._flags, now, "") if events else []
 
     def handle(self, session_id: str, session_type: SessionType, account_id: str, msg_type: str,
                fields: Mapping[int, str], fixt: bool) -> list[Outgoing]:
@@ -104,11 +118,61 @@ class Venue:
                 if session_type is not SessionType.NR:
                     raise UnsupportedHere("mass cancel is only available on KalshiNR")
                 events = self.exchange.mass_cancel(session_id, now)
+                self.history.record(events, now)
                 report = mass_cancel_report(fields.get(11, ""), session_id, len(events), fixt)
                 return [report, *self._writer.write(events, self._flags, now, session_id)]
             else:
                 raise UnsupportedHere(f"message type {msg_type} is not supported")
+            self.history.record(events, now)
             return self._writer.write(events, self._flags, now, session_id)
+
+    def read(self, reader: Callable[[Exchange, History, datetime], T]) -> T:
+        """Run ``reader`` on the exchange and its history, consistently (under the lock), at ``now``."""
+        with self._lock:
+            return reader(self.exchange, self.history, self._clock())
+
+    # Operator actions: they change the exchange behind the clients' backs, so their own events
+    # are recorded (the REST API shows them) but never written to a FIX session. Orders found due
+    # to expire on the way are not the operator's doing: their reports come back in ``due``, to be
+    # sent whether or not the action itself could be done.
+
+    def cancel_order(self, order_id: str) -> OperatorOutcome:
+        """Cancel an open order by its order id (an error if unknown or no longer open)."""
+        return self._silently(lambda now: self.exchange.cancel_order(order_id, now))
+
+    def fill_order(self, order_id: str, quantity: Decimal, counterparty: str, counterparty_balance: Decimal
+                   ) -> OperatorOutcome:
+        """Fill part of an open order at its price against ``counterparty`` (opened with
+        ``counterparty_balance`` if the exchange does not know it yet)."""
+        def fill(now: datetime) -> list[Event]:
+            try:
+                self.exchange.account(counterparty)
+            except KeyError:
+                self.exchange.open_account(counterparty, counterparty_balance)
+            return self.exchange.fill_against(order_id, quantity, counterparty, now)
+        return self._silently(fill)
+
+    def settle_market(self, ticker: str, result: Literal["yes", "no"]) -> OperatorOutcome:
+        """Settle a market: its open orders end, winners are paid $1 a contract, positions go to zero."""
+        return self._silently(lambda now: self.exchange.settle_market(ticker, result, now))
+
+    def _silently(self, change: Callable[[datetime], list[Event]]) -> OperatorOutcome:
+        with self._lock:
+            now = self._clock()
+            due = self._expire_locked(now)
+            try:
+                events = change(now)
+            except ValueError as exc:  # the exchange refused, having changed nothing
+                return OperatorOutcome([], due, exc)
+            self.history.record(events, now)
+            return OperatorOutcome(events, due, None)
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorOutcome:
+    events: list[Event]  # what the action did (never sent on FIX)
+    due: list[Outgoing]  # reports of orders that expired meanwhile: send them
+    error: ValueError | None  # why the exchange refused the action (``UnknownError``: unknown item)
 
 
 class UnsupportedHere(Exception):

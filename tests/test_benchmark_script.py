@@ -32,4 +32,17 @@ def test_recovery_benchmark_prints_its_json() -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["rt"]["gap_messages"] == 200 and report["rt"]["seconds_resend_to_last_applied"] > 0
-    assert report["nr"]["seconds_gap_to_book_held"] >= report["nr"]["seconds_gap_to_logged_on"] > 0
+    nr = report["nr"]
+    assert nr["seconds_gap_to_confirmed_book"] >= nr["seconds_gap_to_book_held"] >= nr["seconds_gap_to_logged_on"] > 0
+    assert "book matches the exchange" in nr["reconciliation"]
+
+
+def test_reconcile_benchmark_prints_its_json() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "reconcile.py"), "--orders", "150"], capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["orders"] == 150 and report["fills"] == 150
+    assert report["healing_run"]["fills_healed"] == 150 and report["clean_run"]["discrepancies"] == 0
+    assert report["healing_run"]["seconds"] > 0 and report["clean_run"]["seconds"] > 0

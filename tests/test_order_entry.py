@@ -13,11 +13,15 @@ from fixengine.orders.requests import CancelOrder, NewOrder
 from fixengine.prices import Action, Contract
 
 
-def test_an_order_queued_but_refused_by_the_transport_becomes_outcome_unknown(tmp_path) -> None:
-    session = SessionConfig(
+def nr_session(tmp_path) -> SessionConfig:
+    return SessionConfig(
         name="nr", host="127.0.0.1", port=1, tls=False, session_type=SessionType.NR, api_key_id="k",
         private_key_file=tmp_path / "k.pem",
     )
+
+
+def test_an_order_queued_but_refused_by_the_transport_becomes_outcome_unknown(tmp_path) -> None:
+    session = nr_session(tmp_path)
     published: list[object] = []
     soon: list = []
     sent: list[tuple[str, list]] = []
@@ -41,10 +45,7 @@ def test_an_order_queued_but_refused_by_the_transport_becomes_outcome_unknown(tm
 
 
 def test_a_cancel_the_transport_refused_leaves_the_order_as_it_was(tmp_path) -> None:
-    session = SessionConfig(
-        name="nr", host="127.0.0.1", port=1, tls=False, session_type=SessionType.NR, api_key_id="k",
-        private_key_file=tmp_path / "k.pem",
-    )
+    session = nr_session(tmp_path)
     published: list[object] = []
     soon: list = []
     transport_up = [True]

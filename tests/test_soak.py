@@ -32,7 +32,7 @@ from tests.conftest import session_to
 
 TICKER = "SOAK-1"
 SEED = int(os.environ.get("FIXENGINE_SOAK_SEED", "20261121"))
-SECONDS = float(os.environ.get("FIXENGINE_SOAK_SECONDS", "30"))
+SECONDS = float(os.environ.get("FIXENGINE_SOAK_SECONDS", "25"))
 FAULT_EVERY_S = 1.0
 REQUEST_EVERY_S = 0.01  # up to 100 requests a second
 HEARTBEAT_S = 2

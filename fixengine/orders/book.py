@@ -24,6 +24,7 @@ from fixengine.orders.reports import (
     ExecutionReport,
     Fill,
     OrdStatus,
+    PositionFix,
     Reason,
     RejectCode,
 )
@@ -186,6 +187,9 @@ class OrderBook:
     _keys: dict[str, str] = field(default_factory=dict)  # every ClOrdID ever used -> order key
     _by_order_id: dict[str, str] = field(default_factory=dict)
     _seen: set[tuple[int, str]] = field(default_factory=set)  # (shard, ExecID) applied
+    # (OrderID, TrdMatchID) of fills applied: a fill healed by reconciliation and then resent by
+    # the exchange under its own ExecID is still one fill
+    _trades: set[tuple[str, str]] = field(default_factory=set)
 
     # --- intents (journaled by the engine before they are sent) ------------------------------
 
@@ -262,6 +266,11 @@ class OrderBook:
             if key in self._seen:
                 return []
             self._seen.add(key)
+        trade = (report.order_id, report.fill.trade_id) if report.fill is not None and report.fill.trade_id else None
+        if trade is not None:
+            if trade in self._trades:
+                return []
+            self._trades.add(trade)
         order_key = self.key_for(report)
         if order_key is None:
             return [UnmatchedReport(report)]
@@ -420,6 +429,23 @@ class OrderBook:
         for key, order in self.orders.items():
             if order.account == account and order.unconfirmed:
                 self.orders[key] = replace(order, unconfirmed=False)
+
+    def heal(self, heal: ExecutionReport | PositionFix) -> list[BookEvent]:
+        """Apply a heal from reconciliation (``fixengine.reconcile``)."""
+        if isinstance(heal, PositionFix):
+            return self.set_position(heal.account, heal.ticker, heal.net_yes)
+        return self.apply(heal)
+
+    def has_trade(self, order_id: str, trade_id: str) -> bool:
+        """Whether the fill ``trade_id`` (TrdMatchID, REST trade_id) of ``order_id`` is in the book."""
+        return (order_id, trade_id) in self._trades
+
+    def set_position(self, account: str, ticker: str, net_yes: Decimal) -> list[BookEvent]:
+        """Reconciliation: the exchange says so (a settlement the FIX session never reports)."""
+        if self.positions.get((account, ticker), ZERO) == net_yes:
+            return []
+        self.positions[(account, ticker)] = net_yes
+        return [PositionChanged(account, ticker, net_yes)]
 
     def position(self, account: str, ticker: str) -> Decimal:
         """Net YES contracts the account holds in the market (negative: NO)."""

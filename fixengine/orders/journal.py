@@ -24,6 +24,7 @@ a second engine on the same data directory is refused instead of interleaving it
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,13 +39,13 @@ from fixengine.orders.codec import (
     execution_report_from_json,
     report_to_json,
 )
-from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport
+from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, PositionFix
 from fixengine.orders.requests import NewOrder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject | business_reject
+    kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject | business_reject | reconciled
     cl_ord_id TEXT,                -- the intent's ClOrdID
     order_key TEXT,                -- cancel/replace: which order; new: the account (API key)
     shard INTEGER,                 -- report: exchange index
@@ -83,7 +84,15 @@ class ReplaceIntent:
     quantity: Decimal | None
 
 
-Entry = NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject | BusinessReject
+@dataclass(frozen=True, slots=True)
+class Reconciled:
+    """A heal from reconciliation (fixengine.reconcile): a report the exchange's REST API showed
+    us instead of the FIX session, or a position correction."""
+
+    heal: ExecutionReport | PositionFix
+
+
+Entry = NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject | BusinessReject | Reconciled
 
 
 class Journal:
@@ -157,6 +166,14 @@ class Journal:
         ).fetchone()
         return row is not None
 
+    def record_reconciled(self, heal: ExecutionReport | PositionFix) -> None:
+        """Journal a heal, marked as coming from reconciliation (kind ``reconciled``)."""
+        if isinstance(heal, PositionFix):
+            body = json.dumps({"position": {"account": heal.account, "ticker": heal.ticker, "net_yes": str(heal.net_yes)}})
+        else:
+            body = json.dumps({"report": json.loads(report_to_json(heal))})
+        self._insert("reconciled", body)
+
     def replay(self) -> Iterator[Entry]:
         """Every entry in the order it was written."""
         rows = self._db.execute("SELECT kind, cl_ord_id, order_key, body FROM entries ORDER BY seq")
@@ -173,6 +190,13 @@ class Journal:
                 yield cancel_reject_from_json(body)
             elif kind == "business_reject":
                 yield business_reject_from_json(body)
+            elif kind == "reconciled":
+                data = json.loads(body)
+                if "position" in data:
+                    p = data["position"]
+                    yield Reconciled(PositionFix(p["account"], p["ticker"], Decimal(p["net_yes"])))
+                else:
+                    yield Reconciled(execution_report_from_json(json.dumps(data["report"])))
 
 
 def rebuild_book(journal: Journal) -> OrderBook:
@@ -185,6 +209,8 @@ def rebuild_book(journal: Journal) -> OrderBook:
             book.cancel(entry.order_key, entry.cl_ord_id)
         elif isinstance(entry, ReplaceIntent):
             book.replace(entry.order_key, entry.cl_ord_id, entry.quantity)
+        elif isinstance(entry, Reconciled):
+            book.heal(entry.heal)
         else:
             book.apply(entry)
     # An order journaled but never acknowledged may or may not have reached the exchange (the

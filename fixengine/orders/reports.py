@@ -168,6 +168,15 @@ class CancelReject:
 
 
 @dataclass(frozen=True, slots=True)
+class PositionFix:
+    """Reconciliation's correction of a position the FIX session never reported (a settlement)."""
+
+    account: str
+    ticker: str
+    net_yes: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class BusinessReject:
     """BusinessMessageReject (35=j) of one of our order requests, e.g. Kalshi's rate limit (380=8):
     the exchange never processed it. A new order is rejected; a cancel or replace is refused and

@@ -1,0 +1,169 @@
+"""Errors of the Kalshi REST client, parsed from whichever body shape Kalshi answered with.
+
+Kalshi answers errors in several shapes (rest-spec.md §9); ``RestError.from_response`` reads all:
+
+- nested ``{"error": {"code", "message", "details"}}`` (auth, order and exchange errors),
+- flat ``{"code", "message", "details"}`` (body decoding errors),
+- bare ``{"msg": "..."}`` (query-parameter validation, e.g. a limit over the maximum),
+- the rate limiter's ``{"error": "too many requests"}``,
+- and, from ASGI servers such as the simulator's, ``{"detail": ...}``; anything else is shown as
+  (the start of) its text.
+
+An error's text names the request (method and path, never the query, headers or key material),
+the HTTP status, Kalshi's ``code`` and its message.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from fixengine.errors import FixEngineError
+
+_MAX_TEXT = 300  # an HTML error page is not a message; its start is enough to recognise it
+
+
+class RestError(FixEngineError):
+    """A Kalshi REST request failed. ``status`` is the HTTP status (None when no answer came),
+    ``code`` Kalshi's machine-readable code (None in the shapes without one; it may embed ids,
+    e.g. ``user_not_found:_<uuid>``, so match it by prefix), ``message`` and ``details`` its text.
+    ``attempts`` is how many times the request was sent."""
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        message: str,
+        *,
+        code: str | None = None,
+        details: str | None = None,
+        attempts: int = 1,
+    ):
+        self.method = method.upper()
+        self.path = path.split("?", 1)[0]
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.attempts = attempts
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f"{self.method} {self.path}"
+        status = f"HTTP {self.status}" if self.status is not None else "no response:"
+        text = self.message
+        if self.code and self.code != self.message:
+            text = f"{self.code}: {text}"
+        if self.details and self.details not in (self.code, self.message):
+            text = f"{text} ({self.details})"
+        tries = f" [gave up after {self.attempts} attempts]" if self.attempts > 1 else ""
+        return f"{where}: {status} {text}{tries}"
+
+    @staticmethod
+    def from_response(method: str, path: str, status: int, body: bytes, *, attempts: int = 1) -> RestError:
+        """The typed error for an HTTP error answer: ``AuthenticationError`` for 401, ``NotFound``
+        for 404, ``RateLimitedError`` for 429, ``ServerError`` for 5xx, else ``RestError``."""
+        code, message, details = parse_error_body(body)
+        if not message:
+            message = _reason(status)
+        cls: type[RestError]
+        if status == 401:
+            cls = AuthenticationError
+        elif status == 404:
+            cls = NotFound
+        elif status == 429:
+            cls = RateLimitedError
+        elif status >= 500:
+            cls = ServerError
+        else:
+            cls = RestError
+        return cls(method, path, status, message, code=code, details=details, attempts=attempts)
+
+
+class AuthenticationError(RestError):
+    """401: bad signature, stale timestamp (``header_timestamp_expired``), unknown key, missing
+    header. Retrying the same request does not help; check the key id, key file and clock."""
+
+
+class NotFound(RestError):
+    """404: unknown order, market or event. For an order this is proof it is not live."""
+
+
+class RateLimitedError(RestError):
+    """429 still after every retry: the account's read budget is spent faster than it refills."""
+
+
+class ServerError(RestError):
+    """5xx still after every retry (Kalshi down, in maintenance, or a gateway timeout)."""
+
+
+class RestTransportError(RestError):
+    """No HTTP answer after every retry: connection refused or reset, DNS failure, timeout."""
+
+
+class InvalidResponse(RestError):
+    """A 2xx answer whose body is not what Kalshi documents: not JSON, or missing or malformed
+    fields. ``message`` lists each problem with the field's path, e.g. ``orders[3].fill_count_fp``."""
+
+
+def parse_error_body(body: bytes) -> tuple[str | None, str, str | None]:
+    """``(code, message, details)`` from an error body of any known shape; ``message`` is empty
+    when the body says nothing."""
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text:
+        return None, "", None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, _clip(text), None
+    if isinstance(data, dict):
+        inner = data.get("error")
+        if isinstance(inner, dict):  # nested: {"error": {"code", "message", "details"}}
+            return _fields(inner, text)
+        if isinstance(inner, str):  # rate limiter: {"error": "too many requests"}
+            return None, _clip(inner), None
+        if "code" in data or "message" in data:  # flat
+            return _fields(data, text)
+        if isinstance(data.get("msg"), str):  # bare
+            return None, _clip(data["msg"]), None
+        if "detail" in data:  # ASGI frameworks (FastAPI/Starlette)
+            return None, _clip(_as_text(data["detail"]) or ""), None
+    return None, _clip(text), None
+
+
+def _fields(obj: dict[str, object], text: str) -> tuple[str | None, str, str | None]:
+    code = _as_text(obj.get("code"))
+    message = _as_text(obj.get("message")) or code or _clip(text)
+    return code, _clip(message), _as_text(obj.get("details"))
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    return _clip(json.dumps(value, separators=(",", ":"), default=str))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+
+
+__all__ = [
+    "AuthenticationError",
+    "InvalidResponse",
+    "NotFound",
+    "RateLimitedError",
+    "RestError",
+    "RestTransportError",
+    "ServerError",
+    "parse_error_body",
+]

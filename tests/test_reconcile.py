@@ -1,0 +1,189 @@
+"""The reconciler as a pure function: a book, a REST snapshot, and what it finds and heals."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal as D
+
+from fixengine.orders.book import OrderBook, Status
+from fixengine.orders.reports import ExecType, ExecutionReport, Fill, OrdStatus
+from fixengine.orders.requests import NewOrder
+from fixengine.prices import Action, Contract, WireSide
+from fixengine.reconcile import HEAL_PREFIX, Kind, Severity, Snapshot, reconcile
+from fixengine.rest.models import Fill as RestFill
+from fixengine.rest.models import Order as RestOrder
+from fixengine.rest.models import Settlement
+
+ACCOUNT = "key-1"
+TICKER = "REC-1"
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+
+
+def placed(book: OrderBook, cl: str, quantity: str = "5", price: str = "0.40", *, acked: bool = True) -> str:
+    order = NewOrder.create(ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=D(quantity),
+                            price=D(price), client_order_id=cl)
+    book.submit(order, ACCOUNT)
+    if acked:
+        book.apply(ExecutionReport(f"1;{cl}", ExecType.NEW, OrdStatus.NEW, f"O-{cl}", cl, None, TICKER,
+                                   WireSide.BUY_YES, D(quantity), D(0), D(quantity), D(price)))
+    return cl
+
+
+def rest_order(cl: str, status: str = "resting", filled: str = "0", remaining: str = "5", price: str = "0.40",
+               order_id: str | None = None) -> RestOrder:
+    return RestOrder.model_validate({
+        "order_id": order_id or f"O-{cl}", "client_order_id": cl, "ticker": TICKER, "status": status,
+        "outcome_side": "yes", "book_side": "bid", "yes_price_dollars": price,
+        "initial_count_fp": "5.00", "fill_count_fp": filled, "remaining_count_fp": remaining,
+    })
+
+
+def rest_fill(cl: str, trade_id: str, count: str, price: str = "0.40", at: int = 0) -> RestFill:
+    return RestFill.model_validate({
+        "fill_id": trade_id, "trade_id": trade_id, "order_id": f"O-{cl}", "ticker": TICKER, "outcome_side": "yes",
+        "book_side": "bid", "count_fp": count, "yes_price_dollars": price, "is_taker": False, "fee_cost": "0.0000",
+        "created_time": (NOW + timedelta(seconds=at)).isoformat(),
+    })
+
+
+def snapshot(orders=(), fills=(), positions=None, settlements=(), missing=frozenset()) -> Snapshot:
+    return Snapshot(NOW, list(orders), list(fills), positions or {}, list(settlements), frozenset(missing))
+
+
+def heal(book: OrderBook, findings) -> None:
+    """What the engine does with the heals (after journaling them)."""
+    for item in findings.heals:
+        book.heal(item)
+
+
+def test_a_book_that_agrees_is_clean_and_untouched() -> None:
+    book = OrderBook()
+    placed(book, "a")
+    findings = reconcile(book, ACCOUNT, snapshot([rest_order("a")]))
+    assert findings.clean and findings.discrepancies == [] and findings.heals == []
+
+
+def test_missed_fills_are_healed_once_and_the_position_follows() -> None:
+    book = OrderBook()
+    placed(book, "a")
+    snap = snapshot([rest_order("a", filled="3.00", remaining="2.00")],
+                    [rest_fill("a", "T1", "1.00", at=1), rest_fill("a", "T2", "2.00", at=2)], {TICKER: D(3)})
+    before = book.order("a")
+    findings = reconcile(book, ACCOUNT, snap)
+    assert book.order("a") == before  # reconcile itself changes nothing
+    assert [d.kind for d in findings.discrepancies] == [Kind.FILL_MISSED, Kind.FILL_MISSED]
+    assert all(d.healed and d.severity is Severity.WARNING for d in findings.discrepancies) and findings.clean
+    assert all(h.exec_id.startswith(HEAL_PREFIX) for h in findings.heals)
+    heal(book, findings)
+    order = book.order("a")
+    assert (order.status, order.cum_qty, order.leaves_qty) == (Status.PARTIALLY_FILLED, D(3), D(2))
+    assert book.position(ACCOUNT, TICKER) == D(3)
+    assert reconcile(book, ACCOUNT, snap).discrepancies == []  # healed for good
+    # The exchange's own report of T1 (another ExecID) arriving later is the same fill: ignored.
+    late = ExecutionReport("7;7", ExecType.TRADE, OrdStatus.PARTIALLY_FILLED, "O-a", "a", None, TICKER,
+                           WireSide.BUY_YES, D(5), D(1), D(4), D("0.40"),
+                           fill=Fill("7;7", "T1", D("0.40"), D(1), D(0), False))
+    assert book.apply(late) == [] and book.order("a").cum_qty == D(3)
+
+
+def test_a_cancel_done_elsewhere_is_healed() -> None:
+    book = OrderBook()
+    placed(book, "a")
+    findings = reconcile(book, ACCOUNT, snapshot([rest_order("a", status="canceled", remaining="0.00")]))
+    assert [(d.kind, d.healed) for d in findings.discrepancies] == [(Kind.CANCELED_ELSEWHERE, True)]
+    heal(book, findings)
+    assert book.order("a").status is Status.CANCELED and book.order("a").leaves_qty == 0
+
+
+def test_an_ack_never_read_and_an_order_never_received_are_both_settled() -> None:
+    book = OrderBook()
+    placed(book, "seen", acked=False)
+    placed(book, "lost", acked=False)
+    book.mark_unconfirmed()  # as after a restart: outcome unknown
+    findings = reconcile(book, ACCOUNT, snapshot([rest_order("seen", order_id="O-77")]))
+    assert sorted((d.kind, d.client_order_id) for d in findings.discrepancies) == [
+        (Kind.ACK_MISSED, "seen"), (Kind.NEVER_RECEIVED, "lost"),
+    ]
+    heal(book, findings)
+    assert (book.order("seen").status, book.order("seen").order_id) == (Status.NEW, "O-77")
+    assert not book.order("seen").outcome_unknown
+    assert book.order("lost").status is Status.REJECTED
+
+
+def test_an_order_placed_elsewhere_is_reported_not_adopted() -> None:
+    book = OrderBook()
+    findings = reconcile(book, ACCOUNT, snapshot([rest_order("web", order_id="O-web")]))
+    [found] = findings.discrepancies
+    assert (found.kind, found.severity, found.healed, found.order_id) == (Kind.UNKNOWN_ORDER, Severity.ERROR, False, "O-web")
+    assert not findings.clean and findings.heals == []
+
+
+def test_quantities_fills_cannot_explain_are_reported() -> None:
+    book = OrderBook()
+    placed(book, "a")
+    findings = reconcile(book, ACCOUNT, snapshot([rest_order("a", filled="2.00", remaining="3.00")], positions={TICKER: D(2)}))
+    kinds = {d.kind for d in findings.unexplained}
+    assert Kind.ORDER_MISMATCH in kinds and Kind.POSITION_MISMATCH in kinds and findings.heals == []
+
+
+def test_a_live_order_the_exchange_does_not_know_is_reported() -> None:
+    book = OrderBook()
+    placed(book, "a")
+    [found] = reconcile(book, ACCOUNT, snapshot(missing={"O-a"})).discrepancies
+    assert (found.kind, found.healed) == (Kind.ORDER_MISSING, False) and "404" in found.detail
+
+
+def test_a_settlement_closes_the_position() -> None:
+    book = OrderBook()
+    placed(book, "a")
+    book.apply(ExecutionReport("2;2", ExecType.TRADE, OrdStatus.FILLED, "O-a", "a", None, TICKER, WireSide.BUY_YES,
+                               D(5), D(5), D(0), D("0.40"), fill=Fill("2;2", "T9", D("0.40"), D(5), D(0), False),
+                               long_qty=D(5), short_qty=D(0)))
+    settlement = Settlement.model_validate({
+        "ticker": TICKER, "market_result": "yes", "yes_count_fp": "5.00", "no_count_fp": "0.00",
+        "yes_total_cost_dollars": "2.0000", "no_total_cost_dollars": "0.0000", "revenue": 500,
+        "fee_cost": "0.0000", "settled_time": NOW.isoformat(),
+    })
+    findings = reconcile(book, ACCOUNT, snapshot([rest_order("a", status="executed", filled="5.00", remaining="0.00")],
+                                                 positions={}, settlements=[settlement]))
+    assert [(d.kind, d.healed) for d in findings.discrepancies] == [(Kind.SETTLED, True)]
+    heal(book, findings)
+    assert book.position(ACCOUNT, TICKER) == 0
+
+
+def test_a_position_no_settlement_explains_is_reported() -> None:
+    book = OrderBook()
+    findings = reconcile(book, ACCOUNT, snapshot(positions={TICKER: D(-4)}))
+    [found] = findings.discrepancies
+    assert (found.kind, found.severity, found.healed) == (Kind.POSITION_MISMATCH, Severity.ERROR, False)
+    assert "-4" in found.detail
+
+
+def test_heals_are_journaled_as_reconciled_and_replay_into_the_same_book(tmp_path) -> None:
+    from fixengine.orders.journal import Journal, Reconciled, rebuild_book
+
+    journal = Journal(tmp_path / "j.sqlite")
+    order = NewOrder.create(ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=D(5), price=D("0.40"),
+                            client_order_id="a")
+    journal.record_new(order, ACCOUNT)
+    book = OrderBook()
+    book.submit(order, ACCOUNT)
+    settlement = Settlement.model_validate({
+        "ticker": "OTHER-1", "market_result": "no", "yes_count_fp": "0.00", "no_count_fp": "2.00",
+        "yes_total_cost_dollars": "0", "no_total_cost_dollars": "1.2000", "revenue": 200, "fee_cost": "0",
+        "settled_time": NOW.isoformat(),
+    })
+    book.positions[(ACCOUNT, "OTHER-1")] = D(-2)  # held before the engine last stopped
+    findings = reconcile(book, ACCOUNT, snapshot(
+        [rest_order("a", filled="1.00", remaining="4.00")], [rest_fill("a", "T1", "1.00")], {TICKER: D(1)}, [settlement],
+    ))
+    assert findings.clean and len(findings.heals) == 3  # ack, fill, settlement
+    for item in findings.heals:
+        journal.record_reconciled(item)
+        book.heal(item)
+    journal.commit()
+    assert sum(isinstance(e, Reconciled) for e in journal.replay()) == 3
+    rebuilt = rebuild_book(journal)
+    assert rebuilt.order("a") == book.order("a") and rebuilt.position(ACCOUNT, TICKER) == D(1)
+    assert rebuilt.has_trade("O-a", "T1")
+    journal.close()
