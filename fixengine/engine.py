@@ -174,7 +174,7 @@ class Engine:
         if self.config.rest is not None:
             keys = {state.signer.key_id: state.signer.private_key for state in states.values()}
             self._reconciler = Reconciler(self.config.rest, self._orders.book, journal, keys,
-                                          self._orders.last_report_at, self._publish)
+                                          self._orders.last_report_at, self._publish, self._orders.request_sent_at)
             if self.config.rest.reconcile_interval > 0:
                 self._spawn(self._reconcile_periodically(self.config.rest.reconcile_interval))
         self._messages.start()
@@ -431,6 +431,8 @@ class Engine:
         except FixEngineError as exc:
             self._log_and_publish(ReconciliationFailed(session, str(exc)))
             raise
+        orders = self._order_entry()
+        orders.forget_requests({o.pending for o in orders.book.orders.values() if o.pending is not None})
         done = ReconciliationDone(session, findings)
         (log.info if findings.clean else log.error)("%s: %s", session, done.describe())
         self._publish(done)

@@ -146,6 +146,7 @@ class OrderEntry:
         self._outbox: list[tuple[SessionConfig, str, Fields]] = []
         self._held: dict[str, str] = {}  # session -> why its book is unconfirmed
         self._last_report: dict[str, datetime] = {}  # account -> when its latest report was applied
+        self._requests_sent: dict[str, datetime] = {}  # cancel/replace ClOrdID -> when it went out
         self._last_mass_cancel: dict[str, float] = {}
 
     # --- requests -----------------------------------------------------------------------------
@@ -204,6 +205,14 @@ class OrderEntry:
         log.warning("%s: book unconfirmed, new orders held: %s", session_name, reason)
         self._publish(BookHeld(session_name, reason, len(marked)))
 
+    def request_sent_at(self, cl_ord_id: str) -> datetime | None:
+        """When a cancel or replace went out (None: not sent by this process)."""
+        return self._requests_sent.get(cl_ord_id)
+
+    def forget_requests(self, keep: set[str]) -> None:
+        """Drop the send times of requests no longer pending (reconciliation calls it)."""
+        self._requests_sent = {cl: t for cl, t in self._requests_sent.items() if cl in keep}
+
     def last_report_at(self, account: str) -> datetime | None:
         """When the latest report for ``account`` was applied (what REST must have caught up with)."""
         return self._last_report.get(account)
@@ -234,6 +243,8 @@ class OrderEntry:
 
     def _transmit(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
         if self._send(session, msg_type, fields):
+            if msg_type in ("F", "G"):  # for reconciliation: is an unanswered one still in flight?
+                self._requests_sent[next(v for t, v in fields if t == 11)] = _utcnow()
             return
         cl_ord_id = next((v for t, v in fields if t == 11), "")
         reason = f"session {session.name} could not send: not logged on"

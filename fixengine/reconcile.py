@@ -11,7 +11,10 @@ Explained, healed (Kalshi spec §6, §12):
 - an order the exchange never received (journaled, then the process or the session died);
 - fills we never heard of (a gap on a session without retransmission, or a fill behind our back);
 - a cancel done elsewhere (the web app, another client, the exchange);
-- a settled market: the position goes to zero.
+- a settled market: the position goes to zero;
+- a cancel or replace whose answer was lost (it happened: applied) or that never arrived (the
+  order is as it was), once it is old enough that the exchange has certainly seen it
+  (``settled_requests``; a request still in flight is left alone).
 Not explained, reported: a resting order the book does not know, an order whose quantities or
 price disagree beyond its fills, a live order the exchange does not know, a position that still
 differs after the heals.
@@ -23,14 +26,24 @@ never collide with the exchange's own (``clock;event``).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
 from fixengine.orders.book import Order, OrderBook, Status
-from fixengine.orders.reports import ExecType, ExecutionReport, Fill, OrdStatus, PositionFix, Reason, RejectCode
+from fixengine.orders.reports import (
+    CancelReject,
+    CxlRejResponseTo,
+    ExecType,
+    ExecutionReport,
+    Fill,
+    OrdStatus,
+    PositionFix,
+    Reason,
+    RejectCode,
+)
 from fixengine.rest.models import Fill as RestFill
 from fixengine.rest.models import Order as RestOrder
 from fixengine.rest.models import Settlement
@@ -47,6 +60,8 @@ class Severity(str, Enum):
 
 class Kind(str, Enum):
     ACK_MISSED = "ack_missed"
+    REPLACE_MISSED = "replace_missed"  # the replace happened; its answer was lost
+    REQUEST_LOST = "request_lost"  # a cancel or replace that never reached the exchange
     NEVER_RECEIVED = "never_received"
     FILL_MISSED = "fill_missed"
     CANCELED_ELSEWHERE = "canceled_elsewhere"
@@ -73,7 +88,7 @@ class Discrepancy:
         return f"{self.severity.value}: {self.kind.value} {who}: {self.detail} ({state})"
 
 
-Heal = ExecutionReport | PositionFix
+Heal = ExecutionReport | CancelReject | PositionFix
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +123,11 @@ class Findings:
         return [d for d in self.discrepancies if not d.healed]
 
 
-def reconcile(book: OrderBook, account: str, snapshot: Snapshot) -> Findings:
-    """Compare ``account``'s part of ``book`` with ``snapshot``; ``book`` is not changed."""
+def reconcile(book: OrderBook, account: str, snapshot: Snapshot, settled_requests: Collection[str] | None = None) -> Findings:
+    """Compare ``account``'s part of ``book`` with ``snapshot``; ``book`` is not changed.
+
+    ``settled_requests``: ClOrdIDs of pending cancels/replaces sent long enough before the snapshot
+    that the exchange has answered them; None: every pending one (the engine is not running)."""
     work = copy.deepcopy(book)  # heals are tried on a copy, so positions are compared after them
     findings = Findings()
     mine = [o for o in work.orders.values() if o.account == account]
@@ -135,6 +153,7 @@ def reconcile(book: OrderBook, account: str, snapshot: Snapshot) -> Findings:
             continue
         matched.add(ours.key)
         _order(work, ours.key, rest, fills_by_order.get(rest.order_id, []), findings)
+        _pending(work, ours.key, rest, settled_requests, findings)
 
     for order in mine:
         if order.key in matched or order.status.terminal:
@@ -165,6 +184,9 @@ def _order(work: OrderBook, key: str, rest: RestOrder, fills: list[RestFill], fi
               Discrepancy(Kind.ACK_MISSED, Severity.INFO, rest.ticker, "acknowledged by the exchange; the ack was never read",
                           rest.order_id, order.key, healed=True))
         order = work.order(key)
+    if order.status is Status.PENDING_REPLACE and order.pending is not None and rest.yes_price_dollars != order.yes_price:
+        # The exchange has the new price: the replace happened (before any fill at that price).
+        _heal(work, findings, _replaced(order, rest, order.cum_qty, _total(rest) - order.cum_qty), _replace_missed(order, rest))
     for fill in fills:
         if work.has_trade(rest.order_id, fill.trade_id):
             continue
@@ -202,6 +224,53 @@ def _order(work: OrderBook, key: str, rest: RestOrder, fills: list[RestFill], fi
         ))
 
 
+def _pending(work: OrderBook, key: str, rest: RestOrder, settled: Collection[str] | None, findings: Findings) -> None:
+    """A cancel or replace still pending in the book on an order the exchange shows resting."""
+    order = work.order(key)
+    if order.pending is None or order.status.terminal or rest.status != "resting":
+        return
+    if settled is not None and order.pending not in settled:
+        return  # still in flight: its answer may be on its way
+    replaced = order.status is Status.PENDING_REPLACE and (
+        rest.yes_price_dollars != order.yes_price or rest.fill_count_fp + rest.remaining_count_fp != order.quantity
+    )
+    if replaced:
+        heal: Heal = _replaced(order, rest, rest.fill_count_fp, rest.remaining_count_fp)
+        finding = _replace_missed(order, rest)
+    else:
+        what = "cancel" if order.status is Status.PENDING_CANCEL else "replace"
+        heal = CancelReject(
+            cl_ord_id=order.pending, orig_cl_ord_id=order.cl_ord_id, order_id=rest.order_id, ord_status=None,
+            response_to=CxlRejResponseTo.CANCEL if what == "cancel" else CxlRejResponseTo.REPLACE,
+            reason=Reason(RejectCode.OTHER, None, f"the {what} never reached the exchange (reconciliation)"),
+        )
+        finding = Discrepancy(Kind.REQUEST_LOST, Severity.WARNING, rest.ticker,
+                              f"the {what} {order.pending} never reached the exchange: the order is as it was",
+                              rest.order_id, order.key, healed=True)
+    _heal(work, findings, heal, finding)
+
+
+def _total(rest: RestOrder) -> Decimal:
+    return rest.fill_count_fp + rest.remaining_count_fp
+
+
+def _replaced(order: Order, rest: RestOrder, cum: Decimal, leaves: Decimal) -> ExecutionReport:
+    """The Replaced report we never read: the pending ClOrdID, the exchange's price and size."""
+    assert order.pending is not None
+    return ExecutionReport(
+        exec_id=f"{HEAL_PREFIX}{rest.order_id}:{order.pending}", exec_type=ExecType.REPLACED,
+        ord_status=OrdStatus.PARTIALLY_FILLED if cum else OrdStatus.NEW, order_id=rest.order_id,
+        cl_ord_id=order.pending, orig_cl_ord_id=order.cl_ord_id, ticker=order.ticker, side=order.side,
+        order_qty=cum + leaves, cum_qty=cum, leaves_qty=leaves, yes_price=rest.yes_price_dollars,
+    )
+
+
+def _replace_missed(order: Order, rest: RestOrder) -> Discrepancy:
+    return Discrepancy(Kind.REPLACE_MISSED, Severity.INFO, rest.ticker,
+                       f"replaced to {_total(rest)} @ {rest.yes_price_dollars} (YES); the answer was never read",
+                       rest.order_id, order.key, healed=True)
+
+
 def _never_received(work: OrderBook, order: Order, findings: Findings) -> None:
     report = ExecutionReport(
         exec_id=f"{HEAL_PREFIX}{order.key}:absent", exec_type=ExecType.REJECTED, ord_status=OrdStatus.REJECTED,
@@ -228,10 +297,7 @@ def _report(order: Order, rest: RestOrder, exec_type: ExecType, status: OrdStatu
 
 
 def _heal(work: OrderBook, findings: Findings, heal: Heal, finding: Discrepancy) -> None:
-    if isinstance(heal, PositionFix):
-        work.set_position(heal.account, heal.ticker, heal.net_yes)
-    else:
-        work.apply(heal)
+    work.heal(heal)
     findings.heals.append(heal)
     findings.discrepancies.append(finding)
 

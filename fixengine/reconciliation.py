@@ -32,6 +32,7 @@ log = logging.getLogger("fixengine.reconciliation")
 # Fills and settlements are read from the last good snapshot on, less this margin (REST lag).
 CHECKPOINT_MARGIN = timedelta(minutes=5)
 STALE_POLL_S = 0.2
+REQUEST_GRACE = timedelta(seconds=1)  # a cancel/replace older than this at as_of has been answered
 LOGGED_HEALS = 20  # healed findings logged one by one per run; the rest are counted
 
 
@@ -80,6 +81,7 @@ class Reconciler:
         keys: dict[str, rsa.RSAPrivateKey],
         last_report_at: Callable[[str], datetime | None],
         publish: Callable[[BookEvent], None] = lambda _: None,
+        request_sent_at: Callable[[str], datetime | None] | None = None,
     ):
         self.config = config
         self._book = book
@@ -87,6 +89,7 @@ class Reconciler:
         self._keys = keys
         self._last_report_at = last_report_at
         self._publish = publish
+        self._request_sent_at = request_sent_at  # None: nothing in flight (the engine is not running)
         self._clients: dict[str, KalshiRest] = {}
         self._checkpoints: dict[str, datetime] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -122,11 +125,24 @@ class Reconciler:
                         f"report ({last.isoformat()}), after {self.config.staleness_timeout:.0f}s of re-reading"
                     )
                 await asyncio.sleep(STALE_POLL_S)  # polling a remote service, not synchronising
-            findings = reconcile(self._book, account, snapshot)
+            findings = reconcile(self._book, account, snapshot, self._settled_requests(account, snapshot.as_of))
             self._heal(findings)
             self._checkpoints[account] = snapshot.as_of - CHECKPOINT_MARGIN
             _log_findings(account, findings)
             return findings
+
+    def _settled_requests(self, account: str, as_of: datetime) -> set[str] | None:
+        """Pending cancels/replaces the exchange has certainly answered by ``as_of``: sent by an
+        earlier process, or at least ``REQUEST_GRACE`` before it."""
+        if self._request_sent_at is None:
+            return None
+        settled = set()
+        for order in self._book.orders.values():
+            if order.account == account and order.pending is not None:
+                sent = self._request_sent_at(order.pending)
+                if sent is None or sent <= as_of - REQUEST_GRACE:
+                    settled.add(order.pending)
+        return settled
 
     def _heal(self, findings: Findings) -> None:
         for heal in findings.heals:

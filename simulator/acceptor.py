@@ -41,6 +41,7 @@ from simulator.venue import UnsupportedHere, Venue
 log = logging.getLogger("simulator.acceptor")
 
 EXPIRY_CHECK_S = 0.1
+LOGON_SETTLE_S = 2.0  # how long logout() waits for a Logon already received to complete
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,12 @@ class Acceptor:
             if session_id.getTargetCompID().getValue() != key_id:
                 continue
             session = fix.Session.lookupSession(session_id)
-            if session is not None and session.isLoggedOn():
+            if session is None:
+                continue
+            if session.receivedLogon() and not session.isLoggedOn():
+                # Its Logon answer may be on the wire before QuickFIX counts it as logged on.
+                self.application.wait_logged_on(session_id.toString(), LOGON_SETTLE_S)
+            if session.isLoggedOn():
                 session.logout(text)
                 count += 1
         return count

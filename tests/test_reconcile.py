@@ -107,7 +107,7 @@ def test_an_ack_never_read_and_an_order_never_received_are_both_settled() -> Non
     heal(book, findings)
     assert (book.order("seen").status, book.order("seen").order_id) == (Status.NEW, "O-77")
     assert not book.order("seen").outcome_unknown
-    assert book.order("lost").status is Status.REJECTED
+    assert book.order("lost").status is Status.REJECTED and book.order("lost").order_id is None
 
 
 def test_an_order_placed_elsewhere_is_reported_not_adopted() -> None:
@@ -187,3 +187,36 @@ def test_heals_are_journaled_as_reconciled_and_replay_into_the_same_book(tmp_pat
     assert rebuilt.order("a") == book.order("a") and rebuilt.position(ACCOUNT, TICKER) == D(1)
     assert rebuilt.has_trade("O-a", "T1")
     journal.close()
+
+
+def test_a_lost_cancel_and_a_replace_whose_answer_was_lost_are_settled_once_old_enough() -> None:
+    book = OrderBook()
+    placed(book, "a")
+    placed(book, "b")
+    book.cancel("a", "a-cancel")
+    book.replace("b", "b-replace")
+    snap = snapshot([rest_order("a"), rest_order("b", price="0.45")])
+    in_flight = reconcile(book, ACCOUNT, snap, settled_requests=set())
+    assert [d.kind for d in in_flight.discrepancies] == [Kind.REPLACE_MISSED]  # its new price proves it; the cancel may still come
+    findings = reconcile(book, ACCOUNT, snap, settled_requests={"a-cancel", "b-replace"})
+    assert sorted((d.kind, d.client_order_id) for d in findings.discrepancies) == [
+        (Kind.REPLACE_MISSED, "b"), (Kind.REQUEST_LOST, "a"),
+    ]
+    heal(book, findings)
+    a, b = book.order("a"), book.order("b")
+    assert (a.status, a.pending) == (Status.NEW, None)  # can be cancelled again
+    assert (b.status, b.pending, b.yes_price, b.cl_ord_id) == (Status.NEW, None, D("0.45"), "b-replace")
+    assert reconcile(book, ACCOUNT, snap, settled_requests=None).discrepancies == []
+
+
+def test_a_replace_then_fills_at_the_new_price_are_healed_in_that_order() -> None:
+    book = OrderBook()
+    placed(book, "a")
+    book.replace("a", "a-replace")
+    snap = snapshot([rest_order("a", status="executed", filled="5.00", remaining="0.00", price="0.56")],
+                    [rest_fill("a", "T1", "5.00", price="0.55")], {TICKER: D(5)})
+    findings = reconcile(book, ACCOUNT, snap, settled_requests=set())  # the new price proves it, settled or not
+    assert [d.kind for d in findings.discrepancies] == [Kind.REPLACE_MISSED, Kind.FILL_MISSED] and findings.clean
+    heal(book, findings)
+    order = book.order("a")
+    assert (order.status, order.yes_price, order.cum_qty, order.pending) == (Status.FILLED, D("0.56"), D(5), None)

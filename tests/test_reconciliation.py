@@ -43,7 +43,8 @@ def engine_config(tmp_path, sim, key, **session) -> EngineConfig:
 @pytest.fixture
 def simulator(make_key, start_simulator):
     key = make_key()
-    sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)], rest_port=0)
+    sim, events = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)], rest_port=0)
+    sim.test_events = events  # type: ignore[attr-defined]  # the simulator's own events (SimEvents)
     return sim, key
 
 
@@ -193,6 +194,7 @@ async def test_the_reconcile_command_reports_heals_and_exits_by_what_remains(tmp
     assert again.returncode == 0 and report["clean"] and report["discrepancies"] == []  # the heal was journaled
 
     # An order placed outside this engine (same API key, another client) cannot be explained.
+    await asyncio.to_thread(sim.test_events.wait_for, "closed", key.key_id)  # the engine's connection is gone
     await asyncio.to_thread(place_elsewhere, sim, key)
     unexplained = await asyncio.to_thread(run_cli, "reconcile", "--config", str(tmp_path / "engine.toml"))
     assert unexplained.returncode == 1, unexplained.stdout + unexplained.stderr

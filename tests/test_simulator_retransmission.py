@@ -30,6 +30,7 @@ def connect(make_key, start_simulator):
         events.wait_for("logged_on", key.key_id)
         return sim, key, client
 
+    open_session.events = events  # type: ignore[attr-defined]
     yield open_session
     for client in clients:
         client.close()
@@ -128,12 +129,14 @@ def test_a_reset_logon_forgets_what_was_sent_and_resends_are_not_counted_twice()
 
 
 def test_an_out_of_sequence_logout_does_not_make_a_missing_message_look_received(connect) -> None:
-    sim, _, client = connect(RT)
+    sim, key, client = connect(RT)
     client.seq += 1  # MsgSeqNum 2 never goes out
     client.test_request("gap")  # 3: too high
     assert client.read()[35] == "2"  # the simulator asks for 2 ...
     client.send("5", [])  # 4: ... and we log out instead
     assert client.read()[35] == "5"
+    client.sock.close()
+    connect.events.wait_for("closed", key.key_id)  # the key is free to log on again
     client.reconnect(sim)
     assert client.logon(reset=False)[35] == "A"  # 5, without a reset
     resend = client.read()

@@ -277,7 +277,7 @@ class OrderBook:
         before = self.orders[order_key]
         if before.status.terminal:
             return []  # terminal states absorb: nothing after Filled/Canceled/Rejected/Expired
-        order = replace(before, order_id=before.order_id or report.order_id, unconfirmed=False)  # news of it: current again
+        order = replace(before, order_id=before.order_id or report.order_id or None, unconfirmed=False)  # news of it: current again
         if order.order_id is not None:
             self._by_order_id[order.order_id] = order_key
         events: list[BookEvent] = []
@@ -430,7 +430,7 @@ class OrderBook:
             if order.account == account and order.unconfirmed:
                 self.orders[key] = replace(order, unconfirmed=False)
 
-    def heal(self, heal: ExecutionReport | PositionFix) -> list[BookEvent]:
+    def heal(self, heal: ExecutionReport | CancelReject | PositionFix) -> list[BookEvent]:
         """Apply a heal from reconciliation (``fixengine.reconcile``)."""
         if isinstance(heal, PositionFix):
             return self.set_position(heal.account, heal.ticker, heal.net_yes)

@@ -89,7 +89,7 @@ class Reconciled:
     """A heal from reconciliation (fixengine.reconcile): a report the exchange's REST API showed
     us instead of the FIX session, or a position correction."""
 
-    heal: ExecutionReport | PositionFix
+    heal: ExecutionReport | CancelReject | PositionFix
 
 
 Entry = NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject | BusinessReject | Reconciled
@@ -166,10 +166,12 @@ class Journal:
         ).fetchone()
         return row is not None
 
-    def record_reconciled(self, heal: ExecutionReport | PositionFix) -> None:
+    def record_reconciled(self, heal: ExecutionReport | CancelReject | PositionFix) -> None:
         """Journal a heal, marked as coming from reconciliation (kind ``reconciled``)."""
         if isinstance(heal, PositionFix):
             body = json.dumps({"position": {"account": heal.account, "ticker": heal.ticker, "net_yes": str(heal.net_yes)}})
+        elif isinstance(heal, CancelReject):
+            body = json.dumps({"cancel_reject": json.loads(report_to_json(heal))})
         else:
             body = json.dumps({"report": json.loads(report_to_json(heal))})
         self._insert("reconciled", body)
@@ -195,6 +197,8 @@ class Journal:
                 if "position" in data:
                     p = data["position"]
                     yield Reconciled(PositionFix(p["account"], p["ticker"], Decimal(p["net_yes"])))
+                elif "cancel_reject" in data:
+                    yield Reconciled(cancel_reject_from_json(json.dumps(data["cancel_reject"])))
                 else:
                     yield Reconciled(execution_report_from_json(json.dumps(data["report"])))
 
