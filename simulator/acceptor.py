@@ -6,6 +6,7 @@ the session layer (heartbeats, TestRequests, sequence numbers, validation agains
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import threading
 import traceback
@@ -57,10 +58,24 @@ class SimEvent:
 SimEventSink = Callable[[SimEvent], None]
 
 
+# QuickFIX must be told its port (it cannot report one the OS picked). A port the OS hands out for
+# "any free port" can be handed out again to another process before QuickFIX binds it, and client
+# sockets take their local ports from that same range; so the acceptor's port is drawn at random
+# below it, where neither happens.
+_INTERNAL_PORTS = range(20000, 32000)
+
+
 def free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port below the OS's ephemeral range that nothing is listening on."""
+    for _ in range(100):
+        port = random.choice(_INTERNAL_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise FixEngineError("no free loopback port for the simulator's QuickFIX acceptor")
 
 
 @dataclass(frozen=True, slots=True)
