@@ -112,6 +112,7 @@ class Snapshot:
 class Findings:
     discrepancies: list[Discrepancy] = field(default_factory=list)
     heals: list[Heal] = field(default_factory=list)
+    balance: Decimal | None = None  # the account's cash on the exchange (dollars), for the record
 
     @property
     def clean(self) -> bool:
@@ -129,7 +130,7 @@ def reconcile(book: OrderBook, account: str, snapshot: Snapshot, settled_request
     ``settled_requests``: ClOrdIDs of pending cancels/replaces sent long enough before the snapshot
     that the exchange has answered them; None: every pending one (the engine is not running)."""
     work = copy.deepcopy(book)  # heals are tried on a copy, so positions are compared after them
-    findings = Findings()
+    findings = Findings(balance=snapshot.balance)
     mine = [o for o in work.orders.values() if o.account == account]
     by_order_id = {o.order_id: o for o in mine if o.order_id}
     by_client_id: dict[str, Order] = {}

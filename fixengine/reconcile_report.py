@@ -24,7 +24,9 @@ def as_json_text(results: dict[str, Findings]) -> str:
     return json.dumps({
         "clean": all(f.clean for f in results.values()),
         "sessions": {name: {"clean": f.clean, "healed": len(f.discrepancies) - len(f.unexplained),
-                            "unexplained": len(f.unexplained)} for name, f in results.items()},
+                            "unexplained": len(f.unexplained),
+                            "balance_dollars": None if f.balance is None else str(f.balance)}
+                     for name, f in results.items()},
         "discrepancies": rows(results),
     }, indent=2)
 
@@ -43,5 +45,6 @@ def as_table(results: dict[str, Findings]) -> str:
     for name, f in results.items():
         healed = len(f.discrepancies) - len(f.unexplained)
         verdict = "clean" if f.clean else f"{len(f.unexplained)} discrepancies NOT explained"
-        lines.append(f"{name}: {verdict} ({healed} healed)")
+        balance = "" if f.balance is None else f"; balance ${f.balance}"
+        lines.append(f"{name}: {verdict} ({healed} healed{balance})")
     return "\n".join(lines)

@@ -187,11 +187,12 @@ async def test_the_reconcile_command_reports_heals_and_exits_by_what_remains(tmp
 
     first = await asyncio.to_thread(run_cli, "reconcile", "--config", str(tmp_path / "engine.toml"))
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "canceled_elsewhere" in first.stdout and "s1: clean (1 healed)" in first.stdout
+    assert "canceled_elsewhere" in first.stdout and "s1: clean (1 healed; balance $" in first.stdout
 
     again = await asyncio.to_thread(run_cli, "reconcile", "--config", str(tmp_path / "engine.toml"), "--json")
     report = json.loads(again.stdout)
     assert again.returncode == 0 and report["clean"] and report["discrepancies"] == []  # the heal was journaled
+    assert D(report["sessions"]["s1"]["balance_dollars"]) == sim.exchange.account(key.key_id).balance
 
     # An order placed outside this engine (same API key, another client) cannot be explained.
     await asyncio.to_thread(sim.test_events.wait_for, "closed", key.key_id)  # the engine's connection is gone
