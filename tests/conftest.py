@@ -57,16 +57,24 @@ class SimEvents:
         self.queue.put(event)
 
     def wait_for(self, kind: str, key_id: str | None = None, timeout: float = 10.0) -> SimEvent:
+        """Skip events until one of ``kind`` (for ``key_id``) arrives."""
+        return self.wait_for_all((kind,), key_id, timeout)[kind]
+
+    def wait_for_all(self, kinds: tuple[str, ...], key_id: str | None = None, timeout: float = 10.0) -> dict[str, SimEvent]:
+        """Skip events until one of each of ``kinds`` (for ``key_id``) has arrived, in any order."""
         import time
 
         deadline = time.monotonic() + timeout
-        while True:
+        seen: dict[str, SimEvent] = {}
+        while len(seen) < len(kinds):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"no simulator event {kind!r} for {key_id} within {timeout}s")
+                missing = [k for k in kinds if k not in seen]
+                raise TimeoutError(f"no simulator event {', '.join(missing)} for {key_id} within {timeout}s")
             event = self.queue.get(timeout=remaining)
-            if event.kind == kind and (key_id is None or event.key_id == key_id):
-                return event
+            if event.kind in kinds and event.kind not in seen and (key_id is None or event.key_id == key_id):
+                seen[event.kind] = event
+        return seen
 
 
 @pytest.fixture

@@ -45,8 +45,9 @@ async def test_sigkill_around_the_send(tmp_path, make_key, start_simulator, poin
     config = engine_config(tmp_path, session_to(sim, key, session_type=session_type, logon=LogonFlags(reset_seq_num=reset)))
     run_until_killed(config, point, "crash-1", tmp_path)
     reached_exchange = point == "after-send"
-    # The simulator saw the connection die; wait until it has let the key go.
-    sim_events.wait_for("closed", key.key_id)
+    # The simulator saw the connection die: QuickFIX has read all it was sent (logged_out comes after
+    # the last bytes) and the gate has let the key go (closed), in whichever order.
+    sim_events.wait_for_all(("logged_out", "closed"), key.key_id)
     on_exchange = [o for o in sim.exchange.open_orders() if o.cl_ord_id == "crash-1"]
     assert len(on_exchange) == (1 if reached_exchange else 0)
 
