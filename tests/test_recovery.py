@@ -120,7 +120,9 @@ async def test_nr_gap_logs_out_and_back_on_with_reset_and_holds_the_book(tmp_pat
         assert held.orders >= 2 and engine.is_book_held("s1")
         assert engine.book.order(lost.key).outcome_unknown  # it is on the exchange; we never heard
         assert engine.book.order(first.key).unconfirmed
-        assert len(sim.exchange.open_orders(key.key_id)) == 3  # what reconciliation will find
+        # on the exchange, unheard of: what reconciliation will find (the third may or may not
+        # have gone out before the logout: the lost ack's own New can show the gap first)
+        assert lost.key in {o.cl_ord_id for o in sim.exchange.open_orders(key.key_id)}
         await engine.stop()
         outgoing = [line for line in sent_by_engine(engine).splitlines() if " > " in line]
         assert not any("|35=2|" in line or "|35=4|" in line for line in outgoing)  # never on NR
