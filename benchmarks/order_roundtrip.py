@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -75,6 +77,25 @@ def start_simulator(
         elif extra.startswith("REST "):
             ports["rest"] = int(extra.split(":")[-1].split("/")[0])
     return proc, ports, control_port
+
+
+@contextlib.contextmanager
+def simulated_account(
+    prefix: str, *, listeners: str = "KalshiNR", control: bool = False, rest: bool = False
+) -> Iterator[tuple[Path, str, subprocess.Popen[str], dict[str, int], int | None]]:
+    """A temporary directory holding a fresh API key (``root/k.pem``), and the simulator (a
+    subprocess) that knows it: ``(root, key_id, process, ports, control_port)``; stopped after."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        root = Path(tmp)
+        key_id = str(uuid.uuid4())
+        write_keypair(root / "k.pem", root / "k.pub.pem")
+        public_pem = public_key_pem(load_private_key(file=root / "k.pem")).decode()
+        sim, ports, control_port = start_simulator(root, key_id, public_pem, listeners=listeners, control=control, rest=rest)
+        try:
+            yield root, key_id, sim, ports, control_port
+        finally:
+            sim.terminate()
+            sim.wait(timeout=30)
 
 
 def peak_rss_mb(pid: int | None = None) -> float:
@@ -167,43 +188,35 @@ async def main() -> None:
     parser.add_argument("--latency-orders", type=int, default=10_000, help="orders per fixed-rate run")
     parser.add_argument("--rates", default="1000,5000")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="fixengine-bench-") as tmp:
-        root = Path(tmp)
-        key_id = str(uuid.uuid4())
-        write_keypair(root / "k.pem", root / "k.pub.pem")
-        sim, ports, _ = start_simulator(root, key_id, public_key_pem(load_private_key(file=root / "k.pem")).decode())
+    with simulated_account("fixengine-bench-") as (root, key_id, sim, ports, _):
         port = ports["KalshiNR"]
-        try:
-            config = EngineConfig(
-                data_dir=root / "engine",
-                sessions=[SessionConfig(
-                    name="bench", host="127.0.0.1", port=port, tls=False, session_type=SessionType.NR,
-                    api_key_id=key_id, private_key_file=root / "k.pem", heartbeat_interval=30,
-                    logon=LogonFlags(skip_pending_exec_reports=True),
-                )],
-            )
-            engine = Engine(config)
-            await engine.start()
-            await engine.wait_logged_on()
-            orders = Orders(engine)
-            listener = asyncio.create_task(orders.listen())
-            await asyncio.sleep(0)  # let the listener subscribe before the first order
-            results: dict[str, object] = {"latency": [], "throughput": None}
-            await fixed_rate(orders, 1000, 1000)  # warm-up, not reported
-            for rate in (int(r) for r in args.rates.split(",")):
-                results["latency"].append(await fixed_rate(orders, rate, args.latency_orders))  # type: ignore[union-attr]
-            results["throughput"] = await in_flight(orders, args.orders)
-            results["peak_rss_mb"] = {"engine": round(peak_rss_mb(), 1), "simulator": round(peak_rss_mb(sim.pid), 1)}
-            results["setup"] = {
-                "cpus": os.cpu_count(), "journal": "sqlite WAL, synchronous=NORMAL", "message_log": True,
-                "transport": "plain TCP on loopback, through the simulator's logon gate",
-                "skip_pending_exec_reports": True,
-            }
-            listener.cancel()
-            await engine.stop()
-        finally:
-            sim.terminate()
-            sim.wait(timeout=30)
+        config = EngineConfig(
+            data_dir=root / "engine",
+            sessions=[SessionConfig(
+                name="bench", host="127.0.0.1", port=port, tls=False, session_type=SessionType.NR,
+                api_key_id=key_id, private_key_file=root / "k.pem", heartbeat_interval=30,
+                logon=LogonFlags(skip_pending_exec_reports=True),
+            )],
+        )
+        engine = Engine(config)
+        await engine.start()
+        await engine.wait_logged_on()
+        orders = Orders(engine)
+        listener = asyncio.create_task(orders.listen())
+        await asyncio.sleep(0)  # let the listener subscribe before the first order
+        results: dict[str, object] = {"latency": [], "throughput": None}
+        await fixed_rate(orders, 1000, 1000)  # warm-up, not reported
+        for rate in (int(r) for r in args.rates.split(",")):
+            results["latency"].append(await fixed_rate(orders, rate, args.latency_orders))  # type: ignore[union-attr]
+        results["throughput"] = await in_flight(orders, args.orders)
+        results["peak_rss_mb"] = {"engine": round(peak_rss_mb(), 1), "simulator": round(peak_rss_mb(sim.pid), 1)}
+        results["setup"] = {
+            "cpus": os.cpu_count(), "journal": "sqlite WAL, synchronous=NORMAL", "message_log": True,
+            "transport": "plain TCP on loopback, through the simulator's logon gate",
+            "skip_pending_exec_reports": True,
+        }
+        listener.cancel()
+        await engine.stop()
     print(json.dumps(results, indent=2))
 
 

@@ -16,9 +16,7 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -26,7 +24,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from order_roundtrip import Orders, start_simulator  # noqa: E402
+from order_roundtrip import Orders, simulated_account  # noqa: E402
 
 from fixengine.config import EngineConfig, RestConfig, SessionConfig  # noqa: E402
 from fixengine.engine import Engine  # noqa: E402
@@ -35,7 +33,6 @@ from fixengine.order_entry import BookReleased  # noqa: E402
 from fixengine.orders.book import OrderAccepted  # noqa: E402
 from fixengine.reconcile import Kind  # noqa: E402
 from fixengine.rest import local_url  # noqa: E402
-from fixengine.signing import load_private_key, public_key_pem, write_keypair  # noqa: E402
 
 
 async def fill_behind_the_engines_back(rest_port: int, order_ids: list[str]) -> None:
@@ -88,17 +85,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=10_000, help="orders in the account, each with one fill")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="fixengine-reconcile-") as tmp:
-        root = Path(tmp)
-        key_id = str(uuid.uuid4())
-        write_keypair(root / "k.pem", root / "k.pub.pem")
-        public_pem = public_key_pem(load_private_key(file=root / "k.pem")).decode()
-        sim, ports, _ = start_simulator(root, key_id, public_pem, rest=True)
-        try:
-            result = await run(root, key_id, ports["KalshiNR"], ports["rest"], args.orders)
-        finally:
-            sim.terminate()
-            sim.wait(timeout=30)
+    with simulated_account("fixengine-reconcile-", rest=True) as (root, key_id, _, ports, _control):
+        result = await run(root, key_id, ports["KalshiNR"], ports["rest"], args.orders)
     print(json.dumps(result, indent=2))
 
 

@@ -16,15 +16,13 @@ import asyncio
 import json
 import socket
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from order_roundtrip import Orders, start_simulator  # noqa: E402
+from order_roundtrip import Orders, simulated_account  # noqa: E402
 
 from fixengine.config import EngineConfig, LogonFlags, RestConfig, SessionConfig  # noqa: E402
 from fixengine.engine import Engine  # noqa: E402
@@ -34,7 +32,6 @@ from fixengine.order_entry import BookHeld, BookReleased  # noqa: E402
 from fixengine.orders.book import OrderAccepted  # noqa: E402
 from fixengine.reconciliation import ReconciliationDone  # noqa: E402
 from fixengine.rest import local_url  # noqa: E402
-from fixengine.signing import load_private_key, public_key_pem, write_keypair  # noqa: E402
 
 
 def fault(control_port: int, **request: object) -> None:
@@ -112,21 +109,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gap", type=int, default=10_000, help="messages lost in the KalshiRT gap")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="fixengine-recovery-") as tmp:
-        root = Path(tmp)
-        key_id = str(uuid.uuid4())
-        write_keypair(root / "k.pem", root / "k.pub.pem")
-        public_pem = public_key_pem(load_private_key(file=root / "k.pem")).decode()
-        sim, ports, control = start_simulator(root, key_id, public_pem, listeners="KalshiNR,KalshiRT", control=True, rest=True)
+    account = simulated_account("fixengine-recovery-", listeners="KalshiNR,KalshiRT", control=True, rest=True)
+    with account as (root, key_id, _, ports, control):
         assert control is not None
-        try:
-            # NR first: its reconciliation proves the account's whole book, which must not hold
-            # the RT run's orders (placed by another engine, they would be unexplained).
-            nr = await nr_gap(root, key_id, ports["KalshiNR"], control, ports["rest"])
-            results = {"rt": await rt_gap(root, key_id, ports["KalshiRT"], control, args.gap), "nr": nr}
-        finally:
-            sim.terminate()
-            sim.wait(timeout=30)
+        # NR first: its reconciliation proves the account's whole book, which must not hold
+        # the RT run's orders (placed by another engine, they would be unexplained).
+        nr = await nr_gap(root, key_id, ports["KalshiNR"], control, ports["rest"])
+        results = {"rt": await rt_gap(root, key_id, ports["KalshiRT"], control, args.gap), "nr": nr}
     print(json.dumps(results, indent=2))
 
 

@@ -47,7 +47,7 @@ def order(price: str = "0.40") -> NewOrder:
 async def test_a_restarted_rt_session_continues_its_sequence_from_the_store(tmp_path, make_key, start_simulator) -> None:
     key = make_key()
     sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
-    session = session_to(sim, key, session_type=SessionType.RT, logon=LogonFlags(reset_seq_num=False))
+    session = session_to(sim, key, **KINDS["RT"])
     config = EngineConfig(data_dir=tmp_path / "engine", sessions=[session])
 
     first = Engine(config)
@@ -133,7 +133,7 @@ async def test_nr_gap_logs_out_and_back_on_with_reset_and_holds_the_book(tmp_pat
 async def test_rt_gap_is_recovered_by_resend_and_applied_once(tmp_path, make_key, start_simulator) -> None:
     key = make_key()
     sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
-    engine, events = await logged_on_engine(tmp_path, sim, key, session_type=SessionType.RT, logon=LogonFlags(reset_seq_num=False))
+    engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS["RT"])
     try:
         sim.faults.drop_outbound(key.key_id, 1)
         placed = [await engine.submit("s1", order(f"0.4{i}")) for i in range(3)]
@@ -152,7 +152,7 @@ async def test_rt_resend_refused_beyond_retention_relogs_on_with_reset_and_holds
 ) -> None:
     key = make_key()
     sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
-    engine, events = await logged_on_engine(tmp_path, sim, key, session_type=SessionType.RT, logon=LogonFlags(reset_seq_num=False))
+    engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS["RT"])
     try:
         first = await engine.submit("s1", order("0.40"))
         await events.wait_for(OrderAccepted)
@@ -376,7 +376,7 @@ async def test_delayed_reports_arrive_late_but_in_order(tmp_path, make_key, star
 async def test_a_sequence_reset_from_the_counterparty_is_followed(tmp_path, make_key, start_simulator, gap_fill) -> None:
     key = make_key()
     sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
-    engine, events = await logged_on_engine(tmp_path, sim, key, session_type=SessionType.RT, logon=LogonFlags(reset_seq_num=False))
+    engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS["RT"])
     try:
         await asyncio.to_thread(sim.faults.sequence_reset, key.key_id, gap_fill)
         placed = await engine.submit("s1", order())  # its ack comes numbered after the reset
@@ -390,7 +390,7 @@ async def test_a_sequence_reset_from_the_counterparty_is_followed(tmp_path, make
 async def test_a_reset_mode_sequence_reset_over_unreceived_messages_holds_the_book(tmp_path, make_key, start_simulator) -> None:
     key = make_key()
     sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
-    engine, events = await logged_on_engine(tmp_path, sim, key, session_type=SessionType.RT, logon=LogonFlags(reset_seq_num=False))
+    engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS["RT"])
     try:
         placed = await engine.submit("s1", order())
         await events.wait_for(OrderAccepted)
