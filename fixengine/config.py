@@ -10,7 +10,7 @@ import re
 import tomllib
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -202,6 +202,9 @@ class EngineConfig(_Model):
     store_dir: Path | None = Field(None, description="QuickFIX message stores; default data_dir/store")
     log_dir: Path | None = Field(None, description="message logs; default data_dir/log")
     message_log: bool = Field(True, description="write every FIX message (RawData redacted) to a log")
+    journal_sync: Literal["normal", "full"] = Field(
+        "normal", description="normal: the journal survives a killed process; full: also a host crash (fsync per commit)"
+    )
     sessions: Annotated[list[SessionConfig], Field(min_length=1, alias="session")]
     embedded_simulator: EmbeddedSimulatorConfig | None = None
     rest: RestConfig | None = Field(None, description="reconciliation over Kalshi's REST API; absent: off")

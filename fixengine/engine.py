@@ -166,7 +166,7 @@ class Engine:
             )
         for group in initiator_groups(list(self.config.sessions)):
             self._initiators.append(self._make_initiator(group, states))
-        journal = Journal(self.config.journal_path)
+        journal = Journal(self.config.journal_path, durable=self.config.journal_sync == "full")
         self._orders = OrderEntry(
             journal, {s.name: s for s in self.config.sessions}, self._send, self._publish, self.is_logged_on,
             self._loop.call_soon,
@@ -177,11 +177,30 @@ class Engine:
                                           self._orders.last_report_at, self._publish, self._orders.request_sent_at)
             if self.config.rest.reconcile_interval > 0:
                 self._spawn(self._reconcile_periodically(self.config.rest.reconcile_interval))
+        self._ask_again_for_unjournaled(journal)
         self._messages.start()
         for initiator in self._initiators:
             initiator.start()
         for status in self._status.values():
             self._expect_logon(status, CONNECT_GRACE_S)
+
+    def _ask_again_for_unjournaled(self, journal: Journal) -> None:
+        """QuickFIX counts a message as received when its callback returns; the loop journals it a
+        moment later. A process killed in between would restart past messages it never journaled,
+        so where the counterparty retransmits, the session expects the message after the last one
+        journaled: the rest is asked for again (duplicates are recognised by ExecID)."""
+        for s in self.config.sessions:
+            if s.session_type in RESET_REQUIRED or s.logon.reset_seq_num:
+                continue  # every logon starts from 1: nothing to ask for
+            last = journal.received(s.name)
+            session = fix.Session.lookupSession(self._session_ids[s.name])
+            if last is None or session is None:
+                continue
+            expected = session.getExpectedTargetNum()
+            if expected > last + 1:
+                log.warning("%s: messages %d-%d were received but not journaled before the last stop; "
+                            "asking for them again", s.name, last + 1, expected - 1)
+                session.setNextTargetMsgSeqNum(last + 1)
 
     def _make_initiator(self, sessions: list[SessionConfig], states: dict[str, SessionState]) -> _Initiator:
         settings = initiator_settings(self.config, sessions)
@@ -431,8 +450,7 @@ class Engine:
         except FixEngineError as exc:
             self._log_and_publish(ReconciliationFailed(session, str(exc)))
             raise
-        orders = self._order_entry()
-        orders.forget_requests({o.pending for o in orders.book.orders.values() if o.pending is not None})
+        self._order_entry().forget_requests()
         done = ReconciliationDone(session, findings)
         (log.info if findings.clean else log.error)("%s: %s", session, done.describe())
         self._publish(done)

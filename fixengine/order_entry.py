@@ -20,8 +20,8 @@ from fixengine.config import SessionConfig
 from fixengine.errors import FixEngineError, SessionUnavailable
 from fixengine.framing import FramingError, parse
 from fixengine.kalshi import ORDER_ENTRY, SessionType
-from fixengine.orders.book import BookError, Order, OrderBook
-from fixengine.orders.journal import DuplicateClOrdID, Journal, rebuild_book
+from fixengine.orders.book import BookError, Order, OrderBook, Status
+from fixengine.orders.journal import DuplicateClOrdID, Journal, Marked, rebuild_book
 from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, Reason, RejectCode
 from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder, ReplaceOrder, new_cl_ord_id
 from fixengine.orders.wire import (
@@ -41,6 +41,7 @@ from fixengine.prices import PriceError
 log = logging.getLogger("fixengine.orders")
 
 MASS_CANCEL_MIN_INTERVAL_S = 1.0  # Kalshi: at most one mass cancel per second (spec §8, §10.6)
+PRUNE_SENT_AT = 10_000  # send times kept for reconciliation: pruned to the unanswered past this many
 
 Send = Callable[[SessionConfig, str, Fields], bool]
 
@@ -126,6 +127,17 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _msg_seq_num(raw: str) -> int | None:
+    """MsgSeqNum (34) from a message's text, without parsing the rest."""
+    start = raw.find("\x0134=")
+    if start < 0:
+        return None
+    start += 4
+    end = raw.find("\x01", start)
+    digits = raw[start:end]
+    return int(digits) if digits.isdigit() else None
+
+
 class OrderEntry:
     def __init__(
         self,
@@ -146,7 +158,7 @@ class OrderEntry:
         self._outbox: list[tuple[SessionConfig, str, Fields]] = []
         self._held: dict[str, str] = {}  # session -> why its book is unconfirmed
         self._last_report: dict[str, datetime] = {}  # account -> when its latest report was applied
-        self._requests_sent: dict[str, datetime] = {}  # cancel/replace ClOrdID -> when it went out
+        self._requests_sent: dict[str, datetime] = {}  # ClOrdID of a request -> when it went out
         self._last_mass_cancel: dict[str, float] = {}
 
     # --- requests -----------------------------------------------------------------------------
@@ -179,6 +191,7 @@ class OrderEntry:
         it reset the sequence, so nothing missed before it will be resent. With ``reconciling``
         (REST configured) every logon holds them until reconciliation has run."""
         if sequence_reset:
+            self.journal.record_received(session_name, 1)  # the counterparty's Logon was number 1
             self.hold(session_name, "logged on with a sequence reset", until_reconciled=reconciling)
         elif reconciling:
             self.hold(session_name, "logged on", mark_stale=False, until_reconciled=True)
@@ -194,7 +207,7 @@ class OrderEntry:
         if not self.is_order_entry(session_name):
             return
         s = self._sessions[session_name]
-        marked = self.book.mark_stale(s.api_key_id) if mark_stale else []
+        marked = self.journal.mark(self.book, Marked("stale", s.api_key_id)) if mark_stale else []
         if marked:
             reason = f"{why}; reports for {len(marked)} live orders may have been missed"
         elif until_reconciled:
@@ -206,12 +219,15 @@ class OrderEntry:
         self._publish(BookHeld(session_name, reason, len(marked)))
 
     def request_sent_at(self, cl_ord_id: str) -> datetime | None:
-        """When a cancel or replace went out (None: not sent by this process)."""
+        """When a new order, cancel or replace went out (None: not sent by this process)."""
         return self._requests_sent.get(cl_ord_id)
 
-    def forget_requests(self, keep: set[str]) -> None:
-        """Drop the send times of requests no longer pending (reconciliation calls it)."""
-        self._requests_sent = {cl: t for cl, t in self._requests_sent.items() if cl in keep}
+    def forget_requests(self) -> None:
+        """Drop the send times of requests answered since (their orders acknowledged, their
+        cancels/replaces settled): only unanswered ones matter to reconciliation."""
+        unanswered = {o.pending for o in self.book.orders.values() if o.pending is not None}
+        unanswered.update(o.key for o in self.book.orders.values() if o.status is Status.PENDING_NEW and o.order_id is None)
+        self._requests_sent = {cl: t for cl, t in self._requests_sent.items() if cl in unanswered}
 
     def last_report_at(self, account: str) -> datetime | None:
         """When the latest report for ``account`` was applied (what REST must have caught up with)."""
@@ -224,7 +240,7 @@ class OrderEntry:
         """The session's book is right again (reconciled): release the hold."""
         if self._held.pop(session_name, None) is None:
             return
-        self.book.confirm(self._sessions[session_name].api_key_id)
+        self.journal.mark(self.book, Marked("confirmed", self._sessions[session_name].api_key_id))
         log.info("%s: book confirmed, new orders accepted", session_name)
         self._publish(BookReleased(session_name))
 
@@ -243,15 +259,18 @@ class OrderEntry:
 
     def _transmit(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
         if self._send(session, msg_type, fields):
-            if msg_type in ("F", "G"):  # for reconciliation: is an unanswered one still in flight?
+            if msg_type in ("D", "F", "G"):  # for reconciliation: is an unanswered one still in flight?
                 self._requests_sent[next(v for t, v in fields if t == 11)] = _utcnow()
+                if len(self._requests_sent) > PRUNE_SENT_AT:
+                    self.forget_requests()
             return
         cl_ord_id = next((v for t, v in fields if t == 11), "")
         reason = f"session {session.name} could not send: not logged on"
         log.error("%s: %s %s not sent: %s", session.name, msg_type, cl_ord_id, reason)
         self._publish(SendFailed(session.name, msg_type, cl_ord_id, reason))
         if msg_type == "D":
-            self.book.mark_unconfirmed([cl_ord_id])
+            self.journal.mark(self.book, Marked("unknown", keys=(cl_ord_id,)))
+            self.journal.commit()
         elif msg_type in ("F", "G"):
             # Never sent, so never processed: the order is as it was and may be cancelled again.
             # Journaled like the exchange's refusal, so that a restart agrees.
@@ -269,7 +288,7 @@ class OrderEntry:
             fields = new_order_fields(order, use_dollars=s.logon.use_dollars, now=_utcnow())
         except PriceError as exc:
             raise InvalidOrder([f"price: {exc}"]) from None
-        retry = order.client_order_id in self.book.orders and self.book.order(order.client_order_id).outcome_unknown
+        retry = order.client_order_id in self.book.orders and self.book.order(order.client_order_id).retryable
         if not retry:
             self._check_not_held(session_name)
             try:
@@ -346,6 +365,13 @@ class OrderEntry:
             if isinstance(item, BusinessRejected) and item.ref_msg_type in ("D", "F", "G") and item.ref_id:
                 read.append(BusinessReject(item.ref_msg_type, item.ref_id, item.reason))  # for the book
         fresh = [self.journal.record_report(item) if isinstance(item, Report) else False for item in read]
+        last_seq: dict[str, int] = {}
+        for session_name, _, raw in messages:
+            seq = _msg_seq_num(raw)
+            if seq is not None and seq > last_seq.get(session_name, 0):
+                last_seq[session_name] = seq
+        for session_name, seq in last_seq.items():
+            self.journal.record_received(session_name, seq)
         self.journal.commit()
         now = _utcnow()
         for session_name in {name for name, _, _ in messages}:

@@ -132,16 +132,22 @@ class Reconciler:
             return findings
 
     def _settled_requests(self, account: str, as_of: datetime) -> set[str] | None:
-        """Pending cancels/replaces the exchange has certainly answered by ``as_of``: sent by an
-        earlier process, or at least ``REQUEST_GRACE`` before it."""
+        """Unanswered requests (pending cancels/replaces, new orders never acknowledged) the
+        exchange has certainly seen by ``as_of``: sent by an earlier process, or at least
+        ``REQUEST_GRACE`` before it."""
         if self._request_sent_at is None:
             return None
         settled = set()
         for order in self._book.orders.values():
-            if order.account == account and order.pending is not None:
-                sent = self._request_sent_at(order.pending)
+            if order.account != account:
+                continue
+            unanswered = [order.pending] if order.pending is not None else []
+            if order.order_id is None and not order.status.terminal:
+                unanswered.append(order.key)
+            for cl_ord_id in unanswered:
+                sent = self._request_sent_at(cl_ord_id)
                 if sent is None or sent <= as_of - REQUEST_GRACE:
-                    settled.add(order.pending)
+                    settled.add(cl_ord_id)
         return settled
 
     def _heal(self, findings: Findings) -> None:
@@ -199,7 +205,7 @@ async def reconcile_offline(config: EngineConfig, session_names: Sequence[str] =
         raise FixEngineError(f"no session named {', '.join(unknown)} in the configuration")
     chosen = [s for s in config.sessions if s.session_type in ORDER_ENTRY and not s.logon.listener
               and (not session_names or s.name in session_names)]
-    journal = Journal(config.journal_path)
+    journal = Journal(config.journal_path, durable=config.journal_sync == "full")
     try:
         book = rebuild_book(journal)
         keys = {s.api_key_id: load_private_key(file=s.private_key_file, env=s.private_key_env) for s in chosen}

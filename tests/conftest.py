@@ -13,10 +13,58 @@ import pytest
 from fixengine.config import EngineConfig, LogonFlags, SessionConfig
 from fixengine.dialect import Dialect
 from fixengine.kalshi import SessionType
+from fixengine.order_entry import OrderEntry
+from fixengine.orders.book import OrderBook
+from fixengine.orders.journal import Journal, replay_book
 from fixengine.signing import load_private_key, public_key_pem, write_keypair
 from simulator.acceptor import SimEvent
 from simulator.config import FIX44_LISTENER, AccountConfig, SimulatorConfig, TlsConfig
 from simulator.server import Simulator
+
+
+def journal_differs(journal: Journal, live: OrderBook) -> str | None:
+    """Invariant 2 of the design, whole: how the journal fed back in differs from the live book
+    (orders with their flags, fills, positions, every ClOrdID and ExecID seen), or None."""
+    replayed = replay_book(journal)
+    if replayed == live:
+        return None
+    diff = [f"{k}: live {live.orders.get(k)} != replayed {replayed.orders.get(k)}"
+            for k in sorted(set(live.orders) | set(replayed.orders)) if live.orders.get(k) != replayed.orders.get(k)]
+    if replayed.positions != live.positions:
+        diff.append(f"positions: live {live.positions} != replayed {replayed.positions}")
+    return f"the journal {journal.path} replays into another book:\n" + "\n".join(diff or ["(ids or fills seen)"])
+
+
+def assert_journal_replays(journal: Journal, live: OrderBook) -> None:
+    problem = journal_differs(journal, live)
+    assert problem is None, problem
+
+
+@pytest.fixture(autouse=True)
+def journal_replays_into_the_live_book(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every engine's journal, as it closes (or when the test ends), replays into the book that
+    engine ended with."""
+    entries: list[OrderEntry] = []
+    problems: list[str] = []
+    original_init, original_close = OrderEntry.__init__, Journal.close
+
+    def recording_init(self: OrderEntry, *args: object, **kwargs: object) -> None:
+        original_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        entries.append(self)
+
+    def checking_close(journal: Journal) -> None:
+        for entry in entries:
+            if entry.journal is journal and not journal.closed:
+                problems.extend(filter(None, [journal_differs(journal, entry.book)]))
+        original_close(journal)
+
+    monkeypatch.setattr(OrderEntry, "__init__", recording_init)
+    monkeypatch.setattr(Journal, "close", checking_close)
+    yield
+    for entry in entries:
+        if not entry.journal.closed:
+            problems.extend(filter(None, [journal_differs(entry.journal, entry.book)]))
+    assert not problems, "\n".join(problems)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 instant the test names. Usage: python -m tests.crash_engine CONFIG.json POINT
 
 POINT is where the process dies: ``before-journal`` (the intent is not yet written),
-``before-send`` (written, not yet sent) or ``after-send`` (sent, before any report). The hooks wrap
+``before-send`` (written, not yet sent), ``after-send`` (sent, before any report) or
+``after-receive`` (QuickFIX has counted the order's first report as received, the loop has not yet
+journaled it). The hooks wrap
 the engine's own methods in this process only; nothing in the product knows about them.
 """
 
@@ -13,7 +15,10 @@ import json
 import os
 import signal
 import sys
+import time
 from decimal import Decimal
+
+import quickfix as fix
 
 from fixengine.config import EngineConfig
 from fixengine.engine import Engine
@@ -43,6 +48,19 @@ async def main(config_path: str, point: str) -> None:
 
         OrderEntry._transmit = send_then_die  # type: ignore[method-assign]
     engine = Engine(config)
+    if point == "after-receive":
+        session_id = engine._session_ids[config.sessions[0].name]
+
+        def die_unjournaled(self, messages):  # type: ignore[no-untyped-def]
+            raw = messages[0][2]
+            seq = int(raw.split("\x0134=", 1)[1].split("\x01", 1)[0])
+            session = fix.Session.lookupSession(session_id)
+            deadline = time.monotonic() + 5
+            while session.getExpectedTargetNum() <= seq and time.monotonic() < deadline:
+                time.sleep(0.001)  # QuickFIX's thread counts it as soon as the callback returns
+            die()
+
+        OrderEntry.on_messages = die_unjournaled  # type: ignore[method-assign]
     await engine.start()
     await engine.wait_logged_on()
     print("logged on", flush=True)

@@ -104,3 +104,25 @@ async def test_cancel_of_an_order_the_exchange_never_got_is_rejected_as_unknown(
         rejected = await events.wait_for(CancelRejected)
         assert rejected.reject.reason.number == 1 and rejected.reject.cl_ord_id != "ghost-1"
         assert engine.book.order("ghost-1").status is Status.PENDING_NEW and engine.book.order("ghost-1").pending is None
+
+
+async def test_a_report_counted_by_quickfix_but_never_journaled_is_asked_for_again(tmp_path, make_key, start_simulator) -> None:
+    """KalshiRT without reconciliation: QuickFIX counts a message as received when its callback
+    returns; the loop journals it a moment later. Killed in between, the restarted engine asks
+    from the last journaled message on, and the lost ack comes back by resend."""
+    key = make_key()
+    sim, sim_events = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
+    config = engine_config(tmp_path, session_to(sim, key, session_type=SessionType.RT, logon=LogonFlags(reset_seq_num=False)))
+    run_until_killed(config, "after-receive", "lost-ack", tmp_path)
+    sim_events.wait_for_all(("logged_out", "closed"), key.key_id)
+    assert [o.cl_ord_id for o in sim.exchange.open_orders()] == ["lost-ack"]
+    engine = Engine(config)
+    events = engine.events()
+    await engine.start()
+    try:
+        await engine.wait_logged_on()
+        while engine.book.order("lost-ack").status is Status.PENDING_NEW:
+            await events.next(timeout=10)
+        assert engine.book.order("lost-ack").status is Status.NEW and not engine.book.order("lost-ack").outcome_unknown
+    finally:
+        await engine.stop()

@@ -84,7 +84,7 @@ WRITER = textwrap.dedent(
     for i in range(100000):
         cl = f"c{i}"
         journal.record_new(order(cl, qty="2"))
-        x = Exchange(cl, D(2))
+        x = Exchange(cl, D(2), order_id=f"O-{cl}")
         x.clock = i * 10
         journal.record_report(x.new())
         journal.record_report(x.trade(D(2)))
@@ -141,3 +141,11 @@ def test_nothing_is_durable_until_commit(tmp_path) -> None:
     journal._db.close()  # closing the connection without committing is what a kill leaves
     again = Journal(tmp_path / "j.db")
     assert again.has_intent("c1") and not again.has_intent("c2")
+
+
+@pytest.mark.parametrize(("durable", "level"), [(False, 1), (True, 2)])
+def test_the_journal_syncs_every_commit_only_when_asked(tmp_path, durable, level) -> None:
+    """synchronous=NORMAL (1) survives a killed process; FULL (2) also a host crash."""
+    journal = Journal(tmp_path / "j.db", durable=durable)
+    assert journal._db.execute("PRAGMA synchronous").fetchone() == (level,)
+    journal.close()

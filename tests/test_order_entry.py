@@ -8,9 +8,18 @@ from fixengine.config import SessionConfig
 from fixengine.kalshi import SessionType
 from fixengine.order_entry import OrderEntry, SendFailed
 from fixengine.orders.book import Status
-from fixengine.orders.journal import Journal, rebuild_book
+from fixengine.orders.book import OrderBook
+from fixengine.orders.journal import Journal, replay_book
 from fixengine.orders.requests import CancelOrder, NewOrder
 from fixengine.prices import Action, Contract
+
+
+def replayed(path) -> OrderBook:
+    journal = Journal(path)
+    try:
+        return replay_book(journal)
+    finally:
+        journal.close()
 
 
 def nr_session(tmp_path) -> SessionConfig:
@@ -41,7 +50,7 @@ def test_an_order_queued_but_refused_by_the_transport_becomes_outcome_unknown(tm
     order = entry.book.order(placed.key)
     assert order.status is Status.PENDING_NEW and order.outcome_unknown  # may retry with the same ClOrdID
     entry.journal.close()
-    assert rebuild_book(Journal(tmp_path / "j.db")).order("c1").outcome_unknown  # journaled before the send
+    assert replayed(tmp_path / "j.db").order("c1").outcome_unknown  # journaled before the send
 
 
 def test_a_cancel_the_transport_refused_leaves_the_order_as_it_was(tmp_path) -> None:
@@ -66,4 +75,4 @@ def test_a_cancel_the_transport_refused_leaves_the_order_as_it_was(tmp_path) -> 
     transport_up[0] = True
     entry.cancel("nr", CancelOrder(order=placed.key, client_order_id="x2"))  # so it can be cancelled again
     entry.journal.close()
-    assert rebuild_book(Journal(tmp_path / "j.db")).order("c1").pending == "x2"  # the refusal was journaled
+    assert replayed(tmp_path / "j.db").order("c1").pending == "x2"  # the refusal was journaled

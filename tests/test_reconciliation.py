@@ -129,7 +129,7 @@ async def test_changes_behind_the_engines_back_are_found_and_healed(tmp_path, si
         await asyncio.to_thread(sim.admin.add_fill, engine.book.order(to_fill.key).order_id, D(2))
         findings = await engine.reconcile("s1")
         kinds = sorted(d.kind.value for d in findings.discrepancies)
-        assert kinds == ["canceled_elsewhere", "fill_missed"] and findings.clean
+        assert kinds == ["canceled_elsewhere", "fill_missed", "position_set"] and findings.clean
         assert engine.book.order(to_cancel.key).status is Status.CANCELED
         filled = engine.book.order(to_fill.key)
         assert (filled.status, filled.cum_qty, engine.book.position(key.key_id, TICKER)) == (Status.PARTIALLY_FILLED, D(2), D(2))

@@ -78,6 +78,12 @@ class Order:
     outcome_unknown: bool = False  # EXCHANGE_UNAVAILABLE: reconcile, or retry with the same ClOrdID
     unconfirmed: bool = False  # reports for it may have been missed (reset logon): until its next report or reconciliation
 
+    @property
+    def retryable(self) -> bool:
+        """Sent, never heard of, fate unknown: the one state in which the same ClOrdID may be sent
+        again (Kalshi refuses it while the first is open; the book tracks whichever it gets)."""
+        return self.outcome_unknown and self.status is Status.PENDING_NEW and self.order_id is None
+
 
 # --- what the book tells its owner -----------------------------------------------------------
 
@@ -180,6 +186,28 @@ def _working_status(cum_qty: Decimal) -> Status:
     return Status.PARTIALLY_FILLED if cum_qty > 0 else Status.NEW
 
 
+def _quantities(order: Order, r: ExecutionReport, *, terminal: bool = False) -> dict[str, Decimal | None]:
+    """The order's quantities after report ``r``. CumQty only grows on the exchange, so a report
+    that says less than the book knows (a heal, or a fill counted by an earlier report) is older
+    news: the book keeps what it has."""
+    if r.cum_qty < order.cum_qty:
+        return dict(quantity=order.quantity, cum_qty=order.cum_qty, leaves_qty=order.leaves_qty,
+                    avg_yes_price=order.avg_yes_price)
+    return dict(
+        quantity=r.order_qty,
+        cum_qty=r.cum_qty,
+        leaves_qty=ZERO if terminal else r.leaves_qty,
+        avg_yes_price=r.avg_yes_price if r.avg_yes_price is not None else order.avg_yes_price,
+    )
+
+
+def _revives(order: Order, r: ExecutionReport) -> bool:
+    """A report proving that an order the book gave up as never received is on the exchange
+    (reconciliation rejected it before its ack arrived): the exchange is right, the order lives."""
+    return (order.status is Status.REJECTED and order.order_id is None and bool(r.order_id)
+            and r.exec_type is not ExecType.REJECTED)
+
+
 @dataclass
 class OrderBook:
     orders: dict[str, Order] = field(default_factory=dict)
@@ -197,7 +225,7 @@ class OrderBook:
         cl_ord_id = request.client_order_id
         if cl_ord_id in self._keys:
             existing = self.orders[self._keys[cl_ord_id]]
-            if existing.key == cl_ord_id and existing.outcome_unknown:
+            if existing.key == cl_ord_id and existing.retryable:
                 return existing  # a retry after an unknown outcome reuses the ClOrdID
             raise BookError(f"client_order_id {cl_ord_id} was used before; ClOrdIDs are unique forever")
         quote = request.yes_quote
@@ -248,15 +276,33 @@ class OrderBook:
     # --- what the exchange said ---------------------------------------------------------------
 
     def key_for(self, report: ExecutionReport | CancelReject) -> str | None:
+        if report.order_id and report.order_id in self._by_order_id:
+            return self._by_order_id[report.order_id]
         for cl in (report.cl_ord_id, report.orig_cl_ord_id):
             if cl is not None and cl in self._keys:
                 return self._keys[cl]
-        if report.order_id is not None:
-            return self._by_order_id.get(report.order_id)
         return None
 
-    def apply(self, report: ExecutionReport | CancelReject | BusinessReject) -> list[BookEvent]:
-        """Apply one report; return what changed. A report seen before changes nothing."""
+    def _twin(self, order: Order, report: ExecutionReport) -> str:
+        """A report of a second exchange order under an order's first ClOrdID: Kalshi refuses a
+        duplicate ClOrdID only while the first order is open, so a retry after an unknown outcome
+        can create one when the first had already ended. Tracked as an order of its own."""
+        key = f"{order.key}@{report.order_id}"
+        self.orders[key] = replace(order, key=key, order_id=report.order_id, status=Status.PENDING_NEW,
+                                   quantity=report.order_qty, cum_qty=ZERO, leaves_qty=report.order_qty,
+                                   avg_yes_price=None, pending=None, resting_status=None, reason=None,
+                                   outcome_unknown=False, unconfirmed=False)
+        self._by_order_id[report.order_id] = key
+        return key
+
+    def apply(self, report: ExecutionReport | CancelReject | BusinessReject, *, heal: bool = False) -> list[BookEvent]:
+        """Apply one report; return what changed. A report seen before changes nothing.
+
+        Reports and heals compose without double counting: quantities are absolute and only move
+        forward (a report older than what the book knows keeps the book's quantities), a fill is
+        counted once by its TrdMatchID whoever reports it, and a fill is recorded even on an order
+        already terminal (its report was lost and a heal brings it later). A heal (``heal=True``,
+        from reconciliation) leaves positions alone: the exchange's own position is set with it."""
         if isinstance(report, CancelReject):
             return self._apply_cancel_reject(report)
         if isinstance(report, BusinessReject):
@@ -275,48 +321,60 @@ class OrderBook:
         if order_key is None:
             return [UnmatchedReport(report)]
         before = self.orders[order_key]
-        if before.status.terminal:
-            return []  # terminal states absorb: nothing after Filled/Canceled/Rejected/Expired
-        order = replace(before, order_id=before.order_id or report.order_id or None, unconfirmed=False)  # news of it: current again
+        if before.order_id and report.order_id and report.order_id != before.order_id and report.exec_type is not ExecType.REJECTED:
+            order_key = self._twin(before, report)
+            before = self.orders[order_key]
+        events: list[BookEvent] = []
+        if before.status.terminal and not _revives(before, report):
+            if report.fill is None:
+                return []  # terminal states absorb: nothing after Filled/Canceled/Rejected/Expired ...
+            # ... but a fill that happened is a fill: recorded, the order stays as it ended
+            order = replace(before, **_quantities(before, report, terminal=True))
+            events.append(OrderFilled(order, report.fill))
+        else:
+            # news of it: current again, and no longer of unknown outcome; its OrderID, unless this
+            # is a reject (an order refused, or of unknown outcome, has no OrderID to go by)
+            learnt = report.order_id if report.exec_type is not ExecType.REJECTED else None
+            order = replace(before, order_id=before.order_id or learnt or None, unconfirmed=False, outcome_unknown=False)
+            order = self._transition(order, report, events, was_unknown=before.outcome_unknown)
         if order.order_id is not None:
             self._by_order_id[order.order_id] = order_key
-        events: list[BookEvent] = []
-        order = self._transition(order, report, events)
         self.orders[order_key] = order
-        if report.fill is not None:
+        if report.fill is not None and not heal:
             events.extend(self._position_after(order, report))
         return events
 
-    def _transition(self, order: Order, r: ExecutionReport, events: list[BookEvent]) -> Order:
-        quantities = dict(quantity=r.order_qty, cum_qty=r.cum_qty, leaves_qty=r.leaves_qty)
-        if r.avg_yes_price is not None:
-            quantities["avg_yes_price"] = r.avg_yes_price  # type: ignore[assignment]
+    def _transition(self, order: Order, r: ExecutionReport, events: list[BookEvent], was_unknown: bool) -> Order:
+        quantities = _quantities(order, r)
+        cum = quantities["cum_qty"]
         t = r.exec_type
         if t is ExecType.PENDING_NEW:
-            order = replace(order, status=Status.PENDING_NEW, outcome_unknown=False)
-            events.append(OrderPending(order))
+            if order.status is Status.PENDING_NEW:  # a resent PendingNew must not undo the New after it
+                events.append(OrderPending(order))
         elif t is ExecType.NEW:
-            order = replace(order, **quantities, status=_working_status(r.cum_qty), outcome_unknown=False)
+            order = replace(order, **quantities, status=_working_status(cum) if order.pending is None else order.status)
+            if order.pending is not None:
+                order = replace(order, resting_status=_working_status(cum))
             events.append(OrderAccepted(order))
         elif t is ExecType.TRADE:
             # A Trade may carry the final state: Filled, or Canceled for the rest of an IOC.
             status = _TRADE_FINAL.get(r.ord_status) or (
-                Status.FILLED if r.leaves_qty == 0 else Status.PARTIALLY_FILLED
+                Status.FILLED if quantities["leaves_qty"] == 0 else Status.PARTIALLY_FILLED
             )
             if order.pending is not None and not status.terminal:
                 # a cancel/replace is still in flight: keep that status, remember the fill
-                order = replace(order, **quantities, resting_status=status, outcome_unknown=False)
+                order = replace(order, **quantities, resting_status=status)
             else:
-                order = replace(order, **quantities, status=status, pending=None, outcome_unknown=False)
+                order = replace(order, **quantities, status=status, pending=None, resting_status=None)
             assert r.fill is not None, "a Trade report carries its fill"
             events.append(OrderFilled(order, r.fill))
         elif t is ExecType.CANCELED:
             quantities["leaves_qty"] = ZERO
-            order = replace(order, **quantities, status=Status.CANCELED, pending=None, reason=r.reason)
+            order = replace(order, **quantities, status=Status.CANCELED, pending=None, resting_status=None, reason=r.reason)
             events.append(OrderCanceled(order))
         elif t is ExecType.EXPIRED:
             quantities["leaves_qty"] = ZERO
-            order = replace(order, **quantities, status=Status.EXPIRED, pending=None, reason=r.reason)
+            order = replace(order, **quantities, status=Status.EXPIRED, pending=None, resting_status=None, reason=r.reason)
             events.append(OrderExpired(order))
         elif t is ExecType.REPLACED:
             order = replace(
@@ -324,26 +382,32 @@ class OrderBook:
                 **quantities,
                 cl_ord_id=r.cl_ord_id,
                 yes_price=r.yes_price if r.yes_price is not None else order.yes_price,
-                status=Status.FILLED if r.leaves_qty == 0 else _working_status(r.cum_qty),
+                status=Status.FILLED if quantities["leaves_qty"] == 0 else _working_status(cum),
                 pending=None,
                 resting_status=None,
             )
             events.append(OrderReplaced(order))
         elif t in (ExecType.PENDING_CANCEL, ExecType.PENDING_REPLACE):
-            order = replace(order, status=_STATUS_OF[r.ord_status] if r.ord_status in _STATUS_OF else order.status)
-            events.append(OrderPending(order))
+            if order.pending is not None:  # only while a request is in flight (not a resent copy)
+                order = replace(order, status=_STATUS_OF.get(r.ord_status, order.status))
+                events.append(OrderPending(order))
         elif t is ExecType.REJECTED:
             unknown = r.reason is not None and r.reason.code.outcome_unknown
             exists = r.reason is not None and r.reason.code is RejectCode.ORDER_ALREADY_EXISTS
-            if exists and order.outcome_unknown and order.status is Status.PENDING_NEW:
-                # A retry of an order whose first send had an unknown outcome: the exchange has it.
-                # It lives; its fills are unconfirmed until reconciliation.
-                order = replace(order, status=Status.NEW, reason=r.reason)
+            if order.order_id is not None:
+                # The exchange acknowledged this order: a reject can only be of a retry of it
+                # (ORDER_ALREADY_EXISTS) and changes nothing.
+                return replace(order, outcome_unknown=False)
+            if exists and was_unknown and order.status is Status.PENDING_NEW:
+                # A retry of an order whose first send had an unknown outcome: the exchange has it
+                # (open). It lives; its reports (or reconciliation) tell the rest.
+                order = replace(order, status=Status.NEW, reason=r.reason, unconfirmed=True)
             elif unknown:
                 # Not known to be dead: keep it pending; a retry may reuse the ClOrdID.
                 order = replace(order, status=Status.PENDING_NEW, outcome_unknown=True, reason=r.reason)
             else:
-                order = replace(order, status=Status.REJECTED, leaves_qty=ZERO, pending=None, reason=r.reason)
+                order = replace(order, status=Status.REJECTED, leaves_qty=ZERO, pending=None, resting_status=None,
+                                reason=r.reason)
             events.append(OrderRejected(order))
         return order
 
@@ -434,7 +498,7 @@ class OrderBook:
         """Apply a heal from reconciliation (``fixengine.reconcile``)."""
         if isinstance(heal, PositionFix):
             return self.set_position(heal.account, heal.ticker, heal.net_yes)
-        return self.apply(heal)
+        return self.apply(heal, heal=True)
 
     def has_trade(self, order_id: str, trade_id: str) -> bool:
         """Whether the fill ``trade_id`` (TrdMatchID, REST trade_id) of ``order_id`` is in the book."""

@@ -25,6 +25,7 @@ a second engine on the same data directory is refused instead of interleaving it
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from fixengine.errors import FixEngineError
-from fixengine.orders.book import OrderBook
+from fixengine.orders.book import BookError, Order, OrderBook
 from fixengine.orders.codec import (
     business_reject_from_json,
     cancel_reject_from_json,
@@ -42,10 +43,12 @@ from fixengine.orders.codec import (
 from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, PositionFix
 from fixengine.orders.requests import NewOrder
 
+log = logging.getLogger("fixengine.journal")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject | business_reject | reconciled
+    kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject | business_reject | reconciled | mark
     cl_ord_id TEXT,                -- the intent's ClOrdID
     order_key TEXT,                -- cancel/replace: which order; new: the account (API key)
     shard INTEGER,                 -- report: exchange index
@@ -56,6 +59,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS intents_by_clordid
     ON entries (cl_ord_id) WHERE kind IN ('new', 'cancel', 'replace');
 CREATE UNIQUE INDEX IF NOT EXISTS reports_by_execid
     ON entries (shard, exec_id) WHERE kind = 'report' AND exec_id IS NOT NULL;
+-- The MsgSeqNum of the last message journaled from each session: QuickFIX counts a message as
+-- received when its callback returns, before the loop journals it; a restart asks again from here.
+CREATE TABLE IF NOT EXISTS received (
+    session TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
 """
 
 
@@ -85,6 +94,30 @@ class ReplaceIntent:
 
 
 @dataclass(frozen=True, slots=True)
+class Marked:
+    """A change of the book's flags that no report made, journaled so that replay makes it at the
+    same point: ``restarted`` (orders never acknowledged become outcome-unknown), ``unknown``
+    (those of ``keys``: a send failed), ``stale`` (``account``'s live orders unconfirmed: a logon
+    that may have lost reports), ``confirmed`` (``account``'s book is right again)."""
+
+    what: str
+    account: str = ""
+    keys: tuple[str, ...] = ()
+
+    def apply(self, book: OrderBook) -> list[Order]:
+        if self.what == "restarted":
+            return book.mark_unconfirmed()
+        if self.what == "unknown":
+            return book.mark_unconfirmed(self.keys)
+        if self.what == "stale":
+            return book.mark_stale(self.account)
+        if self.what == "confirmed":
+            book.confirm(self.account)
+            return []
+        raise ValueError(f"unknown mark {self.what!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class Reconciled:
     """A heal from reconciliation (fixengine.reconcile): a report the exchange's REST API showed
     us instead of the FIX session, or a position correction."""
@@ -92,13 +125,14 @@ class Reconciled:
     heal: ExecutionReport | CancelReject | PositionFix
 
 
-Entry = NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject | BusinessReject | Reconciled
+Entry = NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject | BusinessReject | Reconciled | Marked
 
 
 class Journal:
     def __init__(self, path: Path, *, durable: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.closed = False
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=1.0)
         try:
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -113,8 +147,11 @@ class Journal:
 
     def close(self) -> None:
         """Commit what is written, and close."""
+        if self.closed:
+            return
         self.commit()
         self._db.close()
+        self.closed = True
 
     def commit(self) -> None:
         """Make everything recorded so far durable (one WAL write for all of it)."""
@@ -176,6 +213,27 @@ class Journal:
             body = json.dumps({"report": json.loads(report_to_json(heal))})
         self._insert("reconciled", body)
 
+    def record_mark(self, mark: Marked) -> None:
+        self._insert("mark", json.dumps({"what": mark.what, "account": mark.account, "keys": list(mark.keys)}))
+
+    def mark(self, book: OrderBook, mark: Marked) -> list[Order]:
+        """Change ``book``'s flags by ``mark`` and journal it (if it changed anything to replay)."""
+        marked = mark.apply(book)
+        if marked or mark.what == "confirmed":
+            self.record_mark(mark)
+        return marked
+
+    def record_received(self, session: str, seq: int) -> None:
+        """The last MsgSeqNum read from ``session`` is journaled (with the reports of its batch)."""
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+        self._db.execute("INSERT OR REPLACE INTO received (session, seq) VALUES (?, ?)", (session, seq))
+
+    def received(self, session: str) -> int | None:
+        """The MsgSeqNum of the last message journaled from ``session``, if any."""
+        row = self._db.execute("SELECT seq FROM received WHERE session = ?", (session,)).fetchone()
+        return None if row is None else int(row[0])
+
     def replay(self) -> Iterator[Entry]:
         """Every entry in the order it was written."""
         rows = self._db.execute("SELECT kind, cl_ord_id, order_key, body FROM entries ORDER BY seq")
@@ -192,6 +250,9 @@ class Journal:
                 yield cancel_reject_from_json(body)
             elif kind == "business_reject":
                 yield business_reject_from_json(body)
+            elif kind == "mark":
+                data = json.loads(body)
+                yield Marked(data["what"], data["account"], tuple(data["keys"]))
             elif kind == "reconciled":
                 data = json.loads(body)
                 if "position" in data:
@@ -203,22 +264,36 @@ class Journal:
                     yield Reconciled(execution_report_from_json(json.dumps(data["report"])))
 
 
-def rebuild_book(journal: Journal) -> OrderBook:
-    """The book as it was: every journaled intent and report fed back in, in order."""
+def replay_book(journal: Journal) -> OrderBook:
+    """The book as the journal says it was: every intent, report, heal and mark fed back in, in
+    order. Read-only. An entry the book refuses is logged and skipped, never fatal: a journal
+    written by an older version must not stop the engine from starting."""
     book = OrderBook()
-    for entry in journal.replay():
-        if isinstance(entry, NewIntent):
-            book.submit(entry.order, entry.account)
-        elif isinstance(entry, CancelIntent):
-            book.cancel(entry.order_key, entry.cl_ord_id)
-        elif isinstance(entry, ReplaceIntent):
-            book.replace(entry.order_key, entry.cl_ord_id, entry.quantity)
-        elif isinstance(entry, Reconciled):
-            book.heal(entry.heal)
-        else:
-            book.apply(entry)
-    # An order journaled but never acknowledged may or may not have reached the exchange (the
-    # process died around the send). It is not re-sent: it is marked unknown, so reconciliation
-    # can settle it, or a retry with the same ClOrdID can (the exchange refuses a duplicate).
-    book.mark_unconfirmed()
+    for n, entry in enumerate(journal.replay(), 1):
+        try:
+            if isinstance(entry, NewIntent):
+                book.submit(entry.order, entry.account)
+            elif isinstance(entry, CancelIntent):
+                book.cancel(entry.order_key, entry.cl_ord_id)
+            elif isinstance(entry, ReplaceIntent):
+                book.replace(entry.order_key, entry.cl_ord_id, entry.quantity)
+            elif isinstance(entry, Reconciled):
+                book.heal(entry.heal)
+            elif isinstance(entry, Marked):
+                entry.apply(book)
+            else:
+                book.apply(entry)
+        except BookError as exc:
+            log.error("journal %s, entry %d (%s): %s; skipped", journal.path, n, type(entry).__name__, exc)
+    return book
+
+
+def rebuild_book(journal: Journal) -> OrderBook:
+    """The book at a (re)start: replayed, then an order journaled but never acknowledged (the
+    process died around the send) is marked outcome-unknown, and the mark journaled. It is not
+    re-sent: reconciliation settles it, or a retry with the same ClOrdID (the exchange refuses a
+    duplicate of an open order)."""
+    book = replay_book(journal)
+    journal.mark(book, Marked("restarted"))
+    journal.commit()
     return book

@@ -203,6 +203,11 @@ def _balance_change(fields: list[tuple[int, str]]) -> Decimal | None:
     return None
 
 
+def _order_id(value: str) -> str:
+    """OrderID (37), "" for none: a reject of an order the exchange never created says ``NONE``."""
+    return "" if value == "NONE" else value
+
+
 def parse_execution_report(fields: list[tuple[int, str]], *, use_dollars: bool) -> ExecutionReport:
     f = first_values(fields)
     try:
@@ -231,7 +236,7 @@ def parse_execution_report(fields: list[tuple[int, str]], *, use_dollars: bool) 
         exec_id=exec_id,
         exec_type=exec_type,
         ord_status=ord_status,
-        order_id=_required(f, 37, "OrderID"),
+        order_id=_order_id(_required(f, 37, "OrderID")),
         cl_ord_id=f.get(11, ""),
         orig_cl_ord_id=f.get(41),
         ticker=_required(f, 55, "Symbol"),
