@@ -3,7 +3,7 @@ instant the test names. Usage: python -m tests.crash_engine CONFIG.json POINT
 
 POINT is where the process dies: ``before-journal`` (the intent is not yet written),
 ``before-send`` (written, not yet sent), ``after-send`` (sent, before any report) or
-``after-receive`` (QuickFIX has counted the order's first report as received, the loop has not yet
+``after-receive`` (QuickFIX has counted the order's New as received, the loop has not yet
 journaled it). The hooks wrap
 the engine's own methods in this process only; nothing in the product knows about them.
 """
@@ -51,9 +51,13 @@ async def main(config_path: str, point: str) -> None:
     if point == "after-receive":
         session_id = engine._session_ids[config.sessions[0].name]
 
+        original_on_messages = OrderEntry.on_messages
+
         def die_unjournaled(self, messages):  # type: ignore[no-untyped-def]
-            raw = messages[0][2]
-            seq = int(raw.split("\x0134=", 1)[1].split("\x01", 1)[0])
+            acks = [raw for _, _, raw in messages if "\x01150=0\x01" in raw]
+            if not acks:  # the PendingNew: journaled as usual
+                return original_on_messages(self, messages)
+            seq = int(acks[-1].split("\x0134=", 1)[1].split("\x01", 1)[0])
             session = fix.Session.lookupSession(session_id)
             deadline = time.monotonic() + 5
             while session.getExpectedTargetNum() <= seq and time.monotonic() < deadline:
