@@ -58,7 +58,7 @@ from fixengine.orders.book import BookEvent, Order, OrderBook
 from fixengine.orders.journal import Journal
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixengine.orders.wire import Fields
-from fixengine.quickfix_settings import initiator_groups, initiator_settings, session_id
+from fixengine.quickfix_settings import initiator_groups, initiator_settings, sent_cl_ord_ids, session_id
 from fixengine.reconcile import Findings
 from fixengine.reconciliation import Reconciler, ReconciliationDone, ReconciliationFailed
 from fixengine.reconnect import Backoff, Retry, classify_refusal, retry_delay
@@ -169,7 +169,7 @@ class Engine:
         journal = Journal(self.config.journal_path, durable=self.config.journal_sync == "full")
         self._orders = OrderEntry(
             journal, {s.name: s for s in self.config.sessions}, self._send, self._publish, self.is_logged_on,
-            self._loop.call_soon,
+            self._loop.call_soon, reconciled=self.config.rest is not None,
         )
         if self.config.rest is not None:
             keys = {state.signer.key_id: state.signer.private_key for state in states.values()}
@@ -178,11 +178,24 @@ class Engine:
             if self.config.rest.reconcile_interval > 0:
                 self._spawn(self._reconcile_periodically(self.config.rest.reconcile_interval))
         self._ask_again_for_unjournaled(journal)
+        self._settle_unsent()
         self._messages.start()
         for initiator in self._initiators:
             initiator.start()
         for status in self._status.values():
             self._expect_logon(status, CONNECT_GRACE_S)
+
+    def _settle_unsent(self) -> None:
+        """Where QuickFIX keeps what it sends (sessions that retransmit and keep their sequence
+        across logons), a request journaled but not in its store never went out: settled as refused
+        at once, instead of waiting for an answer that cannot come."""
+        orders = self._order_entry()
+        for s in self.config.sessions:
+            if s.session_type in RESET_REQUIRED or s.logon.reset_seq_num or not orders.is_order_entry(s.name):
+                continue
+            sent = sent_cl_ord_ids(self.config.store_path / s.name)
+            if sent is not None:
+                orders.settle_unsent(s.name, sent)
 
     def _ask_again_for_unjournaled(self, journal: Journal) -> None:
         """QuickFIX counts a message as received when its callback returns; the loop journals it a

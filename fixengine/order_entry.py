@@ -41,6 +41,7 @@ from fixengine.prices import PriceError
 log = logging.getLogger("fixengine.orders")
 
 MASS_CANCEL_MIN_INTERVAL_S = 1.0  # Kalshi: at most one mass cancel per second (spec §8, §10.6)
+NEVER_SENT = "never sent: the engine stopped before sending it"
 PRUNE_SENT_AT = 10_000  # send times kept for reconciliation: pruned to the unanswered past this many
 
 Send = Callable[[SessionConfig, str, Fields], bool]
@@ -147,8 +148,14 @@ class OrderEntry:
         publish: Callable[[object], None],
         is_logged_on: Callable[[str], bool],
         soon: Callable[[Callable[[], None]], object],
+        *,
+        reconciled: bool = False,
     ):
         self.journal = journal
+        # With reconciliation an unknown outcome is settled over REST, never by a retry: Kalshi
+        # refuses a duplicate ClOrdID only while the first order is open, so a retry of one that
+        # had already ended would put a second order on the exchange.
+        self._retries = not reconciled
         self.book: OrderBook = rebuild_book(journal)
         self._sessions = sessions
         self._send = send
@@ -280,6 +287,31 @@ class OrderEntry:
             for event in self.book.apply(refusal):
                 self._publish(event)
 
+    def settle_unsent(self, session_name: str, sent: set[str]) -> int:
+        """At a start: requests of the session's account that are unanswered, journaled but not
+        among the ClOrdIDs QuickFIX ``sent`` (its store keeps every message before it goes on the
+        wire, on sessions that retransmit), never reached the exchange: a new order is rejected,
+        a cancel or replace refused (the order as it was). Journaled as refusals; their count."""
+        account = self._sessions[session_name].api_key_id
+        refusals = []
+        for order in self.book.orders.values():
+            if order.account != account or order.status.terminal:
+                continue
+            if order.order_id is None and order.status is Status.PENDING_NEW and order.key not in sent:
+                refusals.append(BusinessReject("D", order.key, Reason(RejectCode.OTHER, None, NEVER_SENT)))
+            elif order.pending is not None and order.pending not in sent:
+                msg_type = "F" if order.status is Status.PENDING_CANCEL else "G"
+                refusals.append(BusinessReject(msg_type, order.pending, Reason(RejectCode.OTHER, None, NEVER_SENT)))
+        for refusal in refusals:
+            self.journal.record_report(refusal)
+        self.journal.commit()
+        for refusal in refusals:
+            self.book.apply(refusal)
+        if refusals:
+            log.warning("%s: %d requests journaled before the last stop were never sent; settled as refused",
+                        session_name, len(refusals))
+        return len(refusals)
+
     def submit(self, session_name: str, order: NewOrder) -> Order:
         s = self._session(session_name)
         if order.expires_in_past():
@@ -289,6 +321,11 @@ class OrderEntry:
         except PriceError as exc:
             raise InvalidOrder([f"price: {exc}"]) from None
         retry = order.client_order_id in self.book.orders and self.book.order(order.client_order_id).retryable
+        if retry and not self._retries:
+            raise InvalidOrder([
+                f"client_order_id: {order.client_order_id} has an unknown outcome, which reconciliation settles "
+                "(await engine.reconcile(session)); a retry could put a second order on the exchange"
+            ])
         if not retry:
             self._check_not_held(session_name)
             try:

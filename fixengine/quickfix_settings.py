@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from fixengine.kalshi import RESET_REQUIRED
 
 # Kalshi requires TLS 1.2 or higher (spec §1.3). QuickFIX's own syntax: TLSv1_2, +TLSv1_3.
 TLS_PROTOCOLS = "TLSv1_2 +TLSv1_3"
+
+
+_CL_ORD_ID = re.compile(rb"\x0111=([^\x01]*)\x01")
 
 
 def session_id(session: SessionConfig) -> fix.SessionID:
@@ -91,3 +95,14 @@ def initiator_settings(config: EngineConfig, sessions: list[SessionConfig]) -> f
             d.setString("DataDictionary", str(paths.session))
         settings.set(session_id(s), d)
     return settings
+
+
+def sent_cl_ord_ids(store_dir: Path) -> set[str] | None:
+    """The ClOrdIDs (11) of every request in a session's QuickFIX FileStore, or None without a
+    store. QuickFIX stores a message before it writes it to the socket and resends it from there
+    when asked, so a request it stored reaches the counterparty (at the latest by resend) and one
+    it did not store never left."""
+    bodies = sorted(store_dir.glob("*.body"))
+    if not bodies:
+        return None
+    return {m.decode("latin-1") for m in _CL_ORD_ID.findall(bodies[0].read_bytes())}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from fixengine.config import SessionConfig
 from fixengine.kalshi import SessionType
 from fixengine.order_entry import OrderEntry, SendFailed
 from fixengine.orders.book import Status
 from fixengine.orders.book import OrderBook
 from fixengine.orders.journal import Journal, replay_book
-from fixengine.orders.requests import CancelOrder, NewOrder
+from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder
 from fixengine.prices import Action, Contract
 
 
@@ -76,3 +78,41 @@ def test_a_cancel_the_transport_refused_leaves_the_order_as_it_was(tmp_path) -> 
     entry.cancel("nr", CancelOrder(order=placed.key, client_order_id="x2"))  # so it can be cancelled again
     entry.journal.close()
     assert replayed(tmp_path / "j.db").order("c1").pending == "x2"  # the refusal was journaled
+
+
+def placed_entry(tmp_path, *, reconciled: bool = False) -> tuple[OrderEntry, list, list]:
+    published: list[object] = []
+    soon: list = []
+    entry = OrderEntry(Journal(tmp_path / "j.db"), {"nr": nr_session(tmp_path)}, lambda s, m, f: False,
+                       published.append, lambda _: True, soon.append, reconciled=reconciled)
+    return entry, published, soon
+
+
+def an_order(cl: str) -> NewOrder:
+    return NewOrder.create(ticker="T-1", action=Action.BUY, contract=Contract.YES, quantity=D(1), price=D("0.40"),
+                           client_order_id=cl)
+
+
+def test_with_reconciliation_an_unknown_outcome_is_not_retried(tmp_path) -> None:
+    """Kalshi refuses a duplicate ClOrdID only while the first order is open: where REST can settle
+    an unknown outcome, a retry (which could put a second order on the exchange) is refused."""
+    entry, _, soon = placed_entry(tmp_path, reconciled=True)
+    entry.submit("nr", an_order("c1"))
+    soon.pop()()  # the transport refuses: outcome unknown
+    assert entry.book.order("c1").retryable
+    with pytest.raises(InvalidOrder, match="client_order_id: c1 has an unknown outcome"):
+        entry.submit("nr", an_order("c1"))
+    entry.journal.close()
+
+
+def test_requests_quickfix_never_stored_are_settled_as_never_sent(tmp_path) -> None:
+    entry, _, _ = placed_entry(tmp_path)
+    for cl in ("sent", "unsent", "live"):
+        entry.submit("nr", an_order(cl))
+    entry.journal.commit()
+    entry.book.cancel("live", "live-x")
+    entry.journal.record_cancel("live", "live-x")
+    assert entry.settle_unsent("nr", sent={"sent", "live"}) == 2  # "unsent", and the cancel "live-x"
+    assert entry.book.order("unsent").status is Status.REJECTED
+    assert entry.book.order("live").pending is None and entry.book.order("sent").status is Status.PENDING_NEW
+    entry.journal.close()
