@@ -18,7 +18,10 @@ from fixengine.kalshi import RESET_REQUIRED
 TLS_PROTOCOLS = "TLSv1_2 +TLSv1_3"
 
 
+# QuickFIX FileStore: the index (.header) is "seq,offset,size " entries, .seqnums "sender : target".
 _CL_ORD_ID = re.compile(rb"\x0111=([^\x01]*)\x01")
+_INDEX_ENTRY = re.compile(rb"(\d+),(\d+),(\d+) ")
+_SEQNUMS = re.compile(r"(\d+)\s*:\s*(\d+)")
 
 
 def session_id(session: SessionConfig) -> fix.SessionID:
@@ -98,11 +101,25 @@ def initiator_settings(config: EngineConfig, sessions: list[SessionConfig]) -> f
 
 
 def sent_cl_ord_ids(store_dir: Path) -> set[str] | None:
-    """The ClOrdIDs (11) of every request in a session's QuickFIX FileStore, or None without a
-    store. QuickFIX stores a message before it writes it to the socket and resends it from there
-    when asked, so a request it stored reaches the counterparty (at the latest by resend) and one
-    it did not store never left."""
-    bodies = sorted(store_dir.glob("*.body"))
-    if not bodies:
+    """The ClOrdIDs (11) of the requests a session's QuickFIX FileStore holds as sent, or None
+    without a store. QuickFIX stores a message (body, then its index entry), then counts it in the
+    next sender MsgSeqNum, then writes it to the socket; a stored and counted message reaches the
+    counterparty, at the latest by resend. One stored but not counted (the process died in
+    between) never left, and its number goes to the next message: only the index's latest entry
+    for each number below the next sender MsgSeqNum counts."""
+    headers, seqnums = sorted(store_dir.glob("*.header")), sorted(store_dir.glob("*.seqnums"))
+    if not headers or not seqnums:
         return None
-    return {m.decode("latin-1") for m in _CL_ORD_ID.findall(bodies[0].read_bytes())}
+    numbers = _SEQNUMS.search(seqnums[0].read_text())
+    if numbers is None:
+        return None
+    next_sender = int(numbers.group(1))
+    latest: dict[int, tuple[int, int]] = {}
+    for seq, offset, size in _INDEX_ENTRY.findall(headers[0].read_bytes()):
+        latest[int(seq)] = (int(offset), int(size))
+    body = headers[0].with_suffix(".body").read_bytes()
+    sent: set[str] = set()
+    for seq, (offset, size) in latest.items():
+        if seq < next_sender:
+            sent.update(m.decode("latin-1") for m in _CL_ORD_ID.findall(body, offset, offset + size))
+    return sent
