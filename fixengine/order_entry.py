@@ -297,7 +297,7 @@ class OrderEntry:
         for order in self.book.orders.values():
             if order.account != account or order.status.terminal:
                 continue
-            if order.order_id is None and order.status is Status.PENDING_NEW and order.key not in sent:
+            if order.order_id is None and Status.PENDING_NEW in (order.status, order.resting_status) and order.key not in sent:
                 refusals.append(BusinessReject("D", order.key, Reason(RejectCode.OTHER, None, NEVER_SENT)))
             elif order.pending is not None and order.pending not in sent:
                 msg_type = "F" if order.status is Status.PENDING_CANCEL else "G"

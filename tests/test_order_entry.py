@@ -107,12 +107,16 @@ def test_with_reconciliation_an_unknown_outcome_is_not_retried(tmp_path) -> None
 
 def test_requests_quickfix_never_stored_are_settled_as_never_sent(tmp_path) -> None:
     entry, _, _ = placed_entry(tmp_path)
-    for cl in ("sent", "unsent", "live"):
+    for cl in ("sent", "unsent", "live", "both-unsent"):
         entry.submit("nr", an_order(cl))
     entry.journal.commit()
-    entry.book.cancel("live", "live-x")
-    entry.journal.record_cancel("live", "live-x")
-    assert entry.settle_unsent("nr", sent={"sent", "live"}) == 2  # "unsent", and the cancel "live-x"
+    for key in ("live", "both-unsent"):
+        entry.book.cancel(key, f"{key}-x")
+        entry.journal.record_cancel(key, f"{key}-x")
+    # "unsent"; the cancel "live-x"; the order "both-unsent" (with its cancel)
+    assert entry.settle_unsent("nr", sent={"sent", "live"}) == 3
     assert entry.book.order("unsent").status is Status.REJECTED
     assert entry.book.order("live").pending is None and entry.book.order("sent").status is Status.PENDING_NEW
+    gone = entry.book.order("both-unsent")
+    assert (gone.status, gone.pending) == (Status.REJECTED, None)
     entry.journal.close()

@@ -428,9 +428,10 @@ class OrderBook:
             return []  # not an order request of ours (the engine publishes the reject itself)
         order = self.orders[order_key]
         if reject.ref_msg_type == "D":
-            if order.status is not Status.PENDING_NEW or order.order_id is not None:
+            if order.order_id is not None or Status.PENDING_NEW not in (order.status, order.resting_status):
                 return []  # the exchange has it after all: its reports decide
-            order = replace(order, status=Status.REJECTED, leaves_qty=ZERO, reason=reject.reason, outcome_unknown=False)
+            order = replace(order, status=Status.REJECTED, leaves_qty=ZERO, reason=reject.reason, outcome_unknown=False,
+                            pending=None, resting_status=None)
             self.orders[order_key] = order
             return [OrderRejected(order)]
         response_to = CxlRejResponseTo.CANCEL if reject.ref_msg_type == "F" else CxlRejResponseTo.REPLACE
