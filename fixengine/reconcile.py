@@ -206,7 +206,10 @@ def _never_acknowledged(order: Order) -> bool:
 def _order(work: OrderBook, key: str, rest: RestOrder, fills: list[RestFill], settled: _Settled,
            findings: Findings, healed_fills: set[str]) -> None:
     order = work.order(key)
-    if not order.status.terminal and _never_acknowledged(order):
+    # Never acknowledged: live, or given up as never received (rejected without an OrderID) when
+    # it was on its way after all; the exchange is right, the order lives.
+    given_up = order.status is Status.REJECTED and order.order_id is None
+    if (not order.status.terminal or given_up) and _never_acknowledged(order):
         # acknowledged as entered; its fills (below) and a cancel follow as their own heals
         _heal(work, findings, _report(order, rest, ExecType.NEW, OrdStatus.NEW, ZERO, leaves=order.quantity),
               Discrepancy(Kind.ACK_MISSED, Severity.INFO, rest.ticker, "acknowledged by the exchange; the ack was never read",

@@ -327,6 +327,14 @@ def test_a_resent_pending_report_does_not_undo_what_followed_it(engine) -> None:
     assert engine.book.order("r").status is Status.NEW
 
 
+def test_an_order_given_up_as_never_received_that_rest_shows_later_is_acknowledged(engine) -> None:
+    engine.submit("slow")
+    engine.reconcile(snapshot())  # not on the exchange as far as REST showed then
+    findings, _ = engine.reconcile(snapshot([rest_order("slow", remaining="14")]))
+    assert [d.kind for d in findings.discrepancies] == [Kind.ACK_MISSED] and findings.clean
+    assert engine.book.order("slow").status is Status.NEW and engine.book.order("slow").order_id == "O-slow"
+
+
 def test_an_ack_arriving_after_reconciliation_gave_the_order_up_revives_it(engine) -> None:
     v = Venue()
     engine.submit("late")

@@ -144,9 +144,9 @@ def test_an_out_of_sequence_logout_does_not_make_a_missing_message_look_received
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "simulator defect, open (layout issue, item 9): the sequence_reset fault leaves numbers no message "
-    "carries, and QuickFIX's MemoryStore::get looks the first number of a resend up exactly, finds "
-    "nothing and gap-fills every later report away (the flaky test_soak[RT])"))
+    "simulator defect, open: the sequence_reset fault leaves numbers no message carries, and QuickFIX's "
+    "MemoryStore::get looks the first number of a resend up exactly, finds nothing and gap-fills every "
+    "later report away (why test_soak[RT] failed now and then; its gap_fill fault is off until fixed)"))
 def test_rt_resends_the_reports_after_a_gap_fill_of_its_own(connect) -> None:
     """After the sequence_reset fault (GapFill 2 -> 10) no message carries 3..9. A ResendRequest
     starting in that hole must still get the reports numbered after it."""

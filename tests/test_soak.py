@@ -51,7 +51,7 @@ pytestmark = pytest.mark.slow
 FAULTS = {
     # Not "gap_fill" for now: the simulator's own SequenceReset leaves a hole in its MemoryStore that
     # can lose reports on a later resend, which Kalshi never does (test_simulator_retransmission,
-    # xfail until the simulator is fixed). The engine's side is tested in test_recovery.
+    # strict xfail until the simulator is fixed). The engine's side is tested in test_recovery.
     "RT": ["drop", "duplicate", "garble", "bad_checksum", "delay", "close", "close_mid_message",
            "rate_limit", "refuse_logon", "silence"],
     # Kalshi sends no SequenceReset on sessions without retransmission.
