@@ -197,6 +197,16 @@ class Engine:
             if sent is not None:
                 orders.settle_unsent(s.name, sent)
 
+    def _all_received(self) -> None:
+        """At a clean stop every message QuickFIX counted is journaled or was an admin message:
+        the journal records its count, and the next start asks for nothing again."""
+        if self._orders is None:
+            return
+        for s in self.config.sessions:
+            session = fix.Session.lookupSession(self._session_ids[s.name])
+            if session is not None:
+                self._orders.journal.record_received(s.name, session.getExpectedTargetNum() - 1)
+
     def _ask_again_for_unjournaled(self, journal: Journal) -> None:
         """QuickFIX counts a message as received when its callback returns; the loop journals it a
         moment later. A process killed in between would restart past messages it never journaled,
@@ -250,6 +260,8 @@ class Engine:
             task.cancel()
         for initiator in self._initiators:
             await asyncio.to_thread(initiator.stop)
+        self._take_inbox()  # what QuickFIX read before it stopped is journaled now ...
+        self._all_received()  # ... so a clean restart asks for nothing again
         # Drop the initiators: their C++ sessions leave QuickFIX's process-wide registry, so an
         # engine started again in this process (same SessionIDs) gets fresh sessions.
         self._initiators.clear()

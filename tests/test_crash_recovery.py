@@ -131,3 +131,30 @@ async def test_a_report_counted_by_quickfix_but_never_journaled_is_asked_for_aga
         assert engine.book.order("lost-ack").status is Status.NEW and not engine.book.order("lost-ack").outcome_unknown
     finally:
         await engine.stop()
+
+
+async def test_a_clean_restart_asks_for_nothing_again(tmp_path, make_key, start_simulator) -> None:
+    """The restart's ask-again (above) is for kills only: a clean stop journals how far QuickFIX read."""
+    from fixengine.events import LoggedOn, ResendRequested
+    from fixengine.orders.book import OrderAccepted
+
+    key = make_key()
+    sim, sim_events = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
+    config = engine_config(tmp_path, session_to(sim, key, session_type=SessionType.RT, logon=LogonFlags(reset_seq_num=False)))
+    async with Engine(config) as engine:
+        events = engine.events()
+        await engine.wait_logged_on()
+        await engine.submit("s1", NewOrder.create(ticker=TICKER, action=Action.BUY, contract=Contract.YES,
+                                                  quantity=D(1), price=D("0.40")))
+        await events.wait_for(OrderAccepted)
+    sim_events.wait_for_all(("logged_out", "closed"), key.key_id)
+    again = Engine(config)
+    events = again.events()
+    await again.start()
+    try:
+        await again.wait_logged_on()
+        await again.test_request("s1")  # a round trip after the logon: a resend would have come first
+        seen = events.drain()
+        assert any(isinstance(e, LoggedOn) for e in seen) and not [e for e in seen if isinstance(e, ResendRequested)]
+    finally:
+        await again.stop()
