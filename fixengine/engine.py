@@ -217,13 +217,18 @@ class Engine:
                 continue  # every logon starts from 1: nothing to ask for
             last = journal.received(s.name)
             session = fix.Session.lookupSession(self._session_ids[s.name])
-            if last is None or session is None:
+            if session is None:
                 continue
             expected = session.getExpectedTargetNum()
-            if expected > last + 1:
+            if last is None:
+                # The first start on this journal: what QuickFIX counted so far is the baseline, so
+                # that a kill before the first batch is journaled still asks for that batch again.
+                journal.record_received(s.name, expected - 1)
+            elif expected > last + 1:
                 log.warning("%s: messages %d-%d were received but not journaled before the last stop; "
                             "asking for them again", s.name, last + 1, expected - 1)
                 session.setNextTargetMsgSeqNum(last + 1)
+        journal.commit()
 
     def _make_initiator(self, sessions: list[SessionConfig], states: dict[str, SessionState]) -> _Initiator:
         settings = initiator_settings(self.config, sessions)
