@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 from fixengine.config import SessionConfig
 from fixengine.errors import FixEngineError, SessionUnavailable
-from fixengine.framing import FramingError, parse
+from fixengine.framing import FramingError, parse, seq_num_of
 from fixengine.kalshi import ORDER_ENTRY, SessionType
 from fixengine.orders.book import BookError, Order, OrderBook, Status
 from fixengine.orders.journal import DuplicateClOrdID, Journal, Marked, rebuild_book
@@ -128,17 +128,6 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _msg_seq_num(raw: str) -> int | None:
-    """MsgSeqNum (34) from a message's text, without parsing the rest."""
-    start = raw.find("\x0134=")
-    if start < 0:
-        return None
-    start += 4
-    end = raw.find("\x01", start)
-    digits = raw[start:end]
-    return int(digits) if digits.isdigit() else None
-
-
 class OrderEntry:
     def __init__(
         self,
@@ -232,8 +221,7 @@ class OrderEntry:
     def forget_requests(self) -> None:
         """Drop the send times of requests answered since (their orders acknowledged, their
         cancels/replaces settled): only unanswered ones matter to reconciliation."""
-        unanswered = {o.pending for o in self.book.orders.values() if o.pending is not None}
-        unanswered.update(o.key for o in self.book.orders.values() if o.status is Status.PENDING_NEW and o.order_id is None)
+        unanswered = {cl for o in self.book.orders.values() for cl in o.unanswered}
         self._requests_sent = {cl: t for cl, t in self._requests_sent.items() if cl in unanswered}
 
     def last_report_at(self, account: str) -> datetime | None:
@@ -404,8 +392,8 @@ class OrderEntry:
         fresh = [self.journal.record_report(item) if isinstance(item, Report) else False for item in read]
         last_seq: dict[str, int] = {}
         for session_name, _, raw in messages:
-            seq = _msg_seq_num(raw)
-            if seq is not None and seq > last_seq.get(session_name, 0):
+            seq = seq_num_of(raw)
+            if seq > last_seq.get(session_name, 0):
                 last_seq[session_name] = seq
         for session_name, seq in last_seq.items():
             self.journal.record_received(session_name, seq)

@@ -141,10 +141,7 @@ class Reconciler:
         for order in self._book.orders.values():
             if order.account != account:
                 continue
-            unanswered = [order.pending] if order.pending is not None else []
-            if order.order_id is None and not order.status.terminal:
-                unanswered.append(order.key)
-            for cl_ord_id in unanswered:
+            for cl_ord_id in order.unanswered:
                 sent = self._request_sent_at(cl_ord_id)
                 if sent is None or sent <= as_of - REQUEST_GRACE:
                     settled.add(cl_ord_id)

@@ -79,6 +79,13 @@ class Order:
     unconfirmed: bool = False  # reports for it may have been missed (reset logon): until its next report or reconciliation
 
     @property
+    def unanswered(self) -> tuple[str, ...]:
+        """ClOrdIDs of its requests the exchange has not answered yet: a cancel or replace in
+        flight, and the order itself while it has no OrderID."""
+        requests = (self.pending,) if self.pending is not None else ()
+        return requests + (self.key,) if self.order_id is None and not self.status.terminal else requests
+
+    @property
     def retryable(self) -> bool:
         """Sent, never heard of, fate unknown: the one state in which the same ClOrdID may be sent
         again (Kalshi refuses it while the first is open; the book tracks whichever it gets)."""
