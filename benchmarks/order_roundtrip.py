@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fixengine.config import EngineConfig, LogonFlags, SessionConfig  # noqa: E402
 from fixengine.engine import Engine  # noqa: E402
-from fixengine.kalshi import SessionType  # noqa: E402
+from fixengine.kalshi.facts import SessionType  # noqa: E402
 from fixengine.orders.book import OrderAccepted  # noqa: E402
 from fixengine.orders.requests import NewOrder  # noqa: E402
-from fixengine.prices import Action, Contract  # noqa: E402
-from fixengine.signing import public_key_pem, load_private_key, write_keypair  # noqa: E402
+from fixengine.kalshi.prices import Action, Contract  # noqa: E402
+from fixengine.kalshi.signing import public_key_pem, load_private_key, write_keypair  # noqa: E402
 
 TICKER = "BENCH-1"
 

@@ -28,10 +28,10 @@ from order_roundtrip import Orders, simulated_account  # noqa: E402
 
 from fixengine.config import EngineConfig, RestConfig, SessionConfig  # noqa: E402
 from fixengine.engine import Engine  # noqa: E402
-from fixengine.kalshi import SessionType  # noqa: E402
-from fixengine.order_entry import BookReleased  # noqa: E402
+from fixengine.kalshi.facts import SessionType  # noqa: E402
+from fixengine.orders.entry import BookReleased  # noqa: E402
 from fixengine.orders.book import OrderAccepted  # noqa: E402
-from fixengine.reconcile import Kind  # noqa: E402
+from fixengine.reconcile.compare import Kind  # noqa: E402
 from fixengine.rest import local_url  # noqa: E402
 
 

@@ -27,10 +27,10 @@ from order_roundtrip import Orders, simulated_account  # noqa: E402
 from fixengine.config import EngineConfig, LogonFlags, RestConfig, SessionConfig  # noqa: E402
 from fixengine.engine import Engine  # noqa: E402
 from fixengine.events import LoggedOn, ResendRequested, SequenceGap  # noqa: E402
-from fixengine.kalshi import SessionType  # noqa: E402
-from fixengine.order_entry import BookHeld, BookReleased  # noqa: E402
+from fixengine.kalshi.facts import SessionType  # noqa: E402
+from fixengine.orders.entry import BookHeld, BookReleased  # noqa: E402
 from fixengine.orders.book import OrderAccepted  # noqa: E402
-from fixengine.reconciliation import ReconciliationDone  # noqa: E402
+from fixengine.reconcile.runner import ReconciliationDone  # noqa: E402
 from fixengine.rest import local_url  # noqa: E402
 
 

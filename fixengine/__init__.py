@@ -1,12 +1,12 @@
 """fixengine: a FIX connectivity engine for Kalshi, on the quickfix bindings."""
 
 from fixengine.config import EngineConfig, LogonFlags, RestConfig, SessionConfig, check_config, load_config
-from fixengine.dialect import Dialect
+from fixengine.fix.dialect import Dialect
 from fixengine.engine import Engine, EventStream
-from fixengine.errors import ConfigError, FixEngineError, KeyLoadError, LogonRefused, SessionUnavailable
-from fixengine.kalshi import SessionType
-from fixengine.reconciliation import ReconciliationDone, ReconciliationFailed
-from fixengine.signing import Signer
+from fixengine.errors import ConfigError, FixEngineError, KeyLoadError, LogonRefusedError, SessionUnavailableError
+from fixengine.kalshi.facts import SessionType
+from fixengine.reconcile.runner import ReconciliationDone, ReconciliationFailed
+from fixengine.kalshi.signing import Signer
 
 __all__ = [
     "ConfigError",
@@ -17,13 +17,13 @@ __all__ = [
     "FixEngineError",
     "KeyLoadError",
     "LogonFlags",
-    "LogonRefused",
+    "LogonRefusedError",
     "ReconciliationDone",
     "ReconciliationFailed",
     "RestConfig",
     "SessionConfig",
     "SessionType",
-    "SessionUnavailable",
+    "SessionUnavailableError",
     "Signer",
     "check_config",
     "load_config",

@@ -34,7 +34,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Start the simulator in-process and log on to it in both dialects with fresh keys."""
-    from fixengine.demo import run_demo
+    from simulator.demo import run_demo
 
     if not ctx.obj["verbose"]:  # the demo prints its own story; log only what goes wrong
         logging.getLogger().setLevel(logging.WARNING)
@@ -54,7 +54,7 @@ def run(config_path: Path) -> None:
 async def _run(config) -> int:  # type: ignore[no-untyped-def]
     from contextlib import nullcontext
 
-    from fixengine.embedded import embedded_simulator
+    from simulator.embedded import embedded_simulator
     from fixengine.engine import Engine
 
     stop = asyncio.Event()
@@ -93,7 +93,7 @@ def check_config_cmd(config_path: Path) -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def keygen(private_key: Path, public_key: Path | None, force: bool) -> None:
     """Write a new 2048-bit RSA key pair (private key mode 0600) for a Kalshi API key."""
-    from fixengine.signing import write_keypair
+    from fixengine.kalshi.signing import write_keypair
 
     public_key = public_key or private_key.with_suffix(".pub.pem")
     write_keypair(private_key, public_key, overwrite=force)
@@ -110,8 +110,8 @@ def reconcile_cmd(config_path: Path, sessions: tuple[str, ...], as_json: bool) -
     explain (journaled), prints every discrepancy. Exit 0: clean; 1: discrepancies remain;
     2: could not reconcile."""
     from fixengine.config import load_config
-    from fixengine.reconciliation import reconcile_offline
-    from fixengine.reconcile_report import as_json_text, as_table
+    from fixengine.reconcile.runner import reconcile_offline
+    from fixengine.reconcile.report import as_json_text, as_table
 
     try:
         results = asyncio.run(reconcile_offline(load_config(config_path), sessions))
@@ -132,7 +132,7 @@ def run_command(command: click.Command) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except FixEngineError as exc:  # ConfigError, KeyLoadError, LogonRefused ...
+    except FixEngineError as exc:  # ConfigError, KeyLoadError, LogonRefusedError ...
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fixengine.dialect import Dialect
+from fixengine.fix.dialect import Dialect
 from fixengine.errors import ConfigError, KeyLoadError, Problem
-from fixengine.kalshi import (
+from fixengine.kalshi.facts import (
     LISTENER_ALLOWED,
     ORDER_ENTRY,
     PORTS,
@@ -315,7 +315,7 @@ def load_config(path: str | Path) -> EngineConfig:
 
 def check_config(path: str | Path) -> list[Problem]:
     """Every problem with a config file, including keys that cannot be loaded; [] when it is usable."""
-    from fixengine.signing import load_private_key
+    from fixengine.kalshi.signing import load_private_key
 
     try:
         config = load_config(path)

@@ -27,8 +27,8 @@ from typing import Any, TypeVar
 import quickfix as fix
 
 from fixengine.config import EngineConfig, SessionConfig
-from fixengine.diagnose import probe
-from fixengine.errors import FixEngineError, LogonRefused, SessionUnavailable
+from fixengine.session.probe import probe
+from fixengine.errors import FixEngineError, LogonRefusedError, SessionUnavailableError
 from fixengine.events import (
     ConnectionFailed,
     HeartbeatReceived,
@@ -42,10 +42,10 @@ from fixengine.events import (
     SessionEvent,
     SessionStopped,
 )
-from fixengine.framing import quickfix_text
-from fixengine.kalshi import RESET_REQUIRED
-from fixengine.message_log import MessageLogs
-from fixengine.order_entry import (
+from fixengine.fix.framing import quickfix_text
+from fixengine.kalshi.facts import RESET_REQUIRED
+from fixengine.fix.message_log import MessageLogs
+from fixengine.orders.entry import (
     BookHeld,
     BookReleased,
     BusinessRejected,
@@ -58,12 +58,12 @@ from fixengine.orders.book import BookEvent, Order, OrderBook
 from fixengine.orders.journal import Journal
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixengine.orders.wire import Fields
-from fixengine.quickfix_settings import initiator_groups, initiator_settings, sent_cl_ord_ids, session_id
-from fixengine.reconcile import Findings
-from fixengine.reconciliation import Reconciler, ReconciliationDone, ReconciliationFailed
-from fixengine.reconnect import Backoff, Retry, classify_refusal, retry_delay
-from fixengine.session import ApplicationMessage, EngineApplication, LogonUnanswered, SessionState
-from fixengine.signing import Signer, load_private_key
+from fixengine.fix.settings import initiator_groups, initiator_settings, sent_cl_ord_ids, session_id
+from fixengine.reconcile.compare import Findings
+from fixengine.reconcile.runner import Reconciler, ReconciliationDone, ReconciliationFailed
+from fixengine.session.reconnect import Backoff, Retry, classify_refusal, retry_delay
+from fixengine.session.application import ApplicationMessage, EngineApplication, LogonUnanswered, SessionState
+from fixengine.kalshi.signing import Signer, load_private_key
 
 # Events after which messages from the counterparty are lost for good (the book gets held).
 _LOST_MESSAGES = (SequenceGap, ResendRefused, MessagesSkipped)
@@ -386,7 +386,7 @@ class Engine:
         status.changed.set()
         status.changed = asyncio.Event()
 
-    # --- reconnecting (policy: fixengine/reconnect.py) ----------------------------------------
+    # --- reconnecting (policy: fixengine/session/reconnect.py) ----------------------------------------
 
     def _cancel_timers(self, status: _Status) -> None:
         for timer in (status.connect_check, status.retry):
@@ -469,7 +469,7 @@ class Engine:
     async def reconcile(self, session: str) -> Findings:
         """Reconcile ``session``'s account against Kalshi's REST API now: heal what can be explained,
         report the rest (``ReconciliationDone``). A clean result releases a held book. Raises
-        ``RestError`` or ``StaleSnapshot`` when it cannot run (also published as
+        ``RestError`` or ``StaleSnapshotError`` when it cannot run (also published as
         ``ReconciliationFailed``)."""
         if self._reconciler is None:
             raise FixEngineError("reconciliation needs a [rest] section in the configuration")
@@ -531,7 +531,7 @@ class Engine:
         """Journal a new order on ``session`` and queue it; returns it as pending. It goes out in
         this turn of the loop, once the journal has committed it (with every other request of
         the turn). Its fate arrives as events (OrderAccepted, OrderFilled, OrderRejected ...).
-        Raises ``InvalidOrder`` before journaling anything the exchange would refuse for its form."""
+        Raises ``InvalidOrderError`` before journaling anything the exchange would refuse for its form."""
         return self._order_entry().submit(session, order)
 
     async def cancel(self, session: str, request: CancelOrder) -> Order:
@@ -563,7 +563,7 @@ class Engine:
         """Send a TestRequest and return the seconds until its Heartbeat came back."""
         status = self._status[session]
         if not status.logged_on:
-            raise SessionUnavailable(f"session {session} is not logged on")
+            raise SessionUnavailableError(f"session {session} is not logged on")
         test_req_id = f"fixengine-{uuid.uuid4().hex[:12]}"
         message = fix.Message()
         message.getHeader().setField(35, "1")
@@ -582,7 +582,7 @@ class Engine:
             try:
                 await asyncio.wait_for(answered(), timeout)
             except asyncio.TimeoutError:
-                raise SessionUnavailable(f"session {session}: no answer to TestRequest in {timeout:.0f}s") from None
+                raise SessionUnavailableError(f"session {session}: no answer to TestRequest in {timeout:.0f}s") from None
             return time.perf_counter() - started
         finally:
             stream.close()
@@ -595,8 +595,8 @@ class Engine:
     async def wait_logged_on(self, sessions: Iterable[str] | None = None, timeout: float = 15.0) -> None:
         """Return once every named session (default: all) is logged on.
 
-        Raises ``LogonRefused`` with the counterparty's reason if one is refused, and
-        ``SessionUnavailable`` if ``timeout`` passes first.
+        Raises ``LogonRefusedError`` with the counterparty's reason if one is refused, and
+        ``SessionUnavailableError`` if ``timeout`` passes first.
         """
         names = list(sessions) if sessions is not None else list(self._status)
         for name in names:
@@ -608,7 +608,7 @@ class Engine:
                 for name in names:
                     refusal = self._status[name].refusal
                     if refusal is not None:
-                        raise LogonRefused(name, refusal, permanent=self._status[name].stopped is not None)
+                        raise LogonRefusedError(name, refusal, permanent=self._status[name].stopped is not None)
                 if all(self._status[n].logged_on for n in names):
                     return
                 await self._any_change()
@@ -617,7 +617,7 @@ class Engine:
             await asyncio.wait_for(wait(), timeout)
         except asyncio.TimeoutError:
             down = [n for n in names if not self._status[n].logged_on]
-            raise SessionUnavailable(f"not logged on after {timeout:.0f}s: {', '.join(down)}") from None
+            raise SessionUnavailableError(f"not logged on after {timeout:.0f}s: {', '.join(down)}") from None
 
 
 class EventStream:

@@ -35,7 +35,7 @@ class KeyLoadError(FixEngineError):
     """A private or public key could not be loaded (missing, unsafe permissions, not a PEM key)."""
 
 
-class LogonRefused(FixEngineError):
+class LogonRefusedError(FixEngineError):
     """The counterparty refused our Logon; ``reason`` is its Text (58) when it gave one.
     ``permanent``: the engine has stopped trying (otherwise it keeps retrying with backoff)."""
 
@@ -47,5 +47,5 @@ class LogonRefused(FixEngineError):
         super().__init__(f"session {session}: logon refused: {reason}{retrying}")
 
 
-class SessionUnavailable(FixEngineError):
+class SessionUnavailableError(FixEngineError):
     """A session did not reach the state we waited for (logged on, logged out) in time."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from fixengine.cli import run_command
-from simulator.acceptor import SimEvent
+from simulator.fix.acceptor import SimEvent
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fixengine.config import problems_from_validation, read_toml
-from fixengine.dialect import Dialect
+from fixengine.fix.dialect import Dialect
 from fixengine.errors import ConfigError, KeyLoadError, Problem
-from fixengine.kalshi import FIX_TIERS, PORTS, SENDING_TIME_TOLERANCE_S, TIERS, SessionType
-from fixengine.signing import load_public_key
-from simulator.matching import MarketConfig, MarketStatus
+from fixengine.kalshi.facts import FIX_TIERS, PORTS, SENDING_TIME_TOLERANCE_S, TIERS, SessionType
+from fixengine.kalshi.signing import load_public_key
+from simulator.exchange.matching import MarketConfig, MarketStatus
 
 FIX44_LISTENER = "fix44"
 HOUSE_ACCOUNT = "house"  # the simulator's own account for seed orders (it has no FIX session)

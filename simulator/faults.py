@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from fixengine.framing import SOH, checksum, encode, parse
+from fixengine.fix.framing import SOH, checksum, encode, parse
 from fixengine.orders.wire import utc_timestamp
 
 ADMIN_MSG_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})

@@ -20,21 +20,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from simulator.acceptor import Acceptor, SimEvent, SimEventSink
+from simulator.fix.acceptor import Acceptor, SimEvent, SimEventSink
 from simulator.config import HOUSE_ACCOUNT, AccountConfig, ListenerSpec, SimulatorConfig
 from simulator.control import ControlServer
 from simulator.faults import FaultController, FaultError
-from simulator.gate import GateHub, utc_now
-from simulator.logon import Account, LogonPolicy, Refusal, check_logon
-from simulator.matching import AccountState
-from simulator.order_reports import Outgoing
-from simulator.rest_admin import Admin
-from simulator.rest_api import API_PREFIX, RestContext, build_app
-from simulator.rest_limits import RateLimiter
-from simulator.rest_server import RestServer
-from simulator.rest_state import Snapshots
+from simulator.fix.gate import GateHub, utc_now
+from simulator.fix.logon import Account, LogonPolicy, Refusal, check_logon
+from simulator.exchange.matching import AccountState
+from simulator.fix.order_reports import Outgoing
+from simulator.rest.admin import Admin
+from simulator.rest.api import API_PREFIX, RestContext, build_app
+from simulator.rest.limits import RateLimiter
+from simulator.rest.server import RestServer
+from simulator.rest.state import Snapshots
 from simulator.tls import server_context, write_self_signed
-from simulator.venue import Venue
+from simulator.exchange.venue import Venue
 
 log = logging.getLogger("simulator")
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from fixengine.config import EngineConfig, LogonFlags, SessionConfig
-from fixengine.dialect import Dialect
-from fixengine.kalshi import SessionType
-from fixengine.order_entry import OrderEntry
+from fixengine.fix.dialect import Dialect
+from fixengine.kalshi.facts import SessionType
+from fixengine.orders.entry import OrderEntry
 from fixengine.orders.book import OrderBook
 from fixengine.orders.journal import Journal, replay_book
-from fixengine.signing import load_private_key, public_key_pem, write_keypair
-from simulator.acceptor import SimEvent
+from fixengine.kalshi.signing import load_private_key, public_key_pem, write_keypair
+from simulator.fix.acceptor import SimEvent
 from simulator.config import FIX44_LISTENER, AccountConfig, SimulatorConfig, TlsConfig
 from simulator.server import Simulator
 

@@ -22,10 +22,10 @@ import quickfix as fix
 
 from fixengine.config import EngineConfig
 from fixengine.engine import Engine
-from fixengine.order_entry import OrderEntry
+from fixengine.orders.entry import OrderEntry
 from fixengine.orders.journal import Journal
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import Action, Contract
+from fixengine.kalshi.prices import Action, Contract
 
 
 def die() -> None:

@@ -32,13 +32,13 @@ from typing import TextIO
 
 from fixengine.config import EngineConfig
 from fixengine.engine import Engine, EventStream
-from fixengine.errors import SessionUnavailable
-from fixengine.kalshi import SessionType
-from fixengine.order_entry import BookUnconfirmed, RateLimited
+from fixengine.errors import SessionUnavailableError
+from fixengine.kalshi.facts import SessionType
+from fixengine.orders.entry import BookUnconfirmedError, ThrottledError
 from fixengine.orders.book import Order, Status
-from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder, ReplaceOrder, TimeInForce
-from fixengine.prices import Action, Contract, contract_price
-from fixengine.reconciliation import ReconciliationDone, ReconciliationFailed
+from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder, TimeInForce
+from fixengine.kalshi.prices import Action, Contract, contract_price
+from fixengine.reconcile.runner import ReconciliationDone, ReconciliationFailed
 from tests.test_soak import caught_up, logged_on_again, released
 
 # Shared with the test: the session name the soak's helpers wait on, and the markets.
@@ -175,7 +175,7 @@ class Trader:
             else:
                 what = "skip"
             result = "ok"
-        except (InvalidOrder, BookUnconfirmed, SessionUnavailable, RateLimited) as exc:
+        except (InvalidOrderError, BookUnconfirmedError, SessionUnavailableError, ThrottledError) as exc:
             result = f"refused {type(exc).__name__}: {exc}"
         self.log.write(f"{now()} {what} {detail} -> {result}\n")
 

@@ -11,10 +11,10 @@ import pytest
 
 from fixengine.engine import Engine
 from fixengine.events import LoggedOn, LoggedOut
-from fixengine.order_entry import BookHeld, BookReleased, BookUnconfirmed
+from fixengine.orders.entry import BookHeld, BookReleased, BookUnconfirmedError
 from fixengine.orders.book import OrderAccepted, OrderCanceled
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
-from fixengine.prices import Action, Contract
+from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry
 from tests.conftest import engine_config, session_to
 
@@ -46,9 +46,9 @@ async def test_new_orders_wait_for_a_confirmed_book_after_a_reset_logon(tmp_path
         assert held.orders == 2 and engine.is_book_held("s1")
         assert engine.book.order(first.key).unconfirmed and engine.book.order(second.key).unconfirmed
 
-        with pytest.raises(BookUnconfirmed, match="new orders are held until its book is confirmed"):
+        with pytest.raises(BookUnconfirmedError, match="new orders are held until its book is confirmed"):
             await engine.submit("s1", order("0.42"))
-        with pytest.raises(BookUnconfirmed):
+        with pytest.raises(BookUnconfirmedError):
             await engine.replace("s1", ReplaceOrder.create(order=first.key, quantity=D(3)))
         await engine.cancel("s1", CancelOrder.create(order=first.key))  # reducing risk never waits
         canceled = await events.wait_for(OrderCanceled)

@@ -9,7 +9,7 @@ import pytest
 
 from fixengine.config import check_config, load_config
 from fixengine.errors import ConfigError
-from fixengine.signing import write_keypair
+from fixengine.kalshi.signing import write_keypair
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 

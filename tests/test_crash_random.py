@@ -47,14 +47,14 @@ import pytest
 
 from fixengine.config import EngineConfig, LogonFlags, RestConfig
 from fixengine.engine import Engine
-from fixengine.errors import SessionUnavailable
-from fixengine.kalshi import SessionType
+from fixengine.errors import SessionUnavailableError
+from fixengine.kalshi.facts import SessionType
 from fixengine.orders.book import Status
-from fixengine.orders.requests import InvalidOrder, NewOrder, TimeInForce
-from fixengine.prices import Action, Contract
+from fixengine.orders.requests import InvalidOrderError, NewOrder, TimeInForce
+from fixengine.kalshi.prices import Action, Contract
 from fixengine.rest import KalshiRest, MarketPosition
-from fixengine.rest import Order as RestOrder
-from fixengine.signing import load_private_key
+from fixengine.rest import RestOrder
+from fixengine.kalshi.signing import load_private_key
 from tests.conftest import ApiKey, session_to
 from tests.crash_trader import (
     COUNTERPARTY_BUY,
@@ -294,7 +294,7 @@ class Counterparty:
                 quantity=D(rng.randint(1, 5)), price=COUNTERPARTY_BUY if buy else COUNTERPARTY_SELL,
                 time_in_force=TimeInForce.IOC,
             )
-            with contextlib.suppress(SessionUnavailable, InvalidOrder):
+            with contextlib.suppress(SessionUnavailableError, InvalidOrderError):
                 await self.engine.submit("cp", order)
 
     async def pause(self, timeout: float = 15.0) -> None:

@@ -13,10 +13,10 @@ import pytest
 
 from fixengine.config import LogonFlags
 from fixengine.engine import Engine
-from fixengine.kalshi import SessionType
+from fixengine.kalshi.facts import SessionType
 from fixengine.orders.book import OrderRejected, Status
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import Action, Contract
+from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry
 from tests.conftest import engine_config, session_to
 

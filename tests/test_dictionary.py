@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import quickfix as fix
 
-from fixengine.dialect import Dialect
-from fixengine.dictionary import build_dictionaries
-from fixengine.framing import encode
+from fixengine.fix.dialect import Dialect
+from fixengine.fix.dictionary import build_dictionaries
+from fixengine.fix.framing import encode
 
 HEADER = [(34, "2"), (49, "KalshiNR"), (56, "key"), (52, "20261121-17:00:00.000")]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fixengine.framing import FrameReader, FramingError, checksum, encode, parse
+from fixengine.fix.framing import FrameReader, FramingError, checksum, encode, parse
 
 
 def test_encode_computes_body_length_and_checksum() -> None:

@@ -13,8 +13,8 @@ from fixengine.orders.book import BookError, OrderBook, OrderFilled, Status
 from fixengine.orders.journal import Journal, Marked, rebuild_book, replay_book
 from fixengine.orders.reports import ExecType, ExecutionReport, Fill, OrdStatus, Reason, RejectCode
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import Action, Contract, WireSide
-from fixengine.reconcile import Kind, reconcile
+from fixengine.kalshi.prices import Action, Contract, WireSide
+from fixengine.reconcile.compare import Kind, reconcile
 from tests.conftest import assert_journal_replays
 from tests.test_reconcile import ACCOUNT, TICKER, rest_fill, rest_order, snapshot
 

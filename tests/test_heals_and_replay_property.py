@@ -15,10 +15,10 @@ from fixengine.orders.book import BookError
 from fixengine.orders.journal import Journal, rebuild_book
 from fixengine.orders.reports import ExecType, ExecutionReport, Fill, OrdStatus, Reason, RejectCode
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import Action, Contract, WireSide
-from fixengine.reconcile import Snapshot, reconcile
-from fixengine.rest.models import Fill as RestFill
-from fixengine.rest.models import Order as RestOrder
+from fixengine.kalshi.prices import Action, Contract, WireSide
+from fixengine.reconcile.compare import Snapshot, reconcile
+from fixengine.rest.models import RestFill
+from fixengine.rest.models import RestOrder
 from tests.conftest import assert_journal_replays
 from tests.test_reconcile import ACCOUNT, NOW, TICKER
 

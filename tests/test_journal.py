@@ -13,7 +13,7 @@ from decimal import Decimal as D
 import pytest
 
 from fixengine.orders.book import OrderBook, Status
-from fixengine.orders.journal import DuplicateClOrdID, Journal, NewIntent, rebuild_book
+from fixengine.orders.journal import DuplicateClOrdIDError, Journal, NewIntent, rebuild_book
 from fixengine.orders.reports import CancelReject, CxlRejResponseTo, ExecType, OrdStatus, Reason
 from tests.test_order_book import Exchange, order
 
@@ -57,9 +57,9 @@ def test_clordids_stay_unique_across_restarts(tmp_path) -> None:
     journal.record_new(order("c1"))
     journal.close()
     again = Journal(tmp_path / "j.db")
-    with pytest.raises(DuplicateClOrdID):
+    with pytest.raises(DuplicateClOrdIDError):
         again.record_new(order("c1"))
-    with pytest.raises(DuplicateClOrdID):
+    with pytest.raises(DuplicateClOrdIDError):
         again.record_cancel("c1", "c1")
     assert again.has_intent("c1") and not again.has_intent("c9")
 

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from fixengine.dialect import Dialect
-from fixengine.kalshi import SessionType
-from fixengine.signing import generate_private_key, logon_prehash, sign
+from fixengine.fix.dialect import Dialect
+from fixengine.kalshi.facts import SessionType
+from fixengine.kalshi.signing import generate_private_key, logon_prehash, sign
 from simulator.config import ListenerSpec
-from simulator.logon import Account, LogonPolicy, check_logon, parse_sending_time
+from simulator.fix.logon import Account, LogonPolicy, check_logon, parse_sending_time
 
 NOW = datetime(2026, 11, 21, 17, 0, 0, tzinfo=timezone.utc)
 KEY = generate_private_key()

@@ -12,21 +12,21 @@ from hypothesis import strategies as st
 
 from fixengine.orders.reports import OrdStatus, RejectCode
 from fixengine.orders.requests import SelfTradePrevention, TimeInForce
-from fixengine.prices import WireSide
-from simulator.matching import (
+from fixengine.kalshi.prices import WireSide
+from simulator.exchange.matching import (
     MARKET_CLOSED,
     MAX_COST_EXCEEDED,
     ORDER_EXPIRED,
     AccountState,
     Accepted,
     Canceled,
-    CancelRejected,
+    CancelRefused,
     Exchange,
     Expired,
     MarketConfig,
     MarketStatus,
     OrderSpec,
-    PositionChanged,
+    PositionMoved,
     Rejected,
     Replaced,
     Traded,
@@ -80,14 +80,14 @@ def test_new_partial_then_full_fill_at_the_makers_price() -> None:
     assert x.offers(TICKER)[0].order_id == maker.order_id
 
     ev = x.submit(order("B", "b1", BUY, "0.45", 4), NOW)
-    assert kinds(ev) == [Accepted, Traded, PositionChanged, PositionChanged]
+    assert kinds(ev) == [Accepted, Traded, PositionMoved, PositionMoved]
     trade = ev[1]
     assert (trade.yes_price, trade.quantity, trade.trade_id) == (D("0.40"), 4, "T1")
     assert trade.taker.status is OrdStatus.FILLED and trade.taker.avg_yes_price == D("0.40")
     assert trade.maker.status is OrdStatus.PARTIALLY_FILLED
     assert (trade.maker.cum_qty, trade.maker.leaves_qty) == (4, 6)
     assert trade.taker_fee == D("0.07") and trade.maker_fee == 0  # 0.07*4*0.4*0.6 = 0.0672 -> 0.07
-    assert ev[2:] == [PositionChanged("B", TICKER, D(4)), PositionChanged("A", TICKER, D(-4))]
+    assert ev[2:] == [PositionMoved("B", TICKER, D(4)), PositionMoved("A", TICKER, D(-4))]
 
     ev = x.submit(order("C", "c1", BUY, "0.50", 6), NOW)
     assert trades(ev) == [(maker.order_id, D("0.40"), 6)]
@@ -166,7 +166,7 @@ def test_cancel_of_a_partially_filled_order_keeps_its_fills() -> None:
 def test_cancel_rejects() -> None:
     x = make_exchange()
     ev = x.cancel("A", "nope", "x1", NOW)
-    assert ev == [CancelRejected("A", "x1", "nope", None, 1, RejectCode.ORDER_NOT_FOUND.value, "cancel")]
+    assert ev == [CancelRefused("A", "x1", "nope", None, 1, RejectCode.ORDER_NOT_FOUND.value, "cancel")]
 
     x.submit(order("A", "a1", BUY, "0.30", 2), NOW)
     x.submit(order("A", "a2", BUY, "0.31", 2), NOW)
@@ -181,7 +181,7 @@ def test_cancel_rejects() -> None:
     x.cancel("A", "a1", "x4", NOW)
     for orig in ("a1", "x4"):  # cancelled: too late, by the original or the cancel's ClOrdID
         again = x.cancel("A", orig, "x5", NOW)[0]
-        assert isinstance(again, CancelRejected) and again.reason == 0 and again.response_to == "cancel"
+        assert isinstance(again, CancelRefused) and again.reason == 0 and again.response_to == "cancel"
 
 
 def test_cancel_must_name_the_current_cl_ord_id() -> None:
@@ -230,7 +230,7 @@ def test_replace_quantity_counts_fills() -> None:
     assert x.account("A").reserved == D("0.80")
 
     too_small = x.replace("A", "a2", "a3", D(3), None, NOW)
-    assert kinds(too_small) == [CancelRejected]
+    assert kinds(too_small) == [CancelRefused]
     assert (too_small[0].reason, too_small[0].text) == (2, "INVALID_AMEND_QTY_FOR_ORDER")
     assert too_small[0].response_to == "replace" and too_small[0].order.leaves_qty == 2
 
@@ -246,7 +246,7 @@ def test_replace_to_a_crossing_price_trades_at_the_resting_price() -> None:
     x.submit(order("A", "a1", BUY, "0.40", 5), NOW)
     maker = accepted_id(x.submit(order("B", "b1", SELL, "0.45", 3), NOW))
     ev = x.replace("A", "a1", "a2", None, D("0.50"), NOW)
-    assert kinds(ev) == [Replaced, Traded, PositionChanged, PositionChanged]
+    assert kinds(ev) == [Replaced, Traded, PositionMoved, PositionMoved]
     t = ev[1]
     assert (t.maker.order_id, t.yes_price, t.quantity) == (maker, D("0.45"), 3)
     assert t.taker.cl_ord_id == "a2" and t.taker_fee == taker_fee(D(3), D("0.45")) == D("0.06")
@@ -281,7 +281,7 @@ def test_post_only_order_cannot_be_amended_through_the_book() -> None:
     x.submit(order("A", "a1", BUY, "0.40", 5, post_only=True), NOW)
     x.submit(order("B", "b1", SELL, "0.45", 5), NOW)
     ev = x.replace("A", "a1", "a2", None, D("0.45"), NOW)
-    assert kinds(ev) == [CancelRejected] and ev[0].text == "POST_ONLY_CROSS"
+    assert kinds(ev) == [CancelRefused] and ev[0].text == "POST_ONLY_CROSS"
     assert isinstance(x.replace("A", "a1", "a2", None, D("0.44"), NOW)[0], Replaced)
 
 
@@ -376,7 +376,7 @@ def test_ioc_fills_what_it_can_and_cancels_the_rest() -> None:
     x = make_exchange()
     x.submit(order("A", "a1", SELL, "0.40", 3), NOW)
     ev = x.submit(order("B", "b1", BUY, "0.45", 5, time_in_force=TimeInForce.IOC), NOW)
-    assert kinds(ev) == [Accepted, Traded, PositionChanged, PositionChanged, Canceled]
+    assert kinds(ev) == [Accepted, Traded, PositionMoved, PositionMoved, Canceled]
     c = ev[-1]
     assert (c.text, c.cl_ord_id, c.orig_cl_ord_id) == ("IMMEDIATE_OR_CANCELLED", "b1", None)
     assert (c.order.cum_qty, c.order.leaves_qty, c.order.status) == (3, 0, OrdStatus.CANCELED)
@@ -422,7 +422,7 @@ def test_gtd_in_the_past_acts_as_ioc() -> None:
     x.submit(order("A", "a1", SELL, "0.40", 3), NOW)
     spec = order("B", "b1", BUY, "0.45", 5, time_in_force=TimeInForce.GTD, expire_time=NOW)
     ev = x.submit(spec, NOW)
-    assert kinds(ev) == [Accepted, Traded, PositionChanged, PositionChanged, Canceled]
+    assert kinds(ev) == [Accepted, Traded, PositionMoved, PositionMoved, Canceled]
     assert ev[-1].text == "IMMEDIATE_OR_CANCELLED" and x.bids(TICKER) == []
 
 
@@ -590,7 +590,7 @@ def test_balances_positions_and_netting() -> None:
     ev = x.submit(order("A", "a2", SELL, "0.55", 4), NOW)  # A sells 4 YES (buys 4 NO at 40c): nets 4 pairs
     fee2 = taker_fee(D(4), D("0.60"))
     assert fee2 == D("0.07")  # 0.0672
-    assert only(ev, PositionChanged) == [PositionChanged("A", TICKER, D(6)), PositionChanged("C", TICKER, D(4))]
+    assert only(ev, PositionMoved) == [PositionMoved("A", TICKER, D(6)), PositionMoved("C", TICKER, D(4))]
     a = x.account("A")
     # paid 4 x 40c for the NO, got $1 for each of the 4 YES/NO pairs: +$2.40 in all
     assert a.balance == D(100) - D(4) - fee1 - D("1.60") + D(4) - fee2 and a.reserved == 0

@@ -33,7 +33,7 @@ from fixengine.orders.reports import (
     RejectCode,
 )
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import Action, Contract, WireSide
+from fixengine.kalshi.prices import Action, Contract, WireSide
 
 
 class Exchange:

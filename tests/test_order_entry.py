@@ -7,13 +7,13 @@ from decimal import Decimal as D
 import pytest
 
 from fixengine.config import SessionConfig
-from fixengine.kalshi import SessionType
-from fixengine.order_entry import OrderEntry, SendFailed
+from fixengine.kalshi.facts import SessionType
+from fixengine.orders.entry import OrderEntry, SendFailed
 from fixengine.orders.book import Status
 from fixengine.orders.book import OrderBook
 from fixengine.orders.journal import Journal, replay_book
-from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder
-from fixengine.prices import Action, Contract
+from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder
+from fixengine.kalshi.prices import Action, Contract
 
 
 def replayed(path) -> OrderBook:
@@ -100,7 +100,7 @@ def test_with_reconciliation_an_unknown_outcome_is_not_retried(tmp_path) -> None
     entry.submit("nr", an_order("c1"))
     soon.pop()()  # the transport refuses: outcome unknown
     assert entry.book.order("c1").retryable
-    with pytest.raises(InvalidOrder, match="client_order_id: c1 has an unknown outcome"):
+    with pytest.raises(InvalidOrderError, match="client_order_id: c1 has an unknown outcome"):
         entry.submit("nr", an_order("c1"))
     entry.journal.close()
 

@@ -8,9 +8,9 @@ from decimal import Decimal as D
 import pytest
 
 from fixengine.config import LogonFlags
-from fixengine.dialect import Dialect
+from fixengine.fix.dialect import Dialect
 from fixengine.engine import Engine
-from fixengine.order_entry import MassCancelDone, RateLimited
+from fixengine.orders.entry import MassCancelDone, ThrottledError
 from fixengine.orders.book import (
     OrderAccepted,
     OrderCanceled,
@@ -20,8 +20,8 @@ from fixengine.orders.book import (
     Status,
 )
 from fixengine.orders.reports import RejectCode
-from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder, ReplaceOrder, TimeInForce
-from fixengine.prices import Action, Contract
+from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder, TimeInForce
+from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry
 from tests.conftest import engine_config, session_to
 
@@ -110,7 +110,7 @@ async def test_cancel_and_cancel_of_an_unknown_order(trading) -> None:
     canceled = await events.wait_for(OrderCanceled)
     assert canceled.order.status is Status.CANCELED and canceled.order.cum_qty == 0
     assert sim.exchange.open_orders() == []
-    with pytest.raises(InvalidOrder, match="is canceled"):
+    with pytest.raises(InvalidOrderError, match="is canceled"):
         await engine.cancel("maker", CancelOrder.create(order=placed.key))
 
 
@@ -170,9 +170,9 @@ async def test_ioc_partial_fill_ends_canceled(trading) -> None:
 async def test_invalid_requests_are_refused_before_sending(trading) -> None:
     engine, sim, _, _ = trading
     await engine.submit("taker", order(client_order_id="dup-1"))
-    with pytest.raises(InvalidOrder, match="client_order_id: client_order_id dup-1 was used before"):
+    with pytest.raises(InvalidOrderError, match="client_order_id: client_order_id dup-1 was used before"):
         await engine.submit("taker", order(client_order_id="dup-1"))
-    with pytest.raises(InvalidOrder, match="no order nope"):
+    with pytest.raises(InvalidOrderError, match="no order nope"):
         await engine.cancel("taker", CancelOrder.create(order="nope"))
 
 
@@ -189,5 +189,5 @@ async def test_mass_cancel_cancels_the_sessions_orders_once_a_second(trading) ->
     while not all(engine.book.order(k).status is Status.CANCELED for k in (first.key, second.key)):
         await events.wait_for(OrderCanceled)
     assert sim.exchange.open_orders(maker.key_id) == []
-    with pytest.raises(RateLimited, match="one per second"):
+    with pytest.raises(ThrottledError, match="one per second"):
         await engine.mass_cancel("maker")

@@ -13,7 +13,7 @@ from fixengine.engine import Engine
 from fixengine.orders.book import OrderAccepted, OrderCanceled, OrderExpired, OrderFilled, OrderPending, Status
 from fixengine.orders.reports import RejectCode
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder, SelfTradePrevention, TimeInForce
-from fixengine.prices import Action, Contract
+from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry
 from tests.conftest import engine_config, session_to
 

@@ -7,8 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder, ReplaceOrder, TimeInForce
-from fixengine.prices import (
+from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder, TimeInForce
+from fixengine.kalshi.prices import (
     Action,
     Contract,
     PriceError,
@@ -79,7 +79,7 @@ def test_a_valid_order_gets_a_uuid_clordid_and_an_explicit_time_in_force() -> No
     ],
 )
 def test_invalid_orders_name_the_field(fields, problem) -> None:
-    with pytest.raises(InvalidOrder) as info:
+    with pytest.raises(InvalidOrderError) as info:
         new(**fields)
     assert any(problem in p for p in info.value.problems), info.value.problems
 
@@ -91,8 +91,8 @@ def test_gtd_in_the_past_is_detectable_before_sending() -> None:
 
 def test_replace_and_cancel_requests() -> None:
     assert ReplaceOrder.create(order="c1", price=D("0.5")).quantity is None
-    with pytest.raises(InvalidOrder, match="must change quantity, price or time_in_force"):
+    with pytest.raises(InvalidOrderError, match="must change quantity, price or time_in_force"):
         ReplaceOrder.create(order="c1")
-    with pytest.raises(InvalidOrder, match="only be amended to DAY, GTC or GTD"):
+    with pytest.raises(InvalidOrderError, match="only be amended to DAY, GTC or GTD"):
         ReplaceOrder.create(order="c1", time_in_force=TimeInForce.IOC)
     assert CancelOrder.create(order="c1").client_order_id != "c1"

@@ -9,9 +9,9 @@ from decimal import Decimal as D
 import pytest
 import quickfix as fix
 
-from fixengine.dialect import Dialect
-from fixengine.dictionary import build_dictionaries
-from fixengine.framing import encode, parse
+from fixengine.fix.dialect import Dialect
+from fixengine.fix.dictionary import build_dictionaries
+from fixengine.fix.framing import encode, parse
 from fixengine.orders.reports import CxlRejResponseTo, ExecType, OrdStatus, RejectCode
 from fixengine.orders.requests import NewOrder, SelfTradePrevention, TimeInForce
 from fixengine.orders.wire import (
@@ -24,7 +24,7 @@ from fixengine.orders.wire import (
     parse_execution_report,
     replace_fields,
 )
-from fixengine.prices import Action, Contract, PriceError, WireSide
+from fixengine.kalshi.prices import Action, Contract, PriceError, WireSide
 
 NOW = datetime(2026, 11, 21, 17, 0, 0, 123000, tzinfo=timezone.utc)
 HEADER = [(34, "2"), (49, "key"), (56, "KalshiNR"), (52, "20261121-17:00:00.123")]

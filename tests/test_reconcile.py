@@ -8,10 +8,10 @@ from decimal import Decimal as D
 from fixengine.orders.book import OrderBook, Status
 from fixengine.orders.reports import ExecType, ExecutionReport, Fill, OrdStatus
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import Action, Contract, WireSide
-from fixengine.reconcile import HEAL_PREFIX, Kind, Severity, Snapshot, reconcile
-from fixengine.rest.models import Fill as RestFill
-from fixengine.rest.models import Order as RestOrder
+from fixengine.kalshi.prices import Action, Contract, WireSide
+from fixengine.reconcile.compare import HEAL_PREFIX, Kind, Severity, Snapshot, reconcile
+from fixengine.rest.models import RestFill
+from fixengine.rest.models import RestOrder
 from fixengine.rest.models import Settlement
 
 ACCOUNT = "key-1"

@@ -15,12 +15,12 @@ import pytest
 from fixengine.config import EngineConfig, RestConfig
 from fixengine.engine import Engine
 from fixengine.events import LoggedOn, SequenceGap
-from fixengine.order_entry import BookHeld, BookReleased, BookUnconfirmed
+from fixengine.orders.entry import BookHeld, BookReleased, BookUnconfirmedError
 from fixengine.orders.book import OrderAccepted, Status
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import Action, Contract
-from fixengine.reconcile import Kind
-from fixengine.reconciliation import ReconciliationDone, ReconciliationFailed
+from fixengine.kalshi.prices import Action, Contract
+from fixengine.reconcile.compare import Kind
+from fixengine.reconcile.runner import ReconciliationDone, ReconciliationFailed
 from simulator.config import MarketEntry
 from tests.conftest import session_to
 from tests.test_simulator_faults import RawClient
@@ -249,7 +249,7 @@ async def test_without_rest_the_hold_stays_and_the_failure_is_reported(tmp_path,
         failed = await events.wait_for(ReconciliationFailed, timeout=60)
         assert f"127.0.0.1:{dead}" in failed.reason or "connect" in failed.reason.lower(), failed.reason
         assert engine.is_book_held("s1")
-        with pytest.raises(BookUnconfirmed):
+        with pytest.raises(BookUnconfirmedError):
             await engine.submit("s1", order())
         engine.confirm_book("s1")  # a human's override
         placed = await engine.submit("s1", order())

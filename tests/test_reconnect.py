@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fixengine.engine import Engine
-from fixengine.errors import LogonRefused
+from fixengine.errors import LogonRefusedError
 from fixengine.events import ConnectionFailed, LoggedOn, LoggedOut, LogonSent, ReconnectScheduled, SessionStopped
-from fixengine.kalshi import SessionType
-from fixengine.reconnect import Backoff, Retry, classify_refusal, retry_delay
+from fixengine.kalshi.facts import SessionType
+from fixengine.session.reconnect import Backoff, Retry, classify_refusal, retry_delay
 from tests.conftest import engine_config, session_to
 from tests.test_session_events import plain_session, unused_port
 
@@ -111,7 +111,7 @@ async def test_already_exists_is_waited_out_then_logs_on(tmp_path, make_key, sta
     events = second.events()
     await second.start()
     try:
-        with pytest.raises(LogonRefused) as refused:
+        with pytest.raises(LogonRefusedError) as refused:
             await second.wait_logged_on(timeout=10)
         assert refused.value.reason == "already exists" and not refused.value.permanent
         scheduled = await events.wait_for(ReconnectScheduled)
@@ -132,7 +132,7 @@ async def test_a_permanent_refusal_stops_and_says_why(tmp_path, make_key, start_
     try:
         stopped = await events.wait_for(SessionStopped)
         assert stopped.reason == "API usage level is not allowed for FIX"
-        with pytest.raises(LogonRefused) as refused:
+        with pytest.raises(LogonRefusedError) as refused:
             await engine.wait_logged_on(timeout=1)
         assert refused.value.permanent
         with pytest.raises(asyncio.TimeoutError):  # a retry would come within ~1 s

@@ -9,9 +9,9 @@ from decimal import Decimal as D
 import pytest
 
 from fixengine.config import EngineConfig, LogonFlags
-from fixengine.dialect import Dialect
+from fixengine.fix.dialect import Dialect
 from fixengine.engine import Engine
-from fixengine.errors import LogonRefused
+from fixengine.errors import LogonRefusedError
 from fixengine.events import (
     LoggedOn,
     LoggedOut,
@@ -23,11 +23,11 @@ from fixengine.events import (
     ResendRequested,
     SequenceGap,
 )
-from fixengine.order_entry import BookHeld, BusinessRejected
-from fixengine.kalshi import SessionType
+from fixengine.orders.entry import BookHeld, BusinessRejected
+from fixengine.kalshi.facts import SessionType
 from fixengine.orders.book import OrderAccepted, OrderCanceled, OrderRejected, Status
 from fixengine.orders.requests import CancelOrder, NewOrder
-from fixengine.prices import Action, Contract
+from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry
 from tests.conftest import session_to
 
@@ -253,7 +253,7 @@ async def test_a_refused_logon_is_retried_and_succeeds(tmp_path, make_key, start
     sim.faults.refuse_next_logon(key.key_id, "Exchange closed for maintenance")
     engine, events = await started_engine(tmp_path, sim, key)
     try:
-        with pytest.raises(LogonRefused) as refused:
+        with pytest.raises(LogonRefusedError) as refused:
             await engine.wait_logged_on()
         assert refused.value.reason == "Exchange closed for maintenance" and not refused.value.permanent
         await events.wait_for(ReconnectScheduled)
@@ -293,7 +293,7 @@ async def test_a_skewed_clock_is_reported_then_recovered(tmp_path, make_key, sta
     sim.faults.skew_clock(-90)  # the exchange's clock runs 90 s behind: ours looks 90 s ahead
     engine, events = await started_engine(tmp_path, sim, key, **KINDS[kind])
     try:
-        with pytest.raises(LogonRefused) as refused:
+        with pytest.raises(LogonRefusedError) as refused:
             await engine.wait_logged_on()
         assert "ahead of the counterparty's" in refused.value.reason
         sim.faults.skew_clock(0)

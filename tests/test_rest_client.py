@@ -18,13 +18,13 @@ from fixengine.rest import (
     AuthenticationError,
     Balance,
     ExchangeStatus,
-    Fill,
-    InvalidResponse,
+    RestFill,
+    InvalidResponseError,
     KalshiRest,
     Market,
     MarketPosition,
-    NotFound,
-    Order,
+    NotFoundError,
+    RestOrder,
     RateLimitedError,
     RestError,
     ServerError,
@@ -32,7 +32,7 @@ from fixengine.rest import (
     TokenBucket,
     local_url,
 )
-from fixengine.signing import load_private_key, load_public_key, rest_prehash, verify
+from fixengine.kalshi.signing import load_private_key, load_public_key, rest_prehash, verify
 
 # --- realistic bodies, in the current format (rest-spec.md §4, §7, §8) -------------------------
 
@@ -261,12 +261,12 @@ async def test_bad_arguments_fail_before_sending(rest, call, words):
         (
             404,
             b'{"error":{"code":"not_found","message":"order not found"}}',
-            NotFound,
+            NotFoundError,
             "not_found",
             "order not found",
             None,
         ),
-        (404, b'{"detail":"Not Found"}', NotFound, None, "Not Found", None),
+        (404, b'{"detail":"Not Found"}', NotFoundError, None, "Not Found", None),
         (503, b"<html><body>Service Unavailable</body></html>", ServerError, None,
          "<html><body>Service Unavailable</body></html>", None),
         (502, b"", ServerError, None, "Bad Gateway", None),
@@ -320,7 +320,7 @@ def test_long_error_bodies_are_clipped():
 
 
 def test_order_parses_exactly_and_ignores_extra_fields():
-    order = Order.model_validate(ORDER | {"brand_new_field_2027": {"nested": 1}})
+    order = RestOrder.model_validate(ORDER | {"brand_new_field_2027": {"nested": 1}})
     assert order.yes_price_dollars == Decimal("0.5600") and str(order.yes_price_dollars) == "0.5600"
     assert order.no_price_dollars == Decimal("0.44")
     assert order.maker_fees_dollars == Decimal("0.004375")  # micro-dollar precision kept
@@ -344,7 +344,7 @@ def test_order_minimal_current_body():
         "order_id", "client_order_id", "ticker", "status", "outcome_side", "book_side",
         "yes_price_dollars", "initial_count_fp", "fill_count_fp", "remaining_count_fp",
     )}
-    order = Order.model_validate(required)
+    order = RestOrder.model_validate(required)
     assert order.exchange_index == 0 and order.taker_fees_dollars is None and order.created_time is None
 
 
@@ -352,7 +352,7 @@ def test_missing_field_error_names_the_field():
     body = dict(ORDER)
     del body["fill_count_fp"]
     with pytest.raises(ValidationError) as info:
-        Order.model_validate(body)
+        RestOrder.model_validate(body)
     assert "fill_count_fp" in str(info.value) and "Field required" in str(info.value)
 
 
@@ -368,7 +368,7 @@ def test_missing_field_error_names_the_field():
 )
 def test_bad_field_errors_name_the_field_and_reason(field, value, words):
     with pytest.raises(ValidationError) as info:
-        Order.model_validate(ORDER | {field: value})
+        RestOrder.model_validate(ORDER | {field: value})
     text = str(info.value)
     assert words in text
     if field != "book_side":  # a cross-field rule is reported on the object
@@ -377,21 +377,21 @@ def test_bad_field_errors_name_the_field_and_reason(field, value, words):
 
 def test_unknown_status_is_refused():
     with pytest.raises(ValidationError, match="resting"):
-        Order.model_validate(ORDER | {"status": "pending"})
+        RestOrder.model_validate(ORDER | {"status": "pending"})
 
 
 async def test_client_names_the_row_and_field_of_a_bad_page(rest):
     good, bad = dict(ORDER), dict(ORDER)
     del bad["remaining_count_fp"]
-    with pytest.raises(InvalidResponse) as info:
-        rest._parse(TypeAdapter(list[Order]), [good, bad], "/portfolio/orders", "orders")
+    with pytest.raises(InvalidResponseError) as info:
+        rest._parse(TypeAdapter(list[RestOrder]), [good, bad], "/portfolio/orders", "orders")
     assert str(info.value) == (
         "GET /trade-api/v2/portfolio/orders: HTTP 200 orders[1].remaining_count_fp: Field required"
     )
 
 
 def test_fill():
-    fill = Fill.model_validate(FILL)
+    fill = RestFill.model_validate(FILL)
     assert fill.fill_id == fill.trade_id == "f-7d1c"
     assert fill.count_fp == Decimal("1.25")
     assert fill.yes_price_dollars == Decimal("0.52") and fill.no_price_dollars == Decimal("0.48")
@@ -401,7 +401,7 @@ def test_fill():
     # The legacy alias market_ticker alone is enough.
     legacy = dict(FILL)
     del legacy["ticker"]
-    assert Fill.model_validate(legacy).ticker == FILL["ticker"]
+    assert RestFill.model_validate(legacy).ticker == FILL["ticker"]
 
 
 def test_positions_are_signed():

@@ -8,9 +8,9 @@ from decimal import Decimal as D
 import httpx
 import pytest
 
-from fixengine.reconnect import Backoff
+from fixengine.session.reconnect import Backoff
 from fixengine.rest import AuthenticationError, KalshiRest, RateLimitedError, TokenBucket
-from fixengine.signing import Signer, generate_private_key, load_private_key
+from fixengine.kalshi.signing import Signer, generate_private_key, load_private_key
 from simulator.config import MarketEntry, ReadBudget, SeedOrder
 
 TICKER = "PAGE-1"

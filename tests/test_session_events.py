@@ -10,11 +10,11 @@ from datetime import datetime, timezone
 import pytest
 
 from fixengine.config import SessionConfig
-from fixengine.dialect import Dialect
+from fixengine.fix.dialect import Dialect
 from fixengine.engine import Engine
 from fixengine.events import ConnectionFailed, HeartbeatTimeout, LoggedOn, LoggedOut
-from fixengine.framing import FrameReader, encode, parse
-from fixengine.kalshi import SessionType
+from fixengine.fix.framing import FrameReader, encode, parse
+from fixengine.kalshi.facts import SessionType
 from tests.conftest import TLS_ON, engine_config, session_to
 
 

@@ -9,12 +9,12 @@ import re
 import pytest
 
 from fixengine.config import LogonFlags
-from fixengine.dialect import Dialect
+from fixengine.fix.dialect import Dialect
 from fixengine.engine import Engine
-from fixengine.errors import LogonRefused
+from fixengine.errors import LogonRefusedError
 from fixengine.events import HeartbeatReceived, LoggedOn, LoggedOut, LogonSent, SessionRejectReceived
-from fixengine.kalshi import SessionType
-from fixengine.signing import Signer, generate_private_key
+from fixengine.kalshi.facts import SessionType
+from fixengine.kalshi.signing import Signer, generate_private_key
 from tests.conftest import TLS_ON, engine_config, session_to
 
 BOTH = [Dialect.FIXT11, Dialect.FIX44]
@@ -66,7 +66,7 @@ async def refusal_reason(tmp_path, config, signers=None) -> str:
     engine = Engine(config, signers=signers)
     await engine.start()
     try:
-        with pytest.raises(LogonRefused) as info:
+        with pytest.raises(LogonRefusedError) as info:
             await engine.wait_logged_on(timeout=15)
         return info.value.reason
     finally:
@@ -129,7 +129,7 @@ async def test_stale_sending_time_is_rejected_then_logged_out(tmp_path, make_key
     events = engine.events()
     await engine.start()
     try:
-        with pytest.raises(LogonRefused) as info:
+        with pytest.raises(LogonRefusedError) as info:
             await engine.wait_logged_on(timeout=15)
         # The Reject's own SendingTime tells how far off our clock is.
         skew = re.fullmatch(r"SendingTime accuracy problem \(our clock is ([\d.]+) s behind the counterparty's\)", info.value.reason)
@@ -156,7 +156,7 @@ async def test_refused_session_is_not_retried_blindly(tmp_path, make_key, start_
     engine = Engine(engine_config(tmp_path, session_to(sim, unknown)))
     await engine.start()
     try:
-        with pytest.raises(LogonRefused):
+        with pytest.raises(LogonRefusedError):
             await engine.wait_logged_on(timeout=15)
         sim_events.wait_for("refused", unknown.key_id)
         after_refusal = engine.events()

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from fixengine.errors import KeyLoadError
-from fixengine.signing import (
+from fixengine.kalshi.signing import (
     Signer,
     generate_private_key,
     load_private_key,

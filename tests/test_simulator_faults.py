@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from fixengine.framing import FrameReader, FramingError, checksum, encode, parse
-from fixengine.kalshi import SessionType
-from fixengine.signing import load_private_key, logon_prehash, sign
+from fixengine.fix.framing import FrameReader, FramingError, checksum, encode, parse
+from fixengine.kalshi.facts import SessionType
+from fixengine.kalshi.signing import load_private_key, logon_prehash, sign
 from simulator.config import MarketEntry
 from simulator.faults import FaultError, rest_of_message
 from tests.test_simulator_gate import stamp

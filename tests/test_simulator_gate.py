@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from fixengine.framing import FrameReader, encode, parse
-from fixengine.kalshi import SessionType
-from fixengine.signing import load_private_key, logon_prehash, sign
+from fixengine.fix.framing import FrameReader, encode, parse
+from fixengine.kalshi.facts import SessionType
+from fixengine.kalshi.signing import load_private_key, logon_prehash, sign
 
 
 def stamp() -> str:

@@ -21,11 +21,11 @@ from pydantic import ValidationError
 from fixengine.engine import Engine
 from fixengine.orders.book import OrderAccepted, OrderCanceled, OrderFilled, Status
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import Action, Contract, WireSide
-from fixengine.signing import load_private_key
+from fixengine.kalshi.prices import Action, Contract, WireSide
+from fixengine.kalshi.signing import load_private_key
 from simulator.config import HOUSE_ACCOUNT, AccountConfig, MarketEntry, ReadBudget, SeedOrder, SimulatorConfig
-from simulator.history import PositionRecord, after_fill, after_settlement
-from simulator.matching import (
+from simulator.exchange.history import PositionRecord, after_fill, after_settlement
+from simulator.exchange.matching import (
     AccountState,
     Canceled,
     Exchange,
@@ -37,10 +37,10 @@ from simulator.matching import (
     Settled,
     UnknownError,
 )
-from simulator.rest_format import cents, count, dollars
-from simulator.rest_limits import TokenBucket
-from simulator.rest_paging import page
-from simulator.rest_state import Snapshot, Snapshots
+from simulator.rest.format import cents, count, dollars
+from simulator.rest.limits import TokenBucket
+from simulator.rest.paging import page
+from simulator.rest.state import Snapshot, Snapshots
 from tests.conftest import ApiKey, engine_config, session_to
 
 API = "/trade-api/v2"

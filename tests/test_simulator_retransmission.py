@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixengine.kalshi import SessionType
+from fixengine.kalshi.facts import SessionType
 from simulator.config import MarketEntry
-from simulator.retention import RetentionWindow
+from simulator.fix.retention import RetentionWindow
 from tests.test_simulator_faults import TICKER, RawClient
 
 NR, RT, DC = SessionType.NR.value, SessionType.RT.value, SessionType.DC.value

@@ -27,12 +27,12 @@ import pytest
 
 from fixengine.config import EngineConfig, LogonFlags, RestConfig
 from fixengine.engine import Engine
-from fixengine.errors import LogonRefused, SessionUnavailable
-from fixengine.order_entry import BookReleased, BookUnconfirmed
-from fixengine.kalshi import SessionType
+from fixengine.errors import LogonRefusedError, SessionUnavailableError
+from fixengine.orders.entry import BookReleased, BookUnconfirmedError
+from fixengine.kalshi.facts import SessionType
 from fixengine.orders.book import Order, Status
-from fixengine.orders.requests import CancelOrder, InvalidOrder, NewOrder, ReplaceOrder
-from fixengine.prices import Action, Contract
+from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder
+from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry, SeedOrder
 from simulator.faults import FaultError
 from tests.conftest import session_to
@@ -129,13 +129,13 @@ class Trader:
             else:
                 await self.engine.replace("s1", ReplaceOrder(order=rng.choice(changeable).key, price=price))
                 self.done["replace"] += 1
-        except SessionUnavailable:
+        except SessionUnavailableError:
             self.done["waited for logon"] += 1
             await logged_on_again(self.engine, timeout=30)
-        except BookUnconfirmed:
+        except BookUnconfirmedError:
             self.done["waited for reconciliation"] += 1
             await released(self.engine, timeout=30)
-        except InvalidOrder:
+        except InvalidOrderError:
             self.done["refused locally"] += 1  # e.g. the order filled a moment ago
 
 
@@ -145,7 +145,7 @@ async def logged_on_again(engine: Engine, timeout: float) -> None:
     while True:
         try:
             return await engine.wait_logged_on(timeout=max(0.1, deadline - time.monotonic()))
-        except LogonRefused:
+        except LogonRefusedError:
             if time.monotonic() >= deadline:
                 raise
 
@@ -157,7 +157,7 @@ async def caught_up(engine: Engine) -> None:
         try:
             await engine.test_request("s1", timeout=5)
             return
-        except SessionUnavailable:  # on RT, one sent during a resend can be gap-filled away
+        except SessionUnavailableError:  # on RT, one sent during a resend can be gap-filled away
             if attempt == 2:
                 raise
 

@@ -29,7 +29,7 @@ from fixengine.orders.reports import (
     RejectCode,
 )
 from fixengine.orders.requests import NewOrder
-from fixengine.prices import Action, Contract, WireSide, to_yes_book
+from fixengine.kalshi.prices import Action, Contract, WireSide, to_yes_book
 
 ZERO = Decimal(0)
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from fixengine.errors import FixEngineError
 from fixengine.orders.book import BookError, Order, OrderBook
-from fixengine.orders.codec import (
+from fixengine.orders.journal_codec import (
     business_reject_from_json,
     cancel_reject_from_json,
     execution_report_from_json,
@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS received (
 """
 
 
-class DuplicateClOrdID(FixEngineError):
+class DuplicateClOrdIDError(FixEngineError):
     def __init__(self, cl_ord_id: str):
         self.cl_ord_id = cl_ord_id
         super().__init__(f"client_order_id {cl_ord_id} was used before; ClOrdIDs are unique forever")
@@ -171,7 +171,7 @@ class Journal:
         try:
             self._insert(kind, body, cl_ord_id=cl_ord_id, order_key=order_key)
         except sqlite3.IntegrityError:
-            raise DuplicateClOrdID(cl_ord_id) from None
+            raise DuplicateClOrdIDError(cl_ord_id) from None
 
     def record_new(self, order: NewOrder, account: str = "") -> None:
         self._intent("new", order.client_order_id, order.model_dump_json(), order_key=account)

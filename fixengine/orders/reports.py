@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from fixengine.prices import WireSide
+from fixengine.kalshi.prices import WireSide
 
 # Pending reports carry this ExecID; they are not persistent and never deduplicated (§11.1).
 PENDING_EXEC_ID = "-1;-1"

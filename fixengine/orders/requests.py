@@ -1,6 +1,6 @@
 """What a user asks the engine to do with orders: typed, validated before anything is sent.
 
-A request that cannot be sent raises ``InvalidOrder`` naming the field and the reason. Prices are
+A request that cannot be sent raises ``InvalidOrderError`` naming the field and the reason. Prices are
 Decimal dollars of the contract the request names (``contract=YES, price=0.45`` buys YES at 45¢);
 ``fixengine.prices`` turns them into Kalshi's YES book.
 """
@@ -17,7 +17,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fixengine.errors import FixEngineError
-from fixengine.prices import Action, Contract, PriceError, YesQuote, check_price, check_quantity, to_yes_book
+from fixengine.kalshi.prices import Action, Contract, PriceError, YesQuote, check_price, check_quantity, to_yes_book
 
 # ClOrdID (11): at most 64 characters of letters, digits and _ - + = : / (spec §10.2).
 CL_ORD_ID = re.compile(r"^[-\w:+=/]{1,64}$", re.ASCII)
@@ -41,7 +41,7 @@ class SelfTradePrevention(str, Enum):
     MAKER = "2"  # your resting order is cancelled
 
 
-class InvalidOrder(FixEngineError):
+class InvalidOrderError(FixEngineError):
     """An order request that cannot be sent; ``problems`` name each field and reason."""
 
     def __init__(self, problems: list[str]):
@@ -58,7 +58,7 @@ class _Request(BaseModel):
 
     @classmethod
     def create(cls, **fields: object):  # type: ignore[no-untyped-def]
-        """Build and validate; raise ``InvalidOrder`` (not pydantic's error) when it is not sendable."""
+        """Build and validate; raise ``InvalidOrderError`` (not pydantic's error) when it is not sendable."""
         try:
             return cls(**fields)
         except ValidationError as exc:
@@ -69,7 +69,7 @@ class _Request(BaseModel):
                 if err["type"] == "extra_forbidden":
                     msg = "unknown field"
                 problems.append(f"{where}: {msg}")
-            raise InvalidOrder(problems) from None
+            raise InvalidOrderError(problems) from None
 
 
 def _cl_ord_id(value: str) -> str:

@@ -22,7 +22,7 @@ from fixengine.orders.reports import (
     Reason,
 )
 from fixengine.orders.requests import NewOrder, TimeInForce
-from fixengine.prices import PriceError, WireSide, format_price, format_quantity, parse_decimal, parse_price
+from fixengine.kalshi.prices import PriceError, WireSide, format_price, format_quantity, parse_decimal, parse_price
 
 Fields = list[tuple[int, str]]
 

@@ -1,10 +1,10 @@
 """Kalshi REST client for reconciling the engine's book against the exchange (read-only).
 
     from fixengine.rest import KalshiRest, DEMO_URL
-    from fixengine.signing import load_private_key
+    from fixengine.kalshi.signing import load_private_key
 
     async with KalshiRest(DEMO_URL, key_id, load_private_key(file="kalshi.pem")) as rest:
-        resting = await rest.orders(status="resting")  # every page, as typed Order models
+        resting = await rest.orders(status="resting")  # every page, as typed RestOrder models
 
 Point it at the local simulator with ``local_url(sim_rest_port)``. Money and counts come back as
 ``Decimal``; failures raise ``RestError`` subclasses (``fixengine.rest.errors``).
@@ -13,8 +13,8 @@ Point it at the local simulator with ``local_url(sim_rest_port)``. Money and cou
 from fixengine.rest.client import DEFAULT_BACKOFF, DEMO_URL, PAGE_LIMIT, PRODUCTION_URL, KalshiRest, local_url
 from fixengine.rest.errors import (
     AuthenticationError,
-    InvalidResponse,
-    NotFound,
+    InvalidResponseError,
+    NotFoundError,
     RateLimitedError,
     RestError,
     RestTransportError,
@@ -23,10 +23,10 @@ from fixengine.rest.errors import (
 from fixengine.rest.models import (
     Balance,
     ExchangeStatus,
-    Fill,
+    RestFill,
     Market,
     MarketPosition,
-    Order,
+    RestOrder,
     PriceRange,
     Settlement,
 )
@@ -41,13 +41,13 @@ __all__ = [
     "AuthenticationError",
     "Balance",
     "ExchangeStatus",
-    "Fill",
-    "InvalidResponse",
+    "RestFill",
+    "InvalidResponseError",
     "KalshiRest",
     "Market",
     "MarketPosition",
-    "NotFound",
-    "Order",
+    "NotFoundError",
+    "RestOrder",
     "PriceRange",
     "RateLimitedError",
     "RestError",

@@ -25,22 +25,22 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from fixengine.kalshi import TIERS
-from fixengine.reconnect import Backoff
-from fixengine.rest.errors import InvalidResponse, RestError, RestTransportError
+from fixengine.kalshi.facts import TIERS
+from fixengine.session.reconnect import Backoff
+from fixengine.rest.errors import InvalidResponseError, RestError, RestTransportError
 from fixengine.rest.models import (
     Balance,
     ExchangeStatus,
-    Fill,
+    RestFill,
     Market,
     MarketPosition,
-    Order,
+    RestOrder,
     OrderStatus,
     Settlement,
     Timestamp,
 )
 from fixengine.rest.ratelimit import DEFAULT_COST, SINGLE_ORDER_COST, TokenBucket
-from fixengine.signing import Signer
+from fixengine.kalshi.signing import Signer
 
 log = logging.getLogger("fixengine.rest")
 
@@ -169,7 +169,7 @@ class KalshiRest:
         min_ts: datetime | int | None = None,
         *,
         subaccount: int | None = None,
-    ) -> list[Order]:
+    ) -> list[RestOrder]:
         """``GET /portfolio/orders``, every page (all subaccounts unless given). Orders older than
         ``GET /historical/cutoff`` are only in ``/historical/orders`` (not covered here)."""
         if status is not None and status not in _ORDER_STATUSES:
@@ -180,13 +180,13 @@ class KalshiRest:
             "min_ts": _unix_seconds(min_ts, "min_ts"),
             "subaccount": _subaccount(subaccount),
         }
-        return await self._all_pages("/portfolio/orders", "orders", Order, params)
+        return await self._all_pages("/portfolio/orders", "orders", RestOrder, params)
 
-    async def order(self, order_id: str) -> Order:
-        """``GET /portfolio/orders/{order_id}``; ``NotFound`` when Kalshi does not know it."""
+    async def order(self, order_id: str) -> RestOrder:
+        """``GET /portfolio/orders/{order_id}``; ``NotFoundError`` when Kalshi does not know it."""
         path = f"/portfolio/orders/{_segment(order_id, 'order_id')}"
         body = await self._get(path, {}, cost=SINGLE_ORDER_COST)
-        return self._parse(Order, self._member(body, "order", path), path, "order")
+        return self._parse(RestOrder, self._member(body, "order", path), path, "order")
 
     async def fills(
         self,
@@ -195,7 +195,7 @@ class KalshiRest:
         order_id: str | None = None,
         *,
         subaccount: int | None = None,
-    ) -> list[Fill]:
+    ) -> list[RestFill]:
         """``GET /portfolio/fills``, every page (all subaccounts unless given)."""
         params = {
             "min_ts": _unix_seconds(min_ts, "min_ts"),
@@ -203,7 +203,7 @@ class KalshiRest:
             "order_id": order_id,
             "subaccount": _subaccount(subaccount),
         }
-        return await self._all_pages("/portfolio/fills", "fills", Fill, params)
+        return await self._all_pages("/portfolio/fills", "fills", RestFill, params)
 
     async def settlements(
         self,
@@ -249,7 +249,7 @@ class KalshiRest:
         return await self._all_pages("/markets", "markets", Market, params)
 
     async def market(self, ticker: str) -> Market:
-        """``GET /markets/{ticker}``; ``NotFound`` when unknown (or archived to /historical)."""
+        """``GET /markets/{ticker}``; ``NotFoundError`` when unknown (or archived to /historical)."""
         path = f"/markets/{_segment(ticker, 'ticker')}"
         body = await self._get(path, {})
         return self._parse(Market, self._member(body, "market", path), path, "market")
@@ -269,15 +269,15 @@ class KalshiRest:
             body = await self._get(path, query)
             page = body.get(key)
             if key not in body or (page is not None and not isinstance(page, list)):
-                raise InvalidResponse("GET", self._full(path), 200, f"{key}: expected a list of objects")
+                raise InvalidResponseError("GET", self._full(path), 200, f"{key}: expected a list of objects")
             items.extend(self._parse(adapter, page or [], path, key))
             cursor = body.get("cursor")
             if not cursor:
                 return items
             if not isinstance(cursor, str):
-                raise InvalidResponse("GET", self._full(path), 200, f"cursor: expected a string, got {cursor!r}")
+                raise InvalidResponseError("GET", self._full(path), 200, f"cursor: expected a string, got {cursor!r}")
             if cursor in seen:  # a server repeating itself would otherwise page forever
-                raise InvalidResponse("GET", self._full(path), 200, f"cursor {cursor!r} came back twice")
+                raise InvalidResponseError("GET", self._full(path), 200, f"cursor {cursor!r} came back twice")
             seen.add(cursor)
             query["cursor"] = cursor
 
@@ -293,15 +293,15 @@ class KalshiRest:
         try:
             body = _json(response.content)
         except ValueError:
-            raise InvalidResponse(
+            raise InvalidResponseError(
                 "GET", self._full(path), response.status_code, f"body is not JSON: {response.text[:100]!r}"
             ) from None
         if not isinstance(body, dict):
-            raise InvalidResponse("GET", self._full(path), response.status_code, "body is not a JSON object")
+            raise InvalidResponseError("GET", self._full(path), response.status_code, "body is not a JSON object")
         return body
 
     def _parse(self, model: Any, data: object, path: str, where: str = "") -> Any:
-        """Validate ``data`` with a model (or TypeAdapter); a mismatch is ``InvalidResponse``
+        """Validate ``data`` with a model (or TypeAdapter); a mismatch is ``InvalidResponseError``
         listing every field at fault, e.g. ``orders[3].fill_count_fp: Field required``."""
         try:
             if isinstance(model, TypeAdapter):
@@ -309,11 +309,11 @@ class KalshiRest:
             return model.model_validate(data)
         except ValidationError as exc:
             problems = [f"{_loc(where, err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)]
-            raise InvalidResponse("GET", self._full(path), 200, "; ".join(problems)) from None
+            raise InvalidResponseError("GET", self._full(path), 200, "; ".join(problems)) from None
 
     def _member(self, body: dict[str, Any], key: str, path: str) -> object:
         if key not in body:
-            raise InvalidResponse("GET", self._full(path), 200, f"{key}: Field required")
+            raise InvalidResponseError("GET", self._full(path), 200, f"{key}: Field required")
         return body[key]
 
     def _full(self, path: str) -> str:

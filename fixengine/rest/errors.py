@@ -62,7 +62,7 @@ class RestError(FixEngineError):
 
     @staticmethod
     def from_response(method: str, path: str, status: int, body: bytes, *, attempts: int = 1) -> RestError:
-        """The typed error for an HTTP error answer: ``AuthenticationError`` for 401, ``NotFound``
+        """The typed error for an HTTP error answer: ``AuthenticationError`` for 401, ``NotFoundError``
         for 404, ``RateLimitedError`` for 429, ``ServerError`` for 5xx, else ``RestError``."""
         code, message, details = parse_error_body(body)
         if not message:
@@ -71,7 +71,7 @@ class RestError(FixEngineError):
         if status == 401:
             cls = AuthenticationError
         elif status == 404:
-            cls = NotFound
+            cls = NotFoundError
         elif status == 429:
             cls = RateLimitedError
         elif status >= 500:
@@ -86,7 +86,7 @@ class AuthenticationError(RestError):
     header. Retrying the same request does not help; check the key id, key file and clock."""
 
 
-class NotFound(RestError):
+class NotFoundError(RestError):
     """404: unknown order, market or event. For an order this is proof it is not live."""
 
 
@@ -102,7 +102,7 @@ class RestTransportError(RestError):
     """No HTTP answer after every retry: connection refused or reset, DNS failure, timeout."""
 
 
-class InvalidResponse(RestError):
+class InvalidResponseError(RestError):
     """A 2xx answer whose body is not what Kalshi documents: not JSON, or missing or malformed
     fields. ``message`` lists each problem with the field's path, e.g. ``orders[3].fill_count_fp``."""
 
@@ -159,8 +159,8 @@ def _reason(status: int) -> str:
 
 __all__ = [
     "AuthenticationError",
-    "InvalidResponse",
-    "NotFound",
+    "InvalidResponseError",
+    "NotFoundError",
     "RateLimitedError",
     "RestError",
     "RestTransportError",

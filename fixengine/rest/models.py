@@ -119,7 +119,7 @@ class MarketPosition(_Model):
     exchange_index: int = 0
 
 
-class Order(_Directed):
+class RestOrder(_Directed):
     """``GET /portfolio/orders[/{order_id}]`` (§4.3). ``client_order_id`` is ``""`` when none was
     given; ``remaining_count_fp`` is 0 once canceled or executed."""
 
@@ -150,7 +150,7 @@ class Order(_Directed):
     exchange_index: int = 0
 
 
-class Fill(_Directed):
+class RestFill(_Directed):
     """One row of ``GET /portfolio/fills`` (§4.4). Join to orders by ``order_id``: REST fills carry
     no ``client_order_id`` since Mar 2026. ``fee_cost`` is dollars."""
 
@@ -243,10 +243,10 @@ __all__ = [
     "Balance",
     "BookSide",
     "ExchangeStatus",
-    "Fill",
+    "RestFill",
     "Market",
     "MarketPosition",
-    "Order",
+    "RestOrder",
     "OrderStatus",
     "OutcomeSide",
     "PriceRange",

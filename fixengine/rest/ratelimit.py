@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from fixengine.kalshi import TIERS
+from fixengine.kalshi.facts import TIERS
 
 DEFAULT_COST = 10
 SINGLE_ORDER_COST = 2  # GET /portfolio/orders/{order_id}

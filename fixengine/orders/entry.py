@@ -1,0 +1,441 @@
+"""Order entry: requests in, journal first, then the wire; reports in, journal first, then the book.
+
+Runs in the asyncio loop only (one writer). ``send`` hands a message to QuickFIX; ``publish`` hands
+what changed to the engine's event subscribers; ``soon`` runs a function later in this loop turn.
+
+Group commit: a request is journaled and queued; once per loop turn the journal commits and the
+queued messages go out, in the order they were requested. Reports are journaled and committed
+as a batch before any of them changes the book.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from fixengine.config import SessionConfig
+from fixengine.errors import FixEngineError, SessionUnavailableError
+from fixengine.fix.framing import FramingError, parse, seq_num_of
+from fixengine.kalshi.facts import ORDER_ENTRY, SessionType
+from fixengine.orders.book import BookError, Order, OrderBook, Status
+from fixengine.orders.journal import DuplicateClOrdIDError, Journal, Marked, rebuild_book
+from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, Reason, RejectCode
+from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder, new_cl_ord_id
+from fixengine.orders.wire import (
+    Fields,
+    OrderRef,
+    ReportError,
+    cancel_fields,
+    first_values,
+    mass_cancel_fields,
+    new_order_fields,
+    parse_cancel_reject,
+    parse_execution_report,
+    replace_fields,
+)
+from fixengine.kalshi.prices import PriceError
+
+log = logging.getLogger("fixengine.orders")
+
+MASS_CANCEL_MIN_INTERVAL_S = 1.0  # Kalshi: at most one mass cancel per second (spec §8, §10.6)
+NEVER_SENT = "never sent: the engine stopped before sending it"
+PRUNE_SENT_AT = 10_000  # send times kept for reconciliation: pruned to the unanswered past this many
+
+Send = Callable[[SessionConfig, str, Fields], bool]
+
+
+class ThrottledError(FixEngineError):
+    """Refused before sending: it would break one of Kalshi's rate limits."""
+
+
+class BookUnconfirmedError(FixEngineError):
+    """Refused before sending: the session's book may be missing reports (see ``BookHeld``), so no
+    new risk goes out until it is confirmed. Cancels, mass cancels and same-ClOrdID retries still do."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookHeld:
+    """The session logged on with a sequence reset while its account had live orders: reports sent
+    while it was away are lost (no retransmission), so its orders are unconfirmed and new orders
+    are held until reconciliation (or ``Engine.confirm_book``) says the book is right."""
+
+    session: str
+    reason: str
+    orders: int  # live orders marked unconfirmed (or outcome-unknown)
+
+    def describe(self) -> str:
+        return f"book unconfirmed, new orders held: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class BookReleased:
+    """The session's book was confirmed: new orders are accepted again."""
+
+    session: str
+
+    def describe(self) -> str:
+        return "book confirmed, new orders accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessRejected:
+    """BusinessMessageReject (35=j): refused before the exchange saw it (rate limit, listener ...)."""
+
+    session: str
+    ref_msg_type: str | None
+    ref_id: str | None  # BusinessRejectRefID (379), e.g. the ClOrdID
+    reason: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class MassCancelDone:
+    """OrderMassCancelReport (35=r): 531=6 means every order of the session was cancelled."""
+
+    session: str
+    cl_ord_id: str
+    accepted: bool
+    reason: Reason | None
+
+
+@dataclass(frozen=True, slots=True)
+class SendFailed:
+    """A journaled request QuickFIX would not send (its session went away in between). A new
+    order is marked outcome-unknown: reconcile it, or retry it with the same ClOrdID."""
+
+    session: str
+    msg_type: str
+    cl_ord_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportUnreadable:
+    """A report we could not read: kept in the message log, shown here, never silently dropped."""
+
+    session: str
+    raw: str
+    error: str
+
+
+Report = ExecutionReport | CancelReject | BusinessReject
+OrderEntryEvent = BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed | BookHeld | BookReleased
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class OrderEntry:
+    def __init__(
+        self,
+        journal: Journal,
+        sessions: dict[str, SessionConfig],
+        send: Send,
+        publish: Callable[[object], None],
+        is_logged_on: Callable[[str], bool],
+        soon: Callable[[Callable[[], None]], object],
+        *,
+        reconciled: bool = False,
+    ):
+        self.journal = journal
+        # With reconciliation an unknown outcome is settled over REST, never by a retry: Kalshi
+        # refuses a duplicate ClOrdID only while the first order is open, so a retry of one that
+        # had already ended would put a second order on the exchange.
+        self._retries = not reconciled
+        self.book: OrderBook = rebuild_book(journal)
+        self._sessions = sessions
+        self._send = send
+        self._publish = publish
+        self._is_logged_on = is_logged_on
+        self._soon = soon
+        self._outbox: list[tuple[SessionConfig, str, Fields]] = []
+        self._held: dict[str, str] = {}  # session -> why its book is unconfirmed
+        self._last_report: dict[str, datetime] = {}  # account -> when its latest report was applied
+        self._requests_sent: dict[str, datetime] = {}  # ClOrdID of a request -> when it went out
+        self._last_mass_cancel: dict[str, float] = {}
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _session(self, name: str, *, allowed: frozenset[SessionType] = ORDER_ENTRY) -> SessionConfig:
+        s = self._sessions.get(name)
+        if s is None:
+            raise FixEngineError(f"no session named {name!r}; configured: {', '.join(self._sessions)}")
+        if s.session_type not in allowed:
+            kinds = ", ".join(sorted(t.value for t in allowed))
+            raise InvalidOrderError([f"session: {name} is {s.session_type.value}; this needs {kinds}"])
+        if s.logon.listener:
+            raise InvalidOrderError([f"session: {name} is a listener (read-only) session"])
+        if not self._is_logged_on(name):
+            raise SessionUnavailableError(f"session {name} is not logged on")
+        return s
+
+    def _check_not_held(self, name: str) -> None:
+        held = self._held.get(name)
+        if held is not None:
+            raise BookUnconfirmedError(
+                f"session {name}: new orders are held until its book is confirmed ({held}); "
+                "cancels are still accepted"
+            )
+
+    # --- the book-unconfirmed hold ------------------------------------------------------------
+
+    def on_logged_on(self, session_name: str, sequence_reset: bool, reconciling: bool = False) -> None:
+        """Hold new orders if this logon may have lost reports for live orders (see ``BookHeld``):
+        it reset the sequence, so nothing missed before it will be resent. With ``reconciling``
+        (REST configured) every logon holds them until reconciliation has run."""
+        if sequence_reset:
+            self.journal.record_received(session_name, 1)  # the counterparty's Logon was number 1
+            self.hold(session_name, "logged on with a sequence reset", until_reconciled=reconciling)
+        elif reconciling:
+            self.hold(session_name, "logged on", mark_stale=False, until_reconciled=True)
+
+    def is_order_entry(self, session_name: str) -> bool:
+        s = self._sessions[session_name]
+        return s.session_type in ORDER_ENTRY and not s.logon.listener
+
+    def hold(self, session_name: str, why: str, *, mark_stale: bool = True, until_reconciled: bool = False) -> None:
+        """Reports for the session's live orders may have been lost (``why``): mark them (with
+        ``mark_stale``), and hold new orders until the book is confirmed. Nothing to do without live
+        orders, unless ``until_reconciled`` (reconciliation will release the hold)."""
+        if not self.is_order_entry(session_name):
+            return
+        s = self._sessions[session_name]
+        marked = self.journal.mark(self.book, Marked("stale", s.api_key_id)) if mark_stale else []
+        if marked:
+            reason = f"{why}; reports for {len(marked)} live orders may have been missed"
+        elif until_reconciled:
+            reason = f"{why}; waiting for reconciliation"
+        else:
+            return
+        self._held[session_name] = reason
+        log.warning("%s: book unconfirmed, new orders held: %s", session_name, reason)
+        self._publish(BookHeld(session_name, reason, len(marked)))
+
+    def request_sent_at(self, cl_ord_id: str) -> datetime | None:
+        """When a new order, cancel or replace went out (None: not sent by this process)."""
+        return self._requests_sent.get(cl_ord_id)
+
+    def forget_requests(self) -> None:
+        """Drop the send times of requests answered since (their orders acknowledged, their
+        cancels/replaces settled): only unanswered ones matter to reconciliation."""
+        unanswered = {cl for o in self.book.orders.values() for cl in o.unanswered}
+        self._requests_sent = {cl: t for cl, t in self._requests_sent.items() if cl in unanswered}
+
+    def last_report_at(self, account: str) -> datetime | None:
+        """When the latest report for ``account`` was applied (what REST must have caught up with)."""
+        return self._last_report.get(account)
+
+    def is_held(self, session_name: str) -> bool:
+        return session_name in self._held
+
+    def confirm_book(self, session_name: str) -> None:
+        """The session's book is right again (reconciled): release the hold."""
+        if self._held.pop(session_name, None) is None:
+            return
+        self.journal.mark(self.book, Marked("confirmed", self._sessions[session_name].api_key_id))
+        log.info("%s: book confirmed, new orders accepted", session_name)
+        self._publish(BookReleased(session_name))
+
+    def _queue(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
+        """Send after this turn's journal commit (see ``flush``)."""
+        if not self._outbox:
+            self._soon(self.flush)
+        self._outbox.append((session, msg_type, fields))
+
+    def flush(self) -> None:
+        """Commit the journal, then send what was requested since the last flush, in order."""
+        self.journal.commit()
+        outbox, self._outbox = self._outbox, []
+        for session, msg_type, fields in outbox:
+            self._transmit(session, msg_type, fields)
+
+    def _transmit(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
+        if self._send(session, msg_type, fields):
+            if msg_type in ("D", "F", "G"):  # for reconciliation: is an unanswered one still in flight?
+                self._requests_sent[next(v for t, v in fields if t == 11)] = _utcnow()
+                if len(self._requests_sent) > PRUNE_SENT_AT:
+                    self.forget_requests()
+            return
+        cl_ord_id = next((v for t, v in fields if t == 11), "")
+        reason = f"session {session.name} could not send: not logged on"
+        log.error("%s: %s %s not sent: %s", session.name, msg_type, cl_ord_id, reason)
+        self._publish(SendFailed(session.name, msg_type, cl_ord_id, reason))
+        if msg_type == "D":
+            self.journal.mark(self.book, Marked("unknown", keys=(cl_ord_id,)))
+            self.journal.commit()
+        elif msg_type in ("F", "G"):
+            # Never sent, so never processed: the order is as it was and may be cancelled again.
+            # Journaled like the exchange's refusal, so that a restart agrees.
+            refusal = BusinessReject(msg_type, cl_ord_id, Reason(RejectCode.OTHER, None, reason))
+            self.journal.record_report(refusal)
+            self.journal.commit()
+            for event in self.book.apply(refusal):
+                self._publish(event)
+
+    def settle_unsent(self, session_name: str, sent: set[str]) -> int:
+        """At a start: requests of the session's account that are unanswered, journaled but not
+        among the ClOrdIDs QuickFIX ``sent`` (its store keeps every message before it goes on the
+        wire, on sessions that retransmit), never reached the exchange: a new order is rejected,
+        a cancel or replace refused (the order as it was). Journaled as refusals; their count."""
+        account = self._sessions[session_name].api_key_id
+        refusals = []
+        for order in self.book.orders.values():
+            if order.account != account or order.status.terminal:
+                continue
+            if order.order_id is None and Status.PENDING_NEW in (order.status, order.resting_status) and order.key not in sent:
+                refusals.append(BusinessReject("D", order.key, Reason(RejectCode.OTHER, None, NEVER_SENT)))
+            elif order.pending is not None and order.pending not in sent:
+                msg_type = "F" if order.status is Status.PENDING_CANCEL else "G"
+                refusals.append(BusinessReject(msg_type, order.pending, Reason(RejectCode.OTHER, None, NEVER_SENT)))
+        for refusal in refusals:
+            self.journal.record_report(refusal)
+        self.journal.commit()
+        for refusal in refusals:
+            self.book.apply(refusal)
+        if refusals:
+            log.warning("%s: %d requests journaled before the last stop were never sent; settled as refused",
+                        session_name, len(refusals))
+        return len(refusals)
+
+    def submit(self, session_name: str, order: NewOrder) -> Order:
+        s = self._session(session_name)
+        if order.expires_in_past():
+            raise InvalidOrderError(["expire_time: is in the past"])
+        try:
+            fields = new_order_fields(order, use_dollars=s.logon.use_dollars, now=_utcnow())
+        except PriceError as exc:
+            raise InvalidOrderError([f"price: {exc}"]) from None
+        retry = order.client_order_id in self.book.orders and self.book.order(order.client_order_id).retryable
+        if retry and not self._retries:
+            raise InvalidOrderError([
+                f"client_order_id: {order.client_order_id} has an unknown outcome, which reconciliation settles "
+                "(await engine.reconcile(session)); a retry could put a second order on the exchange"
+            ])
+        if not retry:
+            self._check_not_held(session_name)
+            try:
+                self.journal.record_new(order, s.api_key_id)  # written before it is sent
+            except DuplicateClOrdIDError as exc:
+                raise InvalidOrderError([f"client_order_id: {exc}"]) from None
+        placed = self.book.submit(order, s.api_key_id)
+        self._queue(s, "D", fields)
+        return placed
+
+    def _ref(self, order: Order) -> OrderRef:
+        return OrderRef(order.cl_ord_id, order.order_id, order.ticker, order.side, order.quantity, order.yes_price)
+
+    def cancel(self, session_name: str, request: CancelOrder) -> Order:
+        s = self._session(session_name)
+        try:
+            order = self.book.order(request.order)
+            ref = self._ref(order)
+            self.book.cancel(order.key, request.client_order_id)  # checks the order can be cancelled
+        except BookError as exc:
+            raise InvalidOrderError([f"order: {exc}"]) from None
+        self.journal.record_cancel(order.key, request.client_order_id)
+        self._queue(s, "F", cancel_fields(ref, request.client_order_id, now=_utcnow()))
+        return self.book.order(order.key)
+
+    def replace(self, session_name: str, request: ReplaceOrder) -> Order:
+        s = self._session(session_name)
+        self._check_not_held(session_name)
+        try:
+            order = self.book.order(request.order)
+            yes_price = None if request.price is None else self.book.yes_price_for(order.key, request.price)
+            fields = replace_fields(
+                self._ref(order),
+                request.client_order_id,
+                quantity=request.quantity,
+                yes_price=yes_price,
+                time_in_force=request.time_in_force,
+                expire_time=request.expire_time,
+                use_dollars=s.logon.use_dollars,
+                now=_utcnow(),
+            )
+            self.book.replace(order.key, request.client_order_id, request.quantity)
+        except BookError as exc:
+            raise InvalidOrderError([f"order: {exc}"]) from None
+        except PriceError as exc:
+            raise InvalidOrderError([f"price: {exc}"]) from None
+        self.journal.record_replace(order.key, request.client_order_id, request.quantity)
+        self._queue(s, "G", fields)
+        return self.book.order(order.key)
+
+    def mass_cancel(self, session_name: str) -> str:
+        s = self._session(session_name, allowed=frozenset({SessionType.NR}))
+        now = time.monotonic()
+        last = self._last_mass_cancel.get(session_name)
+        if last is not None and now - last < MASS_CANCEL_MIN_INTERVAL_S:
+            raise ThrottledError(
+                f"mass cancel on {session_name}: Kalshi allows one per second; "
+                f"the last was {now - last:.2f}s ago"
+            )
+        cl_ord_id = new_cl_ord_id()
+        self._queue(s, "q", mass_cancel_fields(cl_ord_id, now=_utcnow()))
+        self._last_mass_cancel[session_name] = now
+        return cl_ord_id
+
+    # --- reports ------------------------------------------------------------------------------
+
+    def on_messages(self, messages: list[tuple[str, str, str]]) -> None:
+        """Application messages received, as ``(session, MsgType, raw FIX)``, in order. All the
+        reports among them are journaled in one transaction before any of them changes the book."""
+        read: list[Report | OrderEntryEvent | None] = []
+        for session_name, msg_type, raw in messages:
+            item = self._read(session_name, msg_type, raw)
+            read.append(item)
+            if isinstance(item, BusinessRejected) and item.ref_msg_type in ("D", "F", "G") and item.ref_id:
+                read.append(BusinessReject(item.ref_msg_type, item.ref_id, item.reason))  # for the book
+        fresh = [self.journal.record_report(item) if isinstance(item, Report) else False for item in read]
+        last_seq: dict[str, int] = {}
+        for session_name, _, raw in messages:
+            seq = seq_num_of(raw)
+            if seq > last_seq.get(session_name, 0):
+                last_seq[session_name] = seq
+        for session_name, seq in last_seq.items():
+            self.journal.record_received(session_name, seq)
+        self.journal.commit()
+        now = _utcnow()
+        for session_name in {name for name, _, _ in messages}:
+            self._last_report[self._sessions[session_name].api_key_id] = now
+        for item, is_fresh in zip(read, fresh):
+            if isinstance(item, Report):
+                if is_fresh:  # a report already journaled (same ExecID) changes nothing
+                    for event in self.book.apply(item):
+                        self._publish(event)
+            elif item is not None:
+                self._publish(item)
+
+    def _read(self, session_name: str, msg_type: str, raw: str) -> "Report | OrderEntryEvent | None":
+        s = self._sessions[session_name]
+        try:
+            fields = parse(raw.encode("latin-1"))
+            if msg_type == "8":
+                return parse_execution_report(fields, use_dollars=s.logon.use_dollars)
+            if msg_type == "9":
+                return parse_cancel_reject(fields)
+            if msg_type == "j":
+                return self._business_reject(session_name, fields)
+            if msg_type == "r":
+                return self._mass_cancel_report(session_name, fields)
+        except (ReportError, FramingError) as exc:
+            log.error("%s: unreadable report (%s): %s", session_name, exc, raw.replace("\x01", "|"))
+            return ReportUnreadable(session_name, raw, str(exc))
+        log.info("%s: application message %s not handled", session_name, msg_type)
+        return None
+
+    @staticmethod
+    def _business_reject(session: str, fields: list[tuple[int, str]]) -> BusinessRejected:
+        f = first_values(fields)
+        number = int(f[380]) if f.get(380, "").isdigit() else None
+        return BusinessRejected(session, f.get(372), f.get(379), Reason.of(f.get(58), number))
+
+    @staticmethod
+    def _mass_cancel_report(session: str, fields: list[tuple[int, str]]) -> MassCancelDone:
+        f = first_values(fields)
+        accepted = f.get(531) == "6"
+        reason = None if accepted else Reason.of(f.get(58), int(f[532]) if f.get(532, "").isdigit() else None)
+        return MassCancelDone(session, f.get(11, ""), accepted, reason)

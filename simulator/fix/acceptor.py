@@ -1,0 +1,413 @@
+"""The simulator's QuickFIX acceptor: every (dialect, session type, API key) session on one internal
+loopback port, behind the logon gates. The gate has already checked each Logon; the acceptor runs
+the session layer (heartbeats, TestRequests, sequence numbers, validation against the dictionaries).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import quickfix as fix
+
+from fixengine.fix.dialect import APPL_VER_ID_FIX50SP2, Dialect
+from fixengine.fix.dictionary import build_dictionaries
+from fixengine.errors import FixEngineError
+from fixengine.kalshi.facts import RESET_REQUIRED, SessionType
+from fixengine.fix.message_log import MessageLogs, SessionMessageLog
+from fixengine.fix.framing import encode, msg_type_of, parse, quickfix_text, seq_num_of
+from fixengine.orders.wire import first_values, utc_timestamp
+from fixengine.session.application import out_of_sequence_logout
+from simulator.config import HOUSE_ACCOUNT, SimulatorConfig
+from simulator.faults import (
+    DEFAULT_SEQUENCE_JUMP,
+    RATE_LIMITED_MSG_TYPES,
+    REJECT_RATE_LIMIT,
+    TEXT_RATE_LIMITED,
+    FaultController,
+    FaultError,
+)
+from simulator.exchange.matching import AccountState
+from simulator.fix.order_reports import Outgoing, business_reject
+from simulator.fix.retention import RetentionWindow
+from simulator.exchange.venue import UnsupportedHere, Venue
+
+log = logging.getLogger("simulator.acceptor")
+
+EXPIRY_CHECK_S = 0.1
+LOGON_SETTLE_S = 2.0  # how long logout() waits for a Logon already received to complete
+
+
+@dataclass(frozen=True)
+class SimEvent:
+    """Something the simulator wants its operator (or a test) to see."""
+
+    kind: str  # listening, admitted, refused, logged_on, logged_out, closed
+    detail: str
+    key_id: str = ""
+    session_type: str = ""
+
+
+SimEventSink = Callable[[SimEvent], None]
+
+
+# QuickFIX must be told its port (it cannot report one the OS picked). A port the OS hands out for
+# "any free port" can be handed out again to another process before QuickFIX binds it, and client
+# sockets take their local ports from that same range; so the acceptor's port is drawn at random
+# below it, where neither happens.
+_INTERNAL_PORTS = range(20000, 32000)
+
+
+def free_loopback_port() -> int:
+    """A loopback port below the OS's ephemeral range that nothing is listening on."""
+    for _ in range(100):
+        port = random.choice(_INTERNAL_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise FixEngineError("no free loopback port for the simulator's QuickFIX acceptor")
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    """What the callbacks need about one session, read once in onCreate: every binding call in a
+    callback costs a GIL hand-off, so each callback makes one (``SessionID.toString()``)."""
+
+    session_id: fix.SessionID
+    begin_string: str
+    session_type: SessionType
+    key_id: str  # the counterparty's SenderCompID: its API key
+    fixt: bool
+    messages: SessionMessageLog
+    retention: RetentionWindow | None  # None: no retransmission on this session type
+
+
+class SimulatorApplication(fix.Application):
+    """The simulator's sessions: order entry goes to the venue, its reports go back out."""
+
+    def __init__(self, sink: SimEventSink, messages: MessageLogs, venue: Venue, faults: FaultController):
+        super().__init__()
+        self._sink = sink
+        self._messages = messages
+        self._venue = venue
+        self._faults = faults
+        self._sessions: dict[str, _Session] = {}  # keyed by SessionID.toString()
+        self.logon_flags: dict[str, dict[int, str]] = {}  # SessionID string -> Logon fields
+        self._logged_on: set[str] = set()  # SessionID strings, for a safe stop (Acceptor.stop)
+        self._logged_on_changed = threading.Condition()
+        self.stop_holder = ""  # SessionID string of the session that holds QuickFIX at stop
+        self._target_before_logout: dict[str, int] = {}  # see fixengine.session.out_of_sequence_logout
+        # Held around every application send, and by Acceptor.sequence_reset around the reset and
+        # the renumbering that must follow it with nothing sent in between.
+        self.send_lock = threading.Lock()
+
+    def send(self, outgoing: list[Outgoing]) -> None:
+        """Send reports (outside the venue's lock); a session that is not logged on misses them,
+        as on Kalshi's non-retransmission sessions."""
+        with self.send_lock:
+            for item in outgoing:
+                session = self._sessions.get(item.session_id)
+                if session is None:
+                    continue
+                text = quickfix_text(session.begin_string, item.msg_type, item.fields)
+                fix.Session.sendToTarget(fix.Message(text, False), session.session_id)
+
+    def _safe(self, what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - never let an exception cross into C++
+            log.error("error in simulator callback %s:\n%s", what, traceback.format_exc())
+
+    def onCreate(self, sessionID: fix.SessionID) -> None:
+        begin, ours, theirs = (
+            sessionID.getBeginString().getValue(),
+            sessionID.getSenderCompID().getValue(),
+            sessionID.getTargetCompID().getValue(),
+        )
+        self._sessions[sessionID.toString()] = _Session(
+            fix.SessionID(begin, ours, theirs), begin, SessionType(ours), theirs, sessionID.isFIXT(),
+            self._messages.for_session(f"{begin}-{ours}-{theirs}"),
+            None if SessionType(ours) in RESET_REQUIRED else RetentionWindow(),
+        )
+
+    def onLogon(self, sessionID: fix.SessionID) -> None:
+        key = sessionID.toString()
+        with self._logged_on_changed:
+            self._logged_on.add(key)
+            self._logged_on_changed.notify_all()
+        if key == self.stop_holder:
+            return
+        session = self._sessions[key]
+        self._venue.logged_on(key, self.logon_flags.get(key, {}))
+        self._safe("onLogon", lambda: self._sink(SimEvent("logged_on", session.begin_string, session.key_id, session.session_type.value)))
+
+    def onLogout(self, sessionID: fix.SessionID) -> None:
+        key = sessionID.toString()
+        with self._logged_on_changed:
+            self._logged_on.discard(key)
+        expected = self._target_before_logout.pop(key, None)
+        session_object = fix.Session.lookupSession(sessionID)
+        if expected is not None and session_object is not None:  # None while the acceptor stops
+            session_object.setNextTargetMsgSeqNum(expected)
+        if key == self.stop_holder:
+            return
+        session = self._sessions[key]
+        self._safe("onLogout(8013)", lambda: self.send(self._venue.logged_out(key)))
+        self._safe("onLogout(enable)", lambda: self._enable(sessionID))
+        self._safe("onLogout", lambda: self._sink(SimEvent("logged_out", session.begin_string, session.key_id, session.session_type.value)))
+
+    @staticmethod
+    def _enable(session_id: fix.SessionID) -> None:
+        # A Logout we started (Simulator.logout) disabled the session; accept the next Logon again.
+        session = fix.Session.lookupSession(session_id)
+        if session is not None:  # None while the acceptor stops (sessions unregistered)
+            session.logon()
+
+    def hold_for_stop(self, session_id: str) -> None:
+        """``session_id`` is logged on only to keep QuickFIX safe while it stops (Acceptor.stop):
+        no events, no exchange, no message log (a file opened now could take the number of a
+        socket QuickFIX is about to close twice)."""
+        self.stop_holder = session_id
+        session = self._sessions[session_id]
+        self._sessions[session_id] = replace(session, messages=SessionMessageLog(session_id, None))
+
+    def wait_logged_on(self, session_id: str, timeout: float) -> bool:
+        with self._logged_on_changed:
+            return self._logged_on_changed.wait_for(lambda: session_id in self._logged_on, timeout)
+
+    def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        self._sent(self._sessions[sessionID.toString()], message.toString())
+
+    def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        key = sessionID.toString()
+        session = self._sessions[key]
+        raw = message.toString()
+        session.messages.incoming(raw)
+        msg_type = msg_type_of(raw)
+        if msg_type == "A":
+            fields = first_values(parse(raw.encode("latin-1")))
+            self.logon_flags[key] = {tag: fields[tag] for tag in _LOGON_FLAGS if tag in fields}
+            if session.retention is not None:
+                session.retention.logged_on(fields.get(141) == "Y", fields.get(20200))
+        elif msg_type in ("2", "4"):
+            self._check_retransmission(session, msg_type, raw)
+        elif msg_type == "5":
+            expected = out_of_sequence_logout(message, sessionID)
+            if expected is not None:
+                self._target_before_logout[key] = expected
+
+    def _check_retransmission(self, session: _Session, msg_type: str, raw: str) -> None:
+        """Refuse, with a Reject (35=3) from QuickFIX, what Kalshi does not serve (spec §7.3):
+        ResendRequest and SequenceReset on sessions without retransmission (373=5 on MsgType,
+        371=35), and a ResendRequest whose BeginSeqNo is older than the retention window (373=5
+        on BeginSeqNo, 371=7). Raising here stops QuickFIX before it resends anything."""
+        if session.retention is None:
+            log.info("%s %s: %s refused: no retransmission on this session type",
+                     session.session_type.value, session.key_id, "ResendRequest" if msg_type == "2" else "SequenceReset")
+            raise fix.IncorrectTagValue(35)
+        if msg_type == "2":
+            begin = int(first_values(parse(raw.encode("latin-1")))[7])
+            oldest = session.retention.oldest_kept(self._faults.retention_override(session.key_id))
+            if begin < oldest:
+                log.info("%s %s: ResendRequest from %d refused: the oldest message kept is %d",
+                         session.session_type.value, session.key_id, begin, oldest)
+                raise fix.IncorrectTagValue(7)
+
+    def _sent(self, session: _Session, raw: str) -> None:
+        session.messages.outgoing(raw)
+        if session.retention is not None:
+            session.retention.sent(seq_num_of(raw))
+
+    def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        self._sent(self._sessions[sessionID.toString()], message.toString())
+
+    def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        key = sessionID.toString()
+        session = self._sessions[key]
+        raw = message.toString()
+        session.messages.incoming(raw)
+        fields = first_values(parse(raw.encode("latin-1")))
+        if fields[35] in RATE_LIMITED_MSG_TYPES and self._faults.take_rate_limit(session.key_id):
+            # Kalshi refuses a rate-limited request before the exchange sees it (spec §8).
+            self.send([business_reject(key, fields, REJECT_RATE_LIMIT, TEXT_RATE_LIMITED)])
+            return
+        try:
+            outgoing = self._venue.handle(key, session.session_type, session.key_id, fields[35], fields, session.fixt)
+        except UnsupportedHere:
+            raise fix.UnsupportedMessageType() from None
+        self.send(outgoing)
+
+
+_LOGON_FLAGS = (141, 8013, 20126, 20127, 20200, 21003, 21005, 21007, 21008, 21011, 21012, 21026, 21027)
+
+
+def acceptor_settings(
+    config: SimulatorConfig, key_ids: list[str], port: int
+) -> tuple[fix.SessionSettings, list[fix.SessionID]]:
+    # Only the sessions some listener can reach: QuickFIX copies the dictionaries for each one.
+    served: dict[Dialect, set[SessionType]] = {}
+    for spec in config.listener_specs():
+        served.setdefault(spec.dialect, set()).update(spec.session_types)
+    dictionaries = {d: build_dictionaries(d, config.data_dir / "dictionaries") for d in served}
+    settings = fix.SessionSettings()
+    defaults = fix.Dictionary()
+    defaults.setString("ConnectionType", "acceptor")
+    defaults.setInt("SocketAcceptPort", port)
+    defaults.setString("SocketReuseAddress", "Y")
+    # QuickFIX listens on every interface; only the gates on this host may reach it.
+    defaults.setString("AllowedRemoteAddresses", "127.0.0.1")
+    defaults.setString("NonStopSession", "Y")
+    defaults.setString("StartTime", "00:00:00")
+    defaults.setString("EndTime", "00:00:00")
+    defaults.setString("UseDataDictionary", "Y")
+    defaults.setString("TimestampPrecision", "3")
+    defaults.setString("MillisecondsInTimeStamp", "Y")
+    defaults.setString("CheckLatency", "Y")
+    defaults.setInt("MaxLatency", max(1, int(config.sending_time_tolerance)))
+    defaults.setString("SocketNodelay", "Y")
+    settings.set(defaults)
+    session_ids = []
+    for dialect, session_types in served.items():
+        paths = dictionaries[dialect]
+        for session_type in sorted(session_types, key=lambda t: t.value):
+            for key in key_ids:
+                d = fix.Dictionary()
+                if dialect.is_fixt:
+                    d.setString("DefaultApplVerID", "FIX.5.0SP2")
+                    d.setString("TransportDataDictionary", str(paths.session))
+                    d.setString("AppDataDictionary", str(paths.application))
+                else:
+                    d.setString("DataDictionary", str(paths.session))
+                session_id = fix.SessionID(dialect.begin_string, session_type.value, key)
+                settings.set(session_id, d)
+                session_ids.append(session_id)
+    return settings, session_ids
+
+
+class Acceptor:
+    """The QuickFIX SocketAcceptor and the Python thread its event loop runs on."""
+
+    def __init__(self, config: SimulatorConfig, accounts: dict[str, Decimal], sink: SimEventSink, faults: FaultController):
+        key_ids = sorted(accounts)
+        self.port = free_loopback_port()
+        self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log, prefix="simulator.messages")
+        balances = dict(accounts)
+        if any(seed.account == HOUSE_ACCOUNT for seed in config.seed_orders):
+            balances.setdefault(HOUSE_ACCOUNT, config.house_balance)
+        self.venue = Venue([m.market() for m in config.markets], [AccountState(k, b) for k, b in balances.items()])
+        self.venue.seed(config.seed_orders)
+        self.application = SimulatorApplication(sink, self._messages, self.venue, faults)
+        self._settings, self._session_ids = acceptor_settings(config, key_ids, self.port)
+        self._store = fix.MemoryStoreFactory()
+        # No QuickFIX log factory: the application logs messages itself (see fixengine.message_log).
+        try:
+            self._acceptor = fix.SocketAcceptor(self.application, self._store, self._settings)
+        except fix.ConfigError as exc:
+            raise FixEngineError(f"QuickFIX refused the simulator's session settings: {exc}") from None
+        # block() on a Python thread: start()'s native thread crashes on stop in these bindings.
+        self._thread = threading.Thread(target=self._acceptor.block, name="simulator-quickfix", daemon=True)
+        self._stopping = threading.Event()
+        self._expiry = threading.Thread(target=self._expire_orders, name="simulator-expiry", daemon=True)
+
+    def _expire_orders(self) -> None:
+        """DAY and GTD orders expire on time even when nothing else happens in their market."""
+        while not self._stopping.wait(EXPIRY_CHECK_S):
+            try:
+                self.application.send(self.venue.expire())
+            except Exception:  # noqa: BLE001 - keep expiring; say what went wrong
+                log.error("order expiry failed:\n%s", traceback.format_exc())
+
+    def start(self) -> None:
+        self._messages.start()
+        self._thread.start()
+        self._expiry.start()
+
+    def logout(self, key_id: str, text: str) -> int:
+        """Log out every session of ``key_id`` that is logged on, with ``text`` in the Logout."""
+        count = 0
+        for session_id in self._session_ids:
+            if session_id.getTargetCompID().getValue() != key_id:
+                continue
+            session = fix.Session.lookupSession(session_id)
+            if session is None:
+                continue
+            if session.receivedLogon() and not session.isLoggedOn():
+                # Its Logon answer may be on the wire before QuickFIX counts it as logged on.
+                self.application.wait_logged_on(session_id.toString(), LOGON_SETTLE_S)
+            if session.isLoggedOn():
+                session.logout(text)
+                count += 1
+        return count
+
+    def sequence_reset(self, key_id: str, gap_fill: bool, new_seq_no: int | None) -> int:
+        """Send the key's logged-on session a SequenceReset (35=4), GapFill (123=Y) or Reset (123=N),
+        and move QuickFIX's own next MsgSeqNum to its NewSeqNo (36) so that the session goes on.
+        Returns NewSeqNo. No report goes out in between (``send_lock``); a Heartbeat QuickFIX sends
+        at that very moment would be misnumbered (the client logs out and back on)."""
+        for session_id in self._session_ids:
+            if session_id.getTargetCompID().getValue() != key_id:
+                continue
+            session = fix.Session.lookupSession(session_id)
+            if session is None or not session.isLoggedOn():
+                continue
+            with self.application.send_lock:
+                own = session.getExpectedSenderNum()  # QuickFIX numbers the reset itself with this
+                target = own + DEFAULT_SEQUENCE_JUMP if new_seq_no is None else new_seq_no
+                if target <= own:
+                    raise FaultError(f"new_seq_no {target} for API key {key_id} must be above {own}, the reset's own MsgSeqNum")
+                fields = [(123, "Y" if gap_fill else "N"), (36, str(target))]
+                text = quickfix_text(session_id.getBeginString().getValue(), "4", fields)
+                fix.Session.sendToTarget(fix.Message(text, False), session_id)
+                session.setNextSenderMsgSeqNum(target)  # QuickFIX went on to own + 1; the client expects target
+            return target
+        raise FaultError(f"API key {key_id} has no session logged on to the simulator")
+
+    def _hold_a_session(self) -> socket.socket | None:
+        """Log on one idle session over loopback (the simulator is stopping: nobody else will)."""
+        for session_id in self._session_ids:
+            session = fix.Session.lookupSession(session_id)
+            if session is None or session.isLoggedOn():
+                continue
+            begin = session_id.getBeginString().getValue()
+            fields = [
+                (35, "A"), (34, "1"), (49, session_id.getTargetCompID().getValue()),
+                (52, utc_timestamp(datetime.now(timezone.utc))), (56, session_id.getSenderCompID().getValue()),
+                (98, "0"), (108, "30"), (141, "Y"),
+            ]
+            if session_id.isFIXT():
+                fields.append((1137, APPL_VER_ID_FIX50SP2))
+            self.application.hold_for_stop(session_id.toString())
+            try:
+                holder = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+            except OSError:
+                return None
+            holder.sendall(encode(begin, fields))
+            if self.application.wait_logged_on(session_id.toString(), timeout=2):
+                return holder
+            holder.close()
+            log.warning("no session could be held logged on: QuickFIX may not stop cleanly")
+            return None
+        return None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._expiry.join(timeout=5)
+        # QuickFIX's stop() closes its server socket; that wakes its own thread, which may close and
+        # delete the server at the same moment: a crash, now and then. While a session is logged on
+        # that thread lingers instead, so one is held logged on until stop() has returned.
+        holder = self._hold_a_session()
+        self._acceptor.stop(True)
+        if holder is not None:
+            holder.close()
+        self._thread.join(timeout=10)
+        self._messages.stop()

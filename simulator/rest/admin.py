@@ -1,0 +1,77 @@
+"""Operator calls that change the exchange behind the clients' backs, so that tests can check that
+an engine's reconciler notices (through the REST API) what its FIX sessions never told it.
+
+    sim.admin.cancel_order("O7")                 # the order is cancelled; no ExecutionReport
+    sim.admin.add_fill("O7", Decimal("2"))       # 2 contracts fill against the house; no report
+    sim.admin.settle_market("KXTEST-1", "yes")   # orders end, winners paid $1, positions zeroed
+
+None of them sends anything on FIX. (Orders that were due to expire anyway still get their
+reports.) The same calls are served over HTTP under ``/admin`` on the REST port (``rest_api``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from fixengine.errors import FixEngineError
+from simulator.config import HOUSE_ACCOUNT
+from simulator.exchange.matching import Canceled, Event, OrderSnapshot, Settled, Traded, UnknownError
+from simulator.fix.order_reports import Outgoing
+from simulator.exchange.venue import OperatorOutcome, Venue
+
+
+class AdminError(FixEngineError):
+    """An admin call that cannot be done; ``not_found``: it named an unknown order or market."""
+
+    def __init__(self, message: str, not_found: bool = False):
+        super().__init__(message)
+        self.not_found = not_found
+
+
+class Admin:
+    """The simulator's admin calls (``Simulator.admin``)."""
+
+    def __init__(self, venue: Venue, send: Callable[[list[Outgoing]], None], house_balance: Decimal):
+        self._venue = venue
+        self._send = send
+        self._house_balance = house_balance
+
+    def cancel_order(self, order_id: str) -> OrderSnapshot:
+        """Cancel an open order by its order id (FIX tag 37), as if the exchange had; the client's
+        FIX session is not told. Returns the order as cancelled."""
+        events = self._run(lambda: self._venue.cancel_order(order_id))
+        return next(e.order for e in events if isinstance(e, Canceled) and e.order.order_id == order_id)
+
+    def add_fill(self, order_id: str, quantity: Decimal | str) -> OrderSnapshot:
+        """Fill ``quantity`` contracts of an open order at its limit price against the house
+        account (the order is the maker; the house pays the taker fee). The client's FIX session
+        is not told. Returns the order after the fill."""
+        amount = parse_quantity(quantity)
+        events = self._run(lambda: self._venue.fill_order(order_id, amount, HOUSE_ACCOUNT, self._house_balance))
+        return next(e.maker for e in events if isinstance(e, Traded))
+
+    def settle_market(self, ticker: str, result: Literal["yes", "no"]) -> list[Settled]:
+        """Settle a market on ``result`` ("yes" or "no"): its open orders end, each winning contract
+        pays $1, every position in it goes to zero, and it trades no more. No FIX session is told.
+        Returns one ``Settled`` per account that held a position."""
+        events = self._run(lambda: self._venue.settle_market(ticker, result))
+        return [e for e in events if isinstance(e, Settled)]
+
+    def _run(self, action: Callable[[], OperatorOutcome]) -> list[Event]:
+        outcome = action()
+        self._send(outcome.due)
+        if outcome.error is not None:
+            raise AdminError(str(outcome.error), not_found=isinstance(outcome.error, UnknownError))
+        return outcome.events
+
+
+def parse_quantity(quantity: Decimal | str) -> Decimal:
+    try:
+        amount = quantity if isinstance(quantity, Decimal) else Decimal(quantity)
+    except (InvalidOperation, TypeError):
+        raise AdminError(f"quantity {quantity!r} is not a number of contracts") from None
+    if not amount.is_finite():
+        raise AdminError(f"quantity {quantity!r} is not a number of contracts")
+    return amount
