@@ -1,30 +1,176 @@
-"""fixengine: a FIX connectivity engine for Kalshi, on the quickfix bindings."""
+"""fixengine: a FIX connectivity engine for Kalshi, on the quickfix bindings.
+
+Everything a user needs is importable from here: the engine and its event stream, the
+configuration, order requests and what they take, the book's snapshots, every event
+(``fixengine.events``), every error (``fixengine.errors``), and the REST client.
+
+    from fixengine import Engine, NewOrder, Action, Contract, OrderFilled, load_config
+
+The submodules are the implementation; their layout may change, these names do not. Unlike httpx,
+objects keep the ``__module__`` of the file that defines them: their annotations are strings
+(``from __future__ import annotations``) that ``typing.get_type_hints`` (and so hypothesis's
+``st.builds`` and other dataclass tooling) resolves in that module; rewritten to ``"fixengine"``,
+it fails on most of the classes exported here.
+"""
 
 from fixengine.config import EngineConfig, LogonFlags, RestConfig, SessionConfig, check_config, load_config
+from fixengine.engine import Engine
+from fixengine.errors import (
+    AuthenticationError,
+    BookError,
+    BookUnconfirmedError,
+    ConfigError,
+    DuplicateClOrdIDError,
+    FixEngineError,
+    InvalidOrderError,
+    InvalidResponseError,
+    KeyLoadError,
+    LogonRefusedError,
+    NotFoundError,
+    OrderError,
+    Problem,
+    RateLimitedError,
+    RestError,
+    RestTransportError,
+    ServerError,
+    SessionError,
+    SessionUnavailableError,
+    StaleSnapshotError,
+    ThrottledError,
+)
+from fixengine.events import (
+    AnyEvent,
+    BookHeld,
+    BookReleased,
+    BusinessRejected,
+    CancelRejected,
+    ConnectionFailed,
+    Event,
+    HeartbeatReceived,
+    HeartbeatTimeout,
+    LoggedOn,
+    LoggedOut,
+    LogonRefused,
+    LogonSent,
+    MassCancelDone,
+    MessagesSkipped,
+    OrderAccepted,
+    OrderCanceled,
+    OrderEvent,
+    OrderExpired,
+    OrderFilled,
+    OrderPending,
+    OrderRejected,
+    OrderReplaced,
+    PositionChanged,
+    ReconciliationDone,
+    ReconciliationFailed,
+    ReconnectScheduled,
+    ReportUnreadable,
+    ResendRefused,
+    ResendRequested,
+    SendFailed,
+    SequenceGap,
+    SessionEvent,
+    SessionRejectReceived,
+    SessionStopped,
+    UnmatchedReport,
+)
 from fixengine.fix.dialect import Dialect
-from fixengine.engine import Engine, EventStream
-from fixengine.errors import ConfigError, FixEngineError, KeyLoadError, LogonRefusedError, SessionUnavailableError
 from fixengine.kalshi.facts import SessionType
-from fixengine.reconcile.runner import ReconciliationDone, ReconciliationFailed
-from fixengine.kalshi.signing import Signer
+from fixengine.kalshi.prices import Action, Contract, contract_price
+from fixengine.kalshi.signing import Signer, load_private_key
+from fixengine.orders.book import Order, OrderBook, Status
+from fixengine.orders.reports import Fill, Reason, RejectCode
+from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder, SelfTradePrevention, TimeInForce
+from fixengine.reconcile.compare import Findings
+from fixengine.rest import KalshiRest
+from fixengine.stream import EventStream
 
 __all__ = [
+    "Action",
+    "AnyEvent",
+    "AuthenticationError",
+    "BookError",
+    "BookHeld",
+    "BookReleased",
+    "BookUnconfirmedError",
+    "BusinessRejected",
+    "CancelOrder",
+    "CancelRejected",
     "ConfigError",
+    "ConnectionFailed",
+    "Contract",
     "Dialect",
+    "DuplicateClOrdIDError",
     "Engine",
     "EngineConfig",
+    "Event",
     "EventStream",
+    "Fill",
+    "Findings",
     "FixEngineError",
+    "HeartbeatReceived",
+    "HeartbeatTimeout",
+    "InvalidOrderError",
+    "InvalidResponseError",
+    "KalshiRest",
     "KeyLoadError",
+    "LoggedOn",
+    "LoggedOut",
     "LogonFlags",
+    "LogonRefused",
     "LogonRefusedError",
+    "LogonSent",
+    "MassCancelDone",
+    "MessagesSkipped",
+    "NewOrder",
+    "NotFoundError",
+    "Order",
+    "OrderAccepted",
+    "OrderBook",
+    "OrderCanceled",
+    "OrderError",
+    "OrderEvent",
+    "OrderExpired",
+    "OrderFilled",
+    "OrderPending",
+    "OrderRejected",
+    "OrderReplaced",
+    "PositionChanged",
+    "Problem",
+    "RateLimitedError",
+    "Reason",
     "ReconciliationDone",
     "ReconciliationFailed",
+    "ReconnectScheduled",
+    "RejectCode",
+    "ReplaceOrder",
+    "ReportUnreadable",
+    "ResendRefused",
+    "ResendRequested",
     "RestConfig",
+    "RestError",
+    "RestTransportError",
+    "SelfTradePrevention",
+    "SendFailed",
+    "SequenceGap",
+    "ServerError",
     "SessionConfig",
+    "SessionError",
+    "SessionEvent",
+    "SessionRejectReceived",
+    "SessionStopped",
     "SessionType",
     "SessionUnavailableError",
     "Signer",
+    "StaleSnapshotError",
+    "Status",
+    "ThrottledError",
+    "TimeInForce",
+    "UnmatchedReport",
     "check_config",
+    "contract_price",
     "load_config",
+    "load_private_key",
 ]

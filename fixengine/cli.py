@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 import sys
@@ -11,6 +12,18 @@ from pathlib import Path
 import click
 
 from fixengine.errors import FixEngineError
+
+SIMULATOR_MISSING = "the simulator is not installed here: pip install 'fixengine[simulator]'"
+
+
+def _simulator(module: str):  # type: ignore[no-untyped-def]
+    """A module of the simulator, found at run time. The product never imports the simulator (a
+    production install has no FastAPI or uvicorn); only these commands reach for it, and say what
+    is missing when it is not there."""
+    try:
+        return importlib.import_module(f"simulator.{module}")
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(f"{SIMULATOR_MISSING} ({exc.name} is missing)") from None
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -34,8 +47,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """Start the simulator in-process and log on to it in both dialects with fresh keys."""
-    from simulator.demo import run_demo
-
+    run_demo = _simulator("demo").run_demo
     if not ctx.obj["verbose"]:  # the demo prints its own story; log only what goes wrong
         logging.getLogger().setLevel(logging.WARNING)
     sys.exit(asyncio.run(run_demo()))
@@ -54,15 +66,17 @@ def run(config_path: Path) -> None:
 async def _run(config) -> int:  # type: ignore[no-untyped-def]
     from contextlib import nullcontext
 
-    from simulator.embedded import embedded_simulator
     from fixengine.engine import Engine
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    context = embedded_simulator(config) if config.embedded_simulator else nullcontext((config, None))
-    with context as (effective, _simulator):
+    if config.embedded_simulator:
+        context = _simulator("embedded").embedded_simulator(config)
+    else:
+        context = nullcontext((config, None))
+    with context as (effective, _embedded):
         engine = Engine(effective)  # session events are logged (fixengine.engine, INFO)
         await engine.start()
         await stop.wait()
@@ -77,7 +91,10 @@ def check_config_cmd(config_path: Path) -> None:
     """Check an engine config: print OK, or every problem (exit code 1)."""
     from fixengine.config import check_config
 
-    problems = check_config(config_path)
+    def check_embedded(path: Path) -> list:  # type: ignore[type-arg]
+        return _simulator("config").check_embedded_config(path)
+
+    problems = check_config(config_path, embedded_check=check_embedded)
     if not problems:
         click.echo(f"{config_path}: OK")
         return

@@ -7,15 +7,29 @@ the field (``session[0].logon.listener``) and the reason. Nothing is sent on a c
 from __future__ import annotations
 
 import re
-import tomllib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fixengine.fix.dialect import Dialect
+from fixengine._toml import problems_from_validation, read_toml
 from fixengine.errors import ConfigError, KeyLoadError, Problem
+from fixengine.fix.dialect import Dialect
+from fixengine.fix.tags import (
+    ALWAYS_EMIT_NEW_BEFORE_TRADE,
+    CANCEL_ORDERS_ON_DISCONNECT,
+    ENABLE_IOC_CANCEL_REPORT,
+    LISTENER_SESSION,
+    MESSAGE_RETENTION_PERIOD,
+    PRESERVE_ORIGINAL_ORDER_QTY,
+    RECEIVE_SETTLEMENT_REPORTS,
+    SKIP_PENDING_EXEC_REPORTS,
+    SPLIT_COLLATERAL_RETURN,
+    USE_DOLLARS,
+    USE_EXPIRED_ORD_STATUS,
+)
 from fixengine.kalshi.facts import (
     LISTENER_ALLOWED,
     ORDER_ENTRY,
@@ -60,20 +74,20 @@ class LogonFlags(_Model):
     def wire_fields(self) -> list[tuple[int, str]]:
         """The Kalshi flag fields to add to the Logon (141 is left to QuickFIX's ResetOnLogon)."""
         booleans = [
-            (8013, self.cancel_orders_on_disconnect),
-            (20126, self.listener),
-            (20127, self.receive_settlement_reports),
-            (21005, self.use_dollars),
-            (21011, self.skip_pending_exec_reports),
-            (21007, self.enable_ioc_cancel_report),
-            (21008, self.preserve_original_order_qty),
-            (21012, self.use_expired_ord_status),
-            (21026, self.always_emit_new_before_trade),
-            (21027, self.split_collateral_return),
+            (CANCEL_ORDERS_ON_DISCONNECT, self.cancel_orders_on_disconnect),
+            (LISTENER_SESSION, self.listener),
+            (RECEIVE_SETTLEMENT_REPORTS, self.receive_settlement_reports),
+            (USE_DOLLARS, self.use_dollars),
+            (SKIP_PENDING_EXEC_REPORTS, self.skip_pending_exec_reports),
+            (ENABLE_IOC_CANCEL_REPORT, self.enable_ioc_cancel_report),
+            (PRESERVE_ORIGINAL_ORDER_QTY, self.preserve_original_order_qty),
+            (USE_EXPIRED_ORD_STATUS, self.use_expired_ord_status),
+            (ALWAYS_EMIT_NEW_BEFORE_TRADE, self.always_emit_new_before_trade),
+            (SPLIT_COLLATERAL_RETURN, self.split_collateral_return),
         ]
         fields = [(tag, "Y") for tag, on in booleans if on]
         if self.message_retention_hours is not None:
-            fields.append((20200, str(self.message_retention_hours)))
+            fields.append((MESSAGE_RETENTION_PERIOD, str(self.message_retention_hours)))
         return fields
 
 
@@ -253,36 +267,6 @@ class EngineConfig(_Model):
 # --- loading ---------------------------------------------------------------------------------
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(str(path), [Problem("", "file does not exist")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [Problem("", f"not valid TOML: {exc}")]) from None
-
-
-def problems_from_validation(exc: ValidationError, aliases: dict[str, str] | None = None) -> list[Problem]:
-    """Turn pydantic's errors into ``Problem``s with dotted paths as the user wrote them."""
-    aliases = aliases or {}
-    problems = []
-    for err in exc.errors():
-        parts: list[str] = []
-        for loc in err["loc"]:
-            if isinstance(loc, int) and parts:
-                parts[-1] = f"{parts[-1]}[{loc}]"
-            else:
-                parts.append(aliases.get(str(loc), str(loc)))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown setting (check the spelling)"
-        elif err["type"] == "missing":
-            msg = "required setting is missing"
-        problems.append(Problem(".".join(parts), msg))
-    return problems
-
-
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     """Paths in a config file are relative to that file, not to the working directory."""
 
@@ -313,8 +297,11 @@ def load_config(path: str | Path) -> EngineConfig:
         raise ConfigError(str(path), problems_from_validation(exc, {"sessions": "session"})) from None
 
 
-def check_config(path: str | Path) -> list[Problem]:
-    """Every problem with a config file, including keys that cannot be loaded; [] when it is usable."""
+def check_config(path: str | Path, *, embedded_check: Callable[[Path], list[Problem]] | None = None) -> list[Problem]:
+    """Every problem with a config file, including keys that cannot be loaded; [] when it is usable.
+
+    ``embedded_check`` checks the ``[embedded_simulator]`` config file. The product never imports the
+    simulator, so its checker is passed in by whoever has it (``fixengine check-config`` does)."""
     from fixengine.kalshi.signing import load_private_key
 
     try:
@@ -333,12 +320,7 @@ def check_config(path: str | Path) -> list[Problem]:
             problems.append(Problem(f"session[{i}].{field}", str(exc)))
         if s.tls_ca_file is not None and not s.tls_ca_file.is_file():
             problems.append(Problem(f"session[{i}].tls_ca_file", f"{s.tls_ca_file} does not exist"))
-    if embedded is not None:
-        from simulator.config import load_simulator_config
-
-        try:
-            load_simulator_config(embedded.config)
-        except ConfigError as exc:
-            problems.extend(Problem(f"embedded_simulator.config ({exc.source}) {p.where}".rstrip(), p.reason) for p in exc.problems)
+    if embedded is not None and embedded_check is not None:
+        problems.extend(embedded_check(embedded.config))
     return problems
 

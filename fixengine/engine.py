@@ -16,53 +16,42 @@ import collections
 import contextlib
 import logging
 import random
-import threading
 import time
 import uuid
 from collections.abc import Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 import quickfix as fix
 
 from fixengine.config import EngineConfig, SessionConfig
-from fixengine.session.probe import probe
-from fixengine.errors import FixEngineError, LogonRefusedError, SessionUnavailableError
+from fixengine.errors import FixEngineError, SessionUnavailableError
 from fixengine.events import (
-    ConnectionFailed,
+    Event,
     HeartbeatReceived,
     LoggedOn,
-    LoggedOut,
-    LogonRefused as LogonRefusedEvent,
     MessagesSkipped,
-    ReconnectScheduled,
     ResendRefused,
     SequenceGap,
     SessionEvent,
-    SessionStopped,
 )
 from fixengine.fix.framing import quickfix_text
 from fixengine.kalshi.facts import RESET_REQUIRED
 from fixengine.fix.message_log import MessageLogs
-from fixengine.orders.entry import (
-    BookHeld,
-    BookReleased,
-    BusinessRejected,
-    MassCancelDone,
-    OrderEntry,
-    ReportUnreadable,
-    SendFailed,
-)
-from fixengine.orders.book import BookEvent, Order, OrderBook
+from fixengine.orders.entry import OrderEntry
+from fixengine.orders.book import Order, OrderBook
 from fixengine.orders.journal import Journal
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixengine.orders.wire import Fields
-from fixengine.fix.settings import initiator_groups, initiator_settings, sent_cl_ord_ids, session_id
+from fixengine.fix.quickfix import Runner, create
+from fixengine.fix.tags import MSG_TEST_REQUEST, MSG_TYPE, TEST_REQ_ID
+from fixengine.session.settings import initiator_groups, initiator_settings, session_id
 from fixengine.reconcile.compare import Findings
 from fixengine.reconcile.runner import Reconciler, ReconciliationDone, ReconciliationFailed
-from fixengine.session.reconnect import Backoff, Retry, classify_refusal, retry_delay
-from fixengine.session.application import ApplicationMessage, EngineApplication, LogonUnanswered, SessionState
+from fixengine.session.reconnect import Backoff
+from fixengine.session.application import ApplicationMessage, EngineApplication, SessionRecord
+from fixengine.session.supervisor import SessionSupervisor
+from fixengine.resume import ask_again_for_unjournaled, record_all_received, settle_unsent
+from fixengine.stream import EventStream
 from fixengine.kalshi.signing import Signer, load_private_key
 
 # Events after which messages from the counterparty are lost for good (the book gets held).
@@ -70,73 +59,17 @@ _LOST_MESSAGES = (SequenceGap, ResendRefused, MessagesSkipped)
 
 log = logging.getLogger("fixengine.engine")
 
-# Everything a subscriber may see: session events, order-book events, order-entry outcomes.
-Event = (
-    SessionEvent | BookEvent | BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed | BookHeld | BookReleased
-    | ReconciliationDone | ReconciliationFailed
-)
-E = TypeVar("E")
-
-# A session not logged on this long after starting (or after reconnect_interval, once it lost its
-# connection) is probed, and the reason it cannot connect is reported as ConnectionFailed.
-CONNECT_GRACE_S = 3.0
-
-
-@dataclass
-class _Status:
-    """The loop's view of one session."""
-
-    config: SessionConfig
-    logged_on: bool = False
-    refusal: str | None = None  # the last Logon refusal, until a logon succeeds
-    stopped: str | None = None  # refused for good: not retried until the engine restarts
-    connect_check: asyncio.TimerHandle | None = None
-    failure: str | None = None  # the connect failure last reported, until a logon succeeds
-    attempt: int = 0  # reconnect attempts since the session was last logged on
-    retry: asyncio.TimerHandle | None = None  # the scheduled reconnect
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def backoff(self) -> Backoff:
-        return Backoff(float(self.config.reconnect_interval), float(self.config.reconnect_max_interval))
-
-
-class _Initiator:
-    """One QuickFIX initiator (plain or TLS) and the thread its event loop runs on."""
-
-    def __init__(self, initiator: fix.Initiator, name: str):
-        self.initiator = initiator
-        # block() on a Python thread: cheaper callbacks than start()'s native thread.
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.error: BaseException | None = None
-
-    def _run(self) -> None:
-        try:
-            self.initiator.block()
-        except BaseException as exc:  # noqa: BLE001 - reported by stop()
-            self.error = exc
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.initiator.stop(True)
-        self.thread.join(timeout=10)
-        if self.error is not None:
-            log.error("QuickFIX's event loop (%s) ended with an error: %r", self.thread.name, self.error)
-
-
 class Engine:
     """FIX sessions to Kalshi as an asyncio object. Start it, wait for logon, read its events."""
 
     def __init__(self, config: EngineConfig, *, signers: Mapping[str, Signer] | None = None):
         self.config = config
         self._signers = dict(signers or {})
-        self._status = {s.name: _Status(s) for s in config.sessions}
+        self._sessions = SessionSupervisor(config.sessions, self._lookup, self._log_and_publish, self._spawn)
         self._subscribers: list[asyncio.Queue[Event]] = []
         self._orders: OrderEntry | None = None
         self._reconciler: Reconciler | None = None
-        self._initiators: list[_Initiator] = []
+        self._initiators: list[Runner] = []
         self._messages = MessageLogs(config.log_path, enabled=config.message_log)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -152,14 +85,14 @@ class Engine:
         if self._loop is not None:
             raise FixEngineError("engine already started")
         self._loop = asyncio.get_running_loop()
-        states: dict[str, SessionState] = {}
+        states: dict[str, SessionRecord] = {}
         for s in self.config.sessions:
             signer = self._signers.get(s.name) or Signer(
                 s.api_key_id, load_private_key(file=s.private_key_file, env=s.private_key_env)
             )
             if signer.key_id != s.api_key_id:
                 raise FixEngineError(f"session {s.name}: signer key id {signer.key_id} is not api_key_id {s.api_key_id}")
-            states[session_id(s).toString()] = SessionState(
+            states[session_id(s).toString()] = SessionRecord(
                 s.name, signer, s.heartbeat_interval, s.logon.wire_fields(), self._messages.for_session(s.name),
                 retransmits=s.session_type not in RESET_REQUIRED,
                 reset_on_logon=s.logon.reset_seq_num,
@@ -177,72 +110,21 @@ class Engine:
                                           self._orders.last_report_at, self._publish, self._orders.request_sent_at)
             if self.config.rest.reconcile_interval > 0:
                 self._spawn(self._reconcile_periodically(self.config.rest.reconcile_interval))
-        self._ask_again_for_unjournaled(journal)
-        self._settle_unsent()
+        ask_again_for_unjournaled(self.config.sessions, self._lookup, journal)
+        settle_unsent(self.config.sessions, self.config.store_path, self._orders)
         self._messages.start()
         for initiator in self._initiators:
             initiator.start()
-        for status in self._status.values():
-            self._expect_logon(status, CONNECT_GRACE_S)
+        self._sessions.start(self._loop)
 
-    def _settle_unsent(self) -> None:
-        """Where QuickFIX keeps what it sends (sessions that retransmit and keep their sequence
-        across logons), a request journaled but not in its store never went out: settled as refused
-        at once, instead of waiting for an answer that cannot come."""
-        orders = self._order_entry()
-        for s in self.config.sessions:
-            if s.session_type in RESET_REQUIRED or s.logon.reset_seq_num or not orders.is_order_entry(s.name):
-                continue
-            sent = sent_cl_ord_ids(self.config.store_path / s.name)
-            if sent is not None:
-                orders.settle_unsent(s.name, sent)
-
-    def _all_received(self) -> None:
-        """At a clean stop every message QuickFIX counted is journaled or was an admin message:
-        the journal records its count, and the next start asks for nothing again."""
-        if self._orders is None:
-            return
-        for s in self.config.sessions:
-            session = fix.Session.lookupSession(self._session_ids[s.name])
-            if session is not None:
-                self._orders.journal.record_received(s.name, session.getExpectedTargetNum() - 1)
-
-    def _ask_again_for_unjournaled(self, journal: Journal) -> None:
-        """QuickFIX counts a message as received when its callback returns; the loop journals it a
-        moment later. A process killed in between would restart past messages it never journaled,
-        so where the counterparty retransmits, the session expects the message after the last one
-        journaled: the rest is asked for again (duplicates are recognised by ExecID)."""
-        for s in self.config.sessions:
-            if s.session_type in RESET_REQUIRED or s.logon.reset_seq_num:
-                continue  # every logon starts from 1: nothing to ask for
-            last = journal.received(s.name)
-            session = fix.Session.lookupSession(self._session_ids[s.name])
-            if session is None:
-                continue
-            expected = session.getExpectedTargetNum()
-            if last is None:
-                # The first start on this journal: what QuickFIX counted so far is the baseline, so
-                # that a kill before the first batch is journaled still asks for that batch again.
-                journal.record_received(s.name, expected - 1)
-            elif expected > last + 1:
-                log.warning("%s: messages %d-%d were received but not journaled before the last stop; "
-                            "asking for them again", s.name, last + 1, expected - 1)
-                session.setNextTargetMsgSeqNum(last + 1)
-        journal.commit()
-
-    def _make_initiator(self, sessions: list[SessionConfig], states: dict[str, SessionState]) -> _Initiator:
+    def _make_initiator(self, sessions: list[SessionConfig], states: dict[str, SessionRecord]) -> Runner:
         settings = initiator_settings(self.config, sessions)
         mine = {session_id(s).toString(): states[session_id(s).toString()] for s in sessions}
         app = EngineApplication(mine, self._emit_threadsafe)
         store = fix.FileStoreFactory(settings)
         tls = sessions[0].tls
-        cls = fix.SSLSocketInitiator if tls else fix.SocketInitiator
-        try:
-            # No QuickFIX log factory: the application logs messages itself (see message_log).
-            initiator = cls(app, store, settings)
-        except fix.ConfigError as exc:
-            raise FixEngineError(f"QuickFIX refused the session settings: {exc}") from None
-        return _Initiator(initiator, "quickfix-tls" if tls else "quickfix")
+        initiator = create(fix.SSLSocketInitiator if tls else fix.SocketInitiator, app, store, settings, "the engine's")
+        return Runner(initiator, "quickfix-tls" if tls else "quickfix")
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Log out every session (waiting up to ``timeout`` for the Logout to be answered), then stop."""
@@ -251,22 +133,22 @@ class Engine:
         self._stopped = True
         if self._orders is not None:
             self._orders.flush()  # what was requested before stop() goes out before the Logout
-        for status in self._status.values():
-            session = fix.Session.lookupSession(self._session_ids[status.config.name])
+        for name in self._session_ids:
+            session = self._lookup(name)
             if session is not None:
                 session.logout()
         try:
-            await asyncio.wait_for(self._all_logged_out(), timeout)
+            await asyncio.wait_for(self._sessions.all_logged_out(), timeout)
         except asyncio.TimeoutError:
             log.warning("sessions still logged on after %.1fs; disconnecting", timeout)
-        for status in self._status.values():
-            self._cancel_timers(status)
+        self._sessions.stop()
         for task in list(self._tasks):
             task.cancel()
         for initiator in self._initiators:
             await asyncio.to_thread(initiator.stop)
         self._take_inbox()  # what QuickFIX read before it stopped is journaled now ...
-        self._all_received()  # ... so a clean restart asks for nothing again
+        if self._orders is not None:  # ... so a clean restart asks for nothing again
+            record_all_received(self.config.sessions, self._lookup, self._orders.journal)
         # Drop the initiators: their C++ sessions leave QuickFIX's process-wide registry, so an
         # engine started again in this process (same SessionIDs) gets fresh sessions.
         self._initiators.clear()
@@ -277,18 +159,6 @@ class Engine:
             self._orders.journal.close()
         # Let events emitted during shutdown reach their subscribers.
         await asyncio.sleep(0)
-
-    async def _all_logged_out(self) -> None:
-        while any(s.logged_on for s in self._status.values()):
-            await self._any_change()
-
-    async def _any_change(self) -> None:
-        waiters = [asyncio.ensure_future(s.changed.wait()) for s in self._status.values()]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
 
     async def __aenter__(self) -> "Engine":
         await self.start()
@@ -330,133 +200,24 @@ class Engine:
             self._orders.on_messages(messages)
 
     def _on_event(self, event: SessionEvent) -> None:
-        status = self._status.get(event.session)
-        if status is not None:
-            if isinstance(event, LogonUnanswered):
-                self._diagnose(status, if_reachable="closed the connection before answering the Logon")
-                return
-            if isinstance(event, ConnectionFailed):
-                if event.reason == status.failure:
-                    return  # reported once per streak of identical failures
-                status.failure = event.reason
-            elif isinstance(event, LoggedOn):
-                status.logged_on, status.refusal, status.failure, status.attempt = True, None, None, 0
-                self._cancel_timers(status)
-                self._changed(status)
-                self._log_and_publish(event)
-                if self._orders is not None:
-                    reconciling = self._reconciler is not None and self._orders.is_order_entry(event.session)
-                    self._orders.on_logged_on(event.session, event.sequence_reset, reconciling)  # may hold (BookHeld)
-                    if reconciling:
-                        self._spawn(self._reconcile_after_logon(event.session))
-                return
-            elif isinstance(event, MessagesSkipped):
-                self._log_and_publish(event)
-                if self._orders is not None:
-                    self._orders.hold(event.session, event.describe())  # may hold new orders (BookHeld)
-                return
-            elif isinstance(event, LoggedOut):
-                status.logged_on = False
-                self._log_and_publish(event)
-                self._reconnect_later(status, Retry.BACKOFF)
-                self._changed(status)
-                return
-            elif isinstance(event, LogonRefusedEvent):
-                status.logged_on, status.refusal = False, event.reason
-                self._log_and_publish(event)
-                retry = classify_refusal(event.reason)
-                if retry is Retry.NEVER:
-                    status.stopped = event.reason
-                    self._cancel_timers(status)
-                    self._log_and_publish(SessionStopped(event.session, event.at, event.reason))
-                else:
-                    self._reconnect_later(status, retry)
-                self._changed(status)
-                return
-            self._changed(status)
-        self._log_and_publish(event)
+        if not self._sessions.on_event(event) or self._orders is None:
+            return
+        if isinstance(event, LoggedOn):
+            reconciling = self._reconciler is not None and self._orders.is_order_entry(event.session)
+            self._orders.on_logged_on(event.session, event.sequence_reset, reconciling)  # may hold (BookHeld)
+            if reconciling:
+                self._spawn(self._reconcile_after_logon(event.session))
+        elif isinstance(event, MessagesSkipped):
+            self._orders.hold(event.session, event.describe())  # may hold new orders (BookHeld)
 
     def _log_and_publish(self, event: Event) -> None:
         level = logging.WARNING if isinstance(event, _LOST_MESSAGES) else logging.INFO
         log.log(level, "%s: %s", event.session, event.describe())
         self._publish(event)
 
-    @staticmethod
-    def _changed(status: _Status) -> None:
-        status.changed.set()
-        status.changed = asyncio.Event()
-
-    # --- reconnecting (policy: fixengine/session/reconnect.py) ----------------------------------------
-
-    def _cancel_timers(self, status: _Status) -> None:
-        for timer in (status.connect_check, status.retry):
-            if timer is not None:
-                timer.cancel()
-        status.connect_check = status.retry = None
-
-    def _reconnect_later(self, status: _Status, retry: Retry) -> None:
-        """The session is down and disabled (onLogout disables it; so does a failed connect):
-        enable it again once the backoff for this attempt has passed."""
-        if self._stopped or self._loop is None or status.stopped is not None:
-            return
-        self._cancel_timers(status)
-        delay = retry_delay(retry, status.attempt, status.backoff, status.config.heartbeat_interval, random.random())
-        if delay is None:
-            return
-        status.attempt += 1
-        status.retry = self._loop.call_later(delay, self._enable, status)
-        self._log_and_publish(ReconnectScheduled(status.config.name, datetime.now(timezone.utc), delay, status.attempt))
-
-    def _enable(self, status: _Status) -> None:
-        status.retry = None
-        if self._stopped or status.stopped is not None:
-            return
-        session = fix.Session.lookupSession(self._session_ids[status.config.name])
-        if session is not None:
-            session.logon()  # QuickFIX connects enabled sessions within a second
-        self._expect_logon(status, CONNECT_GRACE_S + 1)
-
     def _publish(self, event: Event) -> None:
         for queue in self._subscribers:
             queue.put_nowait(event)
-
-    def _expect_logon(self, status: _Status, within: float) -> None:
-        """Unless the session is logged on (or refused) within ``within`` seconds, find out why."""
-        if self._stopped or self._loop is None:
-            return
-        if status.connect_check is not None:
-            status.connect_check.cancel()
-
-        def check() -> None:
-            status.connect_check = None
-            if not status.logged_on and status.stopped is None and status.retry is None:
-                self._diagnose(status, if_reachable=None)
-
-        status.connect_check = self._loop.call_later(within, check)
-
-    def _diagnose(self, status: _Status, if_reachable: str | None) -> None:
-        """Probe the session's address; report why it cannot log on as ConnectionFailed. When the
-        address is reachable, report ``if_reachable`` (None: nothing to report yet)."""
-        if self._stopped:
-            return
-        s = status.config
-
-        async def diagnose() -> None:
-            reason = await probe(s.host, s.port, s.tls, s.tls_ca_file)
-            if reason is None and if_reachable is not None:
-                reason = f"{s.host}:{s.port} {if_reachable}"
-            if self._stopped or status.logged_on or status.stopped is not None:
-                return
-            if reason is None:  # reachable: a Logon may still be on its way; look again later
-                self._expect_logon(status, CONNECT_GRACE_S)
-                return
-            self._on_event(ConnectionFailed(s.name, datetime.now(timezone.utc), reason))
-            session = fix.Session.lookupSession(self._session_ids[s.name])
-            if session is not None:
-                session.logout()  # no more attempts by QuickFIX until the backoff has passed
-            self._reconnect_later(status, Retry.BACKOFF)
-
-        self._spawn(diagnose())
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run ``coroutine`` as a task the engine owns (cancelled at stop)."""
@@ -473,10 +234,10 @@ class Engine:
         ``ReconciliationFailed``)."""
         if self._reconciler is None:
             raise FixEngineError("reconciliation needs a [rest] section in the configuration")
-        if session not in self._status:
-            raise FixEngineError(f"no session named {session!r}; sessions: {', '.join(self._status)}")
+        if session not in self._session_ids:
+            raise FixEngineError(f"no session named {session!r}; sessions: {', '.join(self._session_ids)}")
         try:
-            findings = await self._reconciler.run(self.config.session(session).api_key_id)
+            findings = await self._reconciler.run(self.config.session(session).api_key_id, session=session)
         except FixEngineError as exc:
             self._log_and_publish(ReconciliationFailed(session, str(exc)))
             raise
@@ -506,9 +267,8 @@ class Engine:
     async def _reconcile_periodically(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            for status in self._status.values():
-                name = status.config.name
-                if status.logged_on and self._order_entry().is_order_entry(name):
+            for name in self._session_ids:
+                if self.is_logged_on(name) and self._order_entry().is_order_entry(name):
                     with contextlib.suppress(FixEngineError):  # published as ReconciliationFailed
                         await self.reconcile(name)
 
@@ -561,17 +321,16 @@ class Engine:
 
     async def test_request(self, session: str, timeout: float = 5.0) -> float:
         """Send a TestRequest and return the seconds until its Heartbeat came back."""
-        status = self._status[session]
-        if not status.logged_on:
+        if not self.is_logged_on(session):
             raise SessionUnavailableError(f"session {session} is not logged on")
         test_req_id = f"fixengine-{uuid.uuid4().hex[:12]}"
         message = fix.Message()
-        message.getHeader().setField(35, "1")
-        message.setField(112, test_req_id)
+        message.getHeader().setField(MSG_TYPE, MSG_TEST_REQUEST)
+        message.setField(TEST_REQ_ID, test_req_id)
         stream = self.events()
         try:
             started = time.perf_counter()
-            fix.Session.sendToTarget(message, self._session_ids[status.config.name])
+            fix.Session.sendToTarget(message, self._session_ids[session])
 
             async def answered() -> None:
                 while True:
@@ -590,7 +349,7 @@ class Engine:
     # --- state --------------------------------------------------------------------------------
 
     def is_logged_on(self, session: str) -> bool:
-        return self._status[session].logged_on
+        return self._sessions.is_logged_on(session)
 
     async def wait_logged_on(self, sessions: Iterable[str] | None = None, timeout: float = 15.0) -> None:
         """Return once every named session (default: all) is logged on.
@@ -598,66 +357,8 @@ class Engine:
         Raises ``LogonRefusedError`` with the counterparty's reason if one is refused, and
         ``SessionUnavailableError`` if ``timeout`` passes first.
         """
-        names = list(sessions) if sessions is not None else list(self._status)
-        for name in names:
-            if name not in self._status:
-                raise FixEngineError(f"no session named {name!r}; configured: {', '.join(self._status)}")
+        await self._sessions.wait_logged_on(sessions, timeout)
 
-        async def wait() -> None:
-            while True:
-                for name in names:
-                    refusal = self._status[name].refusal
-                    if refusal is not None:
-                        raise LogonRefusedError(name, refusal, permanent=self._status[name].stopped is not None)
-                if all(self._status[n].logged_on for n in names):
-                    return
-                await self._any_change()
-
-        try:
-            await asyncio.wait_for(wait(), timeout)
-        except asyncio.TimeoutError:
-            down = [n for n in names if not self._status[n].logged_on]
-            raise SessionUnavailableError(f"not logged on after {timeout:.0f}s: {', '.join(down)}") from None
-
-
-class EventStream:
-    """Events in the order they happened; an async iterator with waiting helpers."""
-
-    def __init__(self, subscribers: list[asyncio.Queue[Event]]):
-        self._queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._subscribers = subscribers
-        subscribers.append(self._queue)
-
-    def __aiter__(self) -> "EventStream":
-        return self
-
-    async def __anext__(self) -> Event:
-        return await self._queue.get()
-
-    async def next(self, timeout: float | None = None) -> Event:
-        """The next event; ``TimeoutError`` if none comes within ``timeout`` seconds."""
-        return await asyncio.wait_for(self._queue.get(), timeout)
-
-    async def wait_for(
-        self, kind: type[E], session: str | None = None, timeout: float = 15.0
-    ) -> E:
-        """Skip events until one of type ``kind`` (for ``session``, if given) arrives."""
-
-        async def wait() -> E:
-            while True:
-                event = await self._queue.get()
-                if isinstance(event, kind) and (session is None or getattr(event, "session", None) == session):
-                    return event
-
-        return await asyncio.wait_for(wait(), timeout)
-
-    def drain(self) -> list[Event]:
-        """The events already delivered and not yet read, without waiting."""
-        out = []
-        while not self._queue.empty():
-            out.append(self._queue.get_nowait())
-        return out
-
-    def close(self) -> None:
-        if self._queue in self._subscribers:
-            self._subscribers.remove(self._queue)
+    def _lookup(self, name: str) -> fix.Session | None:
+        """The QuickFIX session of ``name`` (None while the initiators stop)."""
+        return fix.Session.lookupSession(self._session_ids[name])

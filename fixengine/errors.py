@@ -1,5 +1,41 @@
-"""Typed errors. Every error fixengine raises on purpose derives from ``FixEngineError`` and
-carries a message a user can act on: it names the field or file and the reason."""
+"""Every public error fixengine raises, in one place. Each carries a message a user can act on: it
+names the field, file or request and the reason.
+
+The hierarchy (as in httpx's ``_exceptions.py``)::
+
+    FixEngineError                   everything fixengine raises on purpose
+    ├── ConfigError                  a configuration cannot be used; ``problems`` lists every Problem
+    ├── KeyLoadError                 a private or public key cannot be loaded
+    ├── SessionError                 the FIX session layer
+    │   ├── LogonRefusedError        the counterparty refused our Logon
+    │   └── SessionUnavailableError  not logged on (yet), or no answer in time
+    ├── OrderError                   order entry: refused before anything was sent
+    │   ├── InvalidOrderError        the request cannot be sent as it is; ``problems`` names each field
+    │   ├── DuplicateClOrdIDError    a ClOrdID used before (ClOrdIDs are unique forever)
+    │   ├── ThrottledError           it would break one of Kalshi's rate limits
+    │   ├── BookUnconfirmedError     new risk is held until the session's book is confirmed
+    │   └── BookError (ValueError)   the book cannot do that to that order (unknown, done, in flight)
+    ├── StaleSnapshotError           reconciliation: REST never caught up with the last FIX report
+    └── RestError                    the Kalshi REST client (``fixengine.rest``)
+        ├── AuthenticationError      401: key id, key file or clock
+        ├── NotFoundError            404: no such order, market or event
+        ├── RateLimitedError         429 after every retry
+        ├── ServerError              5xx after every retry
+        ├── RestTransportError       no HTTP answer after every retry
+        └── InvalidResponseError     a 2xx answer that is not what Kalshi documents
+
+Names: every public error ends in ``Error``; the base classes under ``FixEngineError`` name a layer
+(``SessionError``, ``OrderError``, ``RestError``): ``except OrderError`` catches every refusal of an
+order request by order entry (a session not logged on raises ``SessionUnavailableError``). Errors
+that never reach a user stay ``ValueError`` subclasses in their modules: ``FramingError`` and
+``ReportError`` (bytes that cannot be read; the report is published as ``ReportUnreadable``) and
+``PriceError`` (requests and order entry turn it into ``InvalidOrderError``).
+
+Whose fault it is (h11's ``LocalProtocolError`` / ``RemoteProtocolError``): an error raised at a
+caller says what the caller must change; what a counterparty got wrong arrives as an event. The
+gateway will have two counterparties: an OMS that sends bad FIX is the OMS's fault, to be rejected to
+the OMS and never reported as Kalshi's (nor Kalshi's as the OMS's), so give each side its own layer.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +44,9 @@ from dataclasses import dataclass
 
 class FixEngineError(Exception):
     """Base class of every error fixengine raises on purpose."""
+
+
+# --- configuration and keys ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -35,7 +74,14 @@ class KeyLoadError(FixEngineError):
     """A private or public key could not be loaded (missing, unsafe permissions, not a PEM key)."""
 
 
-class LogonRefusedError(FixEngineError):
+# --- the session layer -----------------------------------------------------------------------
+
+
+class SessionError(FixEngineError):
+    """A FIX session is not in a state that allows what was asked."""
+
+
+class LogonRefusedError(SessionError):
     """The counterparty refused our Logon; ``reason`` is its Text (58) when it gave one.
     ``permanent``: the engine has stopped trying (otherwise it keeps retrying with backoff)."""
 
@@ -47,5 +93,143 @@ class LogonRefusedError(FixEngineError):
         super().__init__(f"session {session}: logon refused: {reason}{retrying}")
 
 
-class SessionUnavailableError(FixEngineError):
+class SessionUnavailableError(SessionError):
     """A session did not reach the state we waited for (logged on, logged out) in time."""
+
+
+# --- order entry -----------------------------------------------------------------------------
+
+
+class OrderError(FixEngineError):
+    """An order request refused before anything was sent or journaled."""
+
+
+class InvalidOrderError(OrderError):
+    """An order request that cannot be sent; ``problems`` name each field and reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid order: " + "; ".join(problems))
+
+
+class DuplicateClOrdIDError(OrderError):
+    """The journal already holds this ClOrdID: ClOrdIDs are unique forever (order entry reports it
+    as an ``InvalidOrderError`` naming ``client_order_id``)."""
+
+    def __init__(self, cl_ord_id: str):
+        self.cl_ord_id = cl_ord_id
+        super().__init__(f"client_order_id {cl_ord_id} was used before; ClOrdIDs are unique forever")
+
+
+class ThrottledError(OrderError):
+    """Refused before sending: it would break one of Kalshi's rate limits."""
+
+
+class BookUnconfirmedError(OrderError):
+    """Refused before sending: the session's book may be missing reports (see ``BookHeld``), so no
+    new risk goes out until it is confirmed. Cancels, mass cancels and same-ClOrdID retries still do."""
+
+
+class BookError(OrderError, ValueError):
+    """A request the book cannot accept (unknown order, ClOrdID reused, order already done), or a
+    lookup of an order it does not know (``engine.book.order(key)``). Also a ``ValueError``, as it
+    always was."""
+
+
+# --- reconciliation --------------------------------------------------------------------------
+
+
+class StaleSnapshotError(FixEngineError):
+    """REST never showed data as recent as the last FIX report within ``staleness_timeout``."""
+
+
+# --- the REST client (answers are parsed in fixengine.rest.errors) ---------------------------
+
+
+class RestError(FixEngineError):
+    """A Kalshi REST request failed. ``status`` is the HTTP status (None when no answer came),
+    ``code`` Kalshi's machine-readable code (None in the shapes without one; it may embed ids,
+    e.g. ``user_not_found:_<uuid>``, so match it by prefix), ``message`` and ``details`` its text.
+    ``attempts`` is how many times the request was sent."""
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        message: str,
+        *,
+        code: str | None = None,
+        details: str | None = None,
+        attempts: int = 1,
+    ):
+        self.method = method.upper()
+        self.path = path.split("?", 1)[0]
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.attempts = attempts
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f"{self.method} {self.path}"
+        status = f"HTTP {self.status}" if self.status is not None else "no response:"
+        text = self.message
+        if self.code and self.code != self.message:
+            text = f"{self.code}: {text}"
+        if self.details and self.details not in (self.code, self.message):
+            text = f"{text} ({self.details})"
+        tries = f" [gave up after {self.attempts} attempts]" if self.attempts > 1 else ""
+        return f"{where}: {status} {text}{tries}"
+
+
+class AuthenticationError(RestError):
+    """401: bad signature, stale timestamp (``header_timestamp_expired``), unknown key, missing
+    header. Retrying the same request does not help; check the key id, key file and clock."""
+
+
+class NotFoundError(RestError):
+    """404: unknown order, market or event. For an order this is proof it is not live."""
+
+
+class RateLimitedError(RestError):
+    """429 still after every retry: the account's read budget is spent faster than it refills."""
+
+
+class ServerError(RestError):
+    """5xx still after every retry (Kalshi down, in maintenance, or a gateway timeout)."""
+
+
+class RestTransportError(RestError):
+    """No HTTP answer after every retry: connection refused or reset, DNS failure, timeout."""
+
+
+class InvalidResponseError(RestError):
+    """A 2xx answer whose body is not what Kalshi documents: not JSON, or missing or malformed
+    fields. ``message`` lists each problem with the field's path, e.g. ``orders[3].fill_count_fp``."""
+
+
+__all__ = [
+    "AuthenticationError",
+    "BookError",
+    "BookUnconfirmedError",
+    "ConfigError",
+    "DuplicateClOrdIDError",
+    "FixEngineError",
+    "InvalidOrderError",
+    "InvalidResponseError",
+    "KeyLoadError",
+    "LogonRefusedError",
+    "NotFoundError",
+    "OrderError",
+    "Problem",
+    "RateLimitedError",
+    "RestError",
+    "RestTransportError",
+    "ServerError",
+    "SessionError",
+    "SessionUnavailableError",
+    "StaleSnapshotError",
+    "ThrottledError",
+]

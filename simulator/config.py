@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fixengine.config import problems_from_validation, read_toml
+from fixengine._toml import problems_from_validation, read_toml
 from fixengine.fix.dialect import Dialect
 from fixengine.errors import ConfigError, KeyLoadError, Problem
 from fixengine.kalshi.facts import FIX_TIERS, PORTS, SENDING_TIME_TOLERANCE_S, TIERS, SessionType
@@ -244,3 +244,13 @@ def load_simulator_config(path: str | Path, overrides: dict[str, Any] | None = N
     if problems:
         raise ConfigError(str(path), problems)
     return config
+
+
+def check_embedded_config(path: Path) -> list[Problem]:
+    """The problems of an engine config's ``[embedded_simulator]`` file, named under that section
+    (what ``fixengine check-config`` passes to ``check_config``)."""
+    try:
+        load_simulator_config(path)
+    except ConfigError as exc:
+        return [Problem(f"embedded_simulator.config ({exc.source}) {p.where}".rstrip(), p.reason) for p in exc.problems]
+    return []

@@ -26,15 +26,30 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from fixengine.fix.framing import SOH, checksum, encode, parse
-from fixengine.orders.wire import utc_timestamp
+from fixengine.fix.tags import (
+    MSG_HEARTBEAT,
+    MSG_NEW_ORDER_SINGLE,
+    MSG_ORDER_CANCEL_REPLACE_REQUEST,
+    MSG_ORDER_CANCEL_REQUEST,
+    MSG_ORDER_MASS_CANCEL_REQUEST,
+    ORIG_SENDING_TIME,
+    POSS_DUP_FLAG,
+    SENDING_TIME,
+    TEST_REQ_ID,
+)
+from fixengine.fix.timestamps import utc_timestamp
 
 ADMIN_MSG_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})
 # Requests a rate limit answers instead of the exchange, and how Kalshi answers them (spec §8, §18.2).
-RATE_LIMITED_MSG_TYPES = frozenset({"D", "F", "G", "q"})
+RATE_LIMITED_MSG_TYPES = frozenset({
+    MSG_NEW_ORDER_SINGLE, MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST, MSG_ORDER_MASS_CANCEL_REQUEST,
+})
 REJECT_RATE_LIMIT = 8
 TEXT_RATE_LIMITED = "Rate limit exceeded"
-# How far a SequenceReset moves the sequence when no NewSeqNo is given.
+# How far a SequenceReset moves the sequence when no NewSeqNo is given, and at most: each number
+# skipped is a message the simulator stores and keeps off the wire (see Acceptor.sequence_reset).
 DEFAULT_SEQUENCE_JUMP = 10
+MAX_SEQUENCE_JUMP = 1000
 
 _TRAILER = re.compile(rb"\x0110=\d{3}\x01")
 _TRAILER_LEN = 8  # SOH + "10=nnn" + SOH
@@ -63,8 +78,8 @@ def poss_dup_copy(message: bytes, now: datetime) -> bytes:
     for tag, value in fields:
         if tag in (8, 9, 10, 43, 97, 122):
             continue
-        if tag == 52:
-            copy += [(52, utc_timestamp(now)), (43, "Y"), (122, value)]
+        if tag == SENDING_TIME:
+            copy += [(SENDING_TIME, utc_timestamp(now)), (POSS_DUP_FLAG, "Y"), (ORIG_SENDING_TIME, value)]
         else:
             copy.append((tag, value))
     return encode(fields[0][1], copy)
@@ -125,11 +140,14 @@ class LinkFaults:
         self.delay = 0.0  # seconds each outbound message is held back
         self.silent = False  # forward nothing either way, keep the socket open
         self.armed = False  # any fault set: the relay must frame outbound messages
+        # Heartbeats the acceptor stores for numbers a SequenceReset skips: TestReqID -> how many
+        # are still to come; never on the wire (see hide_heartbeat).
+        self._hidden: dict[bytes, int] = {}
 
     def _rearm(self) -> None:
         self.armed = bool(
             self._drop or self._duplicate or self._garble or self._bad_checksum
-            or self._close_mid_message or self.silent or self.delay
+            or self._close_mid_message or self.silent or self.delay or self._hidden
         )
         self._spent.notify_all()
 
@@ -187,10 +205,32 @@ class LinkFaults:
     def abort(self) -> None:
         self._abort()
 
+    def hide_heartbeat(self, test_req_id: str) -> None:
+        """Keep the next outbound Heartbeat carrying ``test_req_id`` (112) off the wire. Not a
+        fault (``clear`` leaves it): the acceptor's own numbering, see Acceptor.sequence_reset."""
+        marker = b"\x01%d=" % TEST_REQ_ID + test_req_id.encode("latin-1") + SOH
+        with self._lock:
+            self._hidden[marker] = self._hidden.get(marker, 0) + 1
+            self._rearm()
+
+    def _take_hidden(self, message: bytes) -> bool:
+        for marker, left in self._hidden.items():
+            if marker in message and msg_type(message) == MSG_HEARTBEAT:
+                if left == 1:
+                    del self._hidden[marker]
+                else:
+                    self._hidden[marker] = left - 1
+                return True
+        return False
+
     def outbound(self, message: bytes) -> Outbound:
-        """What to send for one whole outbound message. One fault per message, in this order:
+        """What to send for one whole outbound message. A hidden Heartbeat (``hide_heartbeat``)
+        first: nothing, and no fault spent on it. Then one fault per message, in this order:
         silence, drop, close mid-message, garble, bad CheckSum, duplicate (application messages)."""
         with self._lock:
+            if self._hidden and self._take_hidden(message):
+                self._rearm()
+                return Outbound(())
             if self.silent:
                 return Outbound(())
             if self._drop:
@@ -294,8 +334,11 @@ class FaultController:
 
     def sequence_reset(self, key_id: str, gap_fill: bool = True, new_seq_no: int | None = None) -> int:
         """Send the key's session a SequenceReset: GapFill (123=Y) or Reset (123=N), NewSeqNo (36)
-        ``new_seq_no`` (default: the reset's own MsgSeqNum + 10). The simulator's own numbering moves
-        with it, so the session goes on. Returns the NewSeqNo sent."""
+        ``new_seq_no`` (default: the reset's own MsgSeqNum + 10, at most + 1000). The simulator's own
+        numbering moves with it, so the session goes on; the numbers skipped are ones it did use
+        (for admin messages the client never sees), so a later ResendRequest that starts among them
+        is answered as Kalshi answers one: a GapFill up to the next report, then the reports.
+        Returns the NewSeqNo sent."""
         self._known_key(key_id)
         if new_seq_no is not None:
             new_seq_no = _whole(new_seq_no, "new_seq_no")
@@ -342,6 +385,11 @@ class FaultController:
             self._rate_limits[key_id] = self._rate_limits.get(key_id, 0) + count
 
     # For the gate and the acceptor.
+
+    def hide_heartbeat(self, key_id: str, test_req_id: str) -> None:
+        """The acceptor is about to send the key a Heartbeat with TestReqID ``test_req_id`` that its
+        current connection must not deliver (``LinkFaults.hide_heartbeat``)."""
+        self._link(key_id).hide_heartbeat(test_req_id)
 
     def attach(self, key_id: str, abort: Callable[[], None]) -> LinkFaults:
         """A new connection of ``key_id``: the link its wire faults go to from now on."""

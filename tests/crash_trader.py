@@ -39,9 +39,9 @@ from fixengine.orders.book import Order, Status
 from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder, TimeInForce
 from fixengine.kalshi.prices import Action, Contract, contract_price
 from fixengine.reconcile.runner import ReconciliationDone, ReconciliationFailed
-from tests.test_soak import caught_up, logged_on_again, released
+from tests.helpers.waits import caught_up, logged_on_again, released
 
-# Shared with the test: the session name the soak's helpers wait on, and the markets.
+# Shared with the test: the session name the waits (tests.helpers.waits) use, and the markets.
 SESSION = "s1"
 REST_MARKET = "CRASH-REST"  # the trader's resting orders; the counterparty's IOCs cross them
 TAKE_MARKET = "CRASH-TAKE"  # the house rests here; the trader's IOC/FOK orders take from it

@@ -9,20 +9,17 @@ from decimal import Decimal as D
 
 import pytest
 
+from conformance.harness import session_to
 from fixengine.engine import Engine
 from fixengine.events import LoggedOn, LoggedOut
 from fixengine.orders.entry import BookHeld, BookReleased, BookUnconfirmedError
 from fixengine.orders.book import OrderAccepted, OrderCanceled
-from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
-from fixengine.kalshi.prices import Action, Contract
+from fixengine.orders.requests import CancelOrder, ReplaceOrder
 from simulator.config import MarketEntry
-from tests.conftest import engine_config, session_to
+from tests.helpers.orders import yes_bid
+from tests.helpers.sessions import engine_config
 
 TICKER = "HOLD-1"
-
-
-def order(price: str = "0.40") -> NewOrder:
-    return NewOrder.create(ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=D(5), price=D(price))
 
 
 async def test_new_orders_wait_for_a_confirmed_book_after_a_reset_logon(tmp_path, make_key, start_simulator) -> None:
@@ -34,8 +31,8 @@ async def test_new_orders_wait_for_a_confirmed_book_after_a_reset_logon(tmp_path
     try:
         await engine.wait_logged_on()
         assert not engine.is_book_held("s1")  # the first logon had nothing live to lose
-        first = await engine.submit("s1", order("0.40"))
-        second = await engine.submit("s1", order("0.41"))
+        first = await engine.submit("s1", yes_bid(TICKER, "0.40"))
+        second = await engine.submit("s1", yes_bid(TICKER, "0.41"))
         for _ in range(2):
             await events.wait_for(OrderAccepted)
 
@@ -47,7 +44,7 @@ async def test_new_orders_wait_for_a_confirmed_book_after_a_reset_logon(tmp_path
         assert engine.book.order(first.key).unconfirmed and engine.book.order(second.key).unconfirmed
 
         with pytest.raises(BookUnconfirmedError, match="new orders are held until its book is confirmed"):
-            await engine.submit("s1", order("0.42"))
+            await engine.submit("s1", yes_bid(TICKER, "0.42"))
         with pytest.raises(BookUnconfirmedError):
             await engine.replace("s1", ReplaceOrder.create(order=first.key, quantity=D(3)))
         await engine.cancel("s1", CancelOrder.create(order=first.key))  # reducing risk never waits
@@ -57,7 +54,7 @@ async def test_new_orders_wait_for_a_confirmed_book_after_a_reset_logon(tmp_path
         engine.confirm_book("s1")
         await events.wait_for(BookReleased)
         assert not engine.is_book_held("s1") and not engine.book.order(second.key).unconfirmed
-        await engine.submit("s1", order("0.43"))
+        await engine.submit("s1", yes_bid(TICKER, "0.43"))
         accepted = await events.wait_for(OrderAccepted)
         assert accepted.order.yes_price == D("0.43")
     finally:

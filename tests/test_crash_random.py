@@ -45,6 +45,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.harness import ApiKey, session_to
 from fixengine.config import EngineConfig, LogonFlags, RestConfig
 from fixengine.engine import Engine
 from fixengine.errors import SessionUnavailableError
@@ -55,7 +56,6 @@ from fixengine.kalshi.prices import Action, Contract
 from fixengine.rest import KalshiRest, MarketPosition
 from fixengine.rest import RestOrder
 from fixengine.kalshi.signing import load_private_key
-from tests.conftest import ApiKey, session_to
 from tests.crash_trader import (
     COUNTERPARTY_BUY,
     COUNTERPARTY_SELL,

@@ -11,6 +11,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from conformance.harness import session_to
 from fixengine.config import LogonFlags
 from fixengine.engine import Engine
 from fixengine.kalshi.facts import SessionType
@@ -18,7 +19,7 @@ from fixengine.orders.book import OrderRejected, Status
 from fixengine.orders.requests import NewOrder
 from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry
-from tests.conftest import engine_config, session_to
+from tests.helpers.sessions import engine_config
 
 TICKER = "HIGHNY-23DEC31"
 

@@ -41,16 +41,6 @@ KALSHI_MESSAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def dictionaries(tmp_path_factory) -> dict[Dialect, tuple[fix.DataDictionary, fix.DataDictionary]]:
-    """The merged dictionaries, loaded by QuickFIX once per dialect: (session, application)."""
-    out = {}
-    for dialect in Dialect:
-        paths = build_dictionaries(dialect, tmp_path_factory.mktemp(dialect.value))
-        out[dialect] = (fix.DataDictionary(str(paths.session)), fix.DataDictionary(str(paths.application)))
-    return out
-
-
 def parse_and_validate(dialect: Dialect, dictionaries, text: bytes) -> fix.Message:
     session, app = dictionaries[dialect]
     if dialect.is_fixt:

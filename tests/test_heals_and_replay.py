@@ -15,8 +15,8 @@ from fixengine.orders.reports import ExecType, ExecutionReport, Fill, OrdStatus,
 from fixengine.orders.requests import NewOrder
 from fixengine.kalshi.prices import Action, Contract, WireSide
 from fixengine.reconcile.compare import Kind, reconcile
-from tests.conftest import assert_journal_replays
-from tests.test_reconcile import ACCOUNT, TICKER, rest_fill, rest_order, snapshot
+from tests.helpers.journal import assert_journal_replays
+from tests.helpers.reconcile import ACCOUNT, TICKER, rest_fill, rest_order, snapshot
 
 
 class Venue:

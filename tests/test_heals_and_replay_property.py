@@ -19,8 +19,8 @@ from fixengine.kalshi.prices import Action, Contract, WireSide
 from fixengine.reconcile.compare import Snapshot, reconcile
 from fixengine.rest.models import RestFill
 from fixengine.rest.models import RestOrder
-from tests.conftest import assert_journal_replays
-from tests.test_reconcile import ACCOUNT, NOW, TICKER
+from tests.helpers.journal import assert_journal_replays
+from tests.helpers.reconcile import ACCOUNT, NOW, TICKER
 
 PRICE = D("0.40")
 
@@ -36,7 +36,7 @@ class ExchangeOrder:
     fills: list[tuple[str, D, int]] = field(default_factory=list)  # trade_id, size, time
 
 
-class Exchange:
+class FakeAccountExchange:
     """One account's orders on Kalshi, and the reports it sends in order (some never arrive)."""
 
     def __init__(self) -> None:
@@ -178,7 +178,7 @@ steps = st.lists(
 @given(script=steps)
 def test_any_interleaving_replays_and_ends_equal_to_the_exchange(tmp_path_factory, script) -> None:
     journal = Journal(tmp_path_factory.mktemp("j") / "journal.sqlite")
-    x, t = Exchange(), Trader(journal)
+    x, t = FakeAccountExchange(), Trader(journal)
     keys: list[str] = []
     for step, n in script:
         live = [k for k in keys if not t.book.order(k).status.terminal]

@@ -15,11 +15,12 @@ import pytest
 from fixengine.orders.book import OrderBook, Status
 from fixengine.orders.journal import DuplicateClOrdIDError, Journal, NewIntent, rebuild_book
 from fixengine.orders.reports import CancelReject, CxlRejResponseTo, ExecType, OrdStatus, Reason
-from tests.test_order_book import Exchange, order
+from tests.helpers.orders import book_order
+from tests.helpers.reports import FakeExchange
 
 
 def test_restart_rebuilds_the_exact_book(tmp_path) -> None:
-    journal, book, x = Journal(tmp_path / "j.db"), OrderBook(), Exchange("c1", D(10))
+    journal, book, x = Journal(tmp_path / "j.db"), OrderBook(), FakeExchange("c1", D(10))
 
     def intent_new(request):
         journal.record_new(request)
@@ -29,7 +30,7 @@ def test_restart_rebuilds_the_exact_book(tmp_path) -> None:
         if journal.record_report(r):
             book.apply(r)
 
-    intent_new(order("c1"))
+    intent_new(book_order("c1"))
     report(x.new())
     report(x.trade(D("2.5")))
     journal.record_replace("c1", "r1", D(8))
@@ -39,7 +40,7 @@ def test_restart_rebuilds_the_exact_book(tmp_path) -> None:
     book.cancel("c1", "k1")
     reject = CancelReject("k1", "r1", "O-1", OrdStatus.PARTIALLY_FILLED, CxlRejResponseTo.CANCEL, Reason.of("ORDER_AMEND_IN_PROGRESS", 2))
     report(reject)
-    intent_new(order("c2", qty="1"))
+    intent_new(book_order("c2", qty="1"))
     journal.close()
 
     again = Journal(tmp_path / "j.db")
@@ -54,18 +55,18 @@ def test_restart_rebuilds_the_exact_book(tmp_path) -> None:
 
 def test_clordids_stay_unique_across_restarts(tmp_path) -> None:
     journal = Journal(tmp_path / "j.db")
-    journal.record_new(order("c1"))
+    journal.record_new(book_order("c1"))
     journal.close()
     again = Journal(tmp_path / "j.db")
     with pytest.raises(DuplicateClOrdIDError):
-        again.record_new(order("c1"))
+        again.record_new(book_order("c1"))
     with pytest.raises(DuplicateClOrdIDError):
         again.record_cancel("c1", "c1")
     assert again.has_intent("c1") and not again.has_intent("c9")
 
 
 def test_a_report_is_journaled_once_per_shard_and_execid(tmp_path) -> None:
-    journal, x = Journal(tmp_path / "j.db"), Exchange("c1", D(10))
+    journal, x = Journal(tmp_path / "j.db"), FakeExchange("c1", D(10))
     trade = x.trade(D(1))
     assert journal.record_report(trade) is True
     assert journal.record_report(trade) is False
@@ -79,12 +80,13 @@ WRITER = textwrap.dedent(
     from decimal import Decimal as D
     from pathlib import Path
     from fixengine.orders.journal import Journal
-    from tests.test_order_book import Exchange, order
+    from tests.helpers.orders import book_order
+    from tests.helpers.reports import FakeExchange
     journal = Journal(Path(sys.argv[1]))
     for i in range(100000):
         cl = f"c{i}"
-        journal.record_new(order(cl, qty="2"))
-        x = Exchange(cl, D(2), order_id=f"O-{cl}")
+        journal.record_new(book_order(cl, qty="2"))
+        x = FakeExchange(cl, D(2), order_id=f"O-{cl}")
         x.clock = i * 10
         journal.record_report(x.new())
         journal.record_report(x.trade(D(2)))
@@ -119,7 +121,7 @@ def test_a_killed_writer_leaves_a_consistent_journal(tmp_path, after) -> None:
 
 def test_one_process_owns_a_journal(tmp_path) -> None:
     journal = Journal(tmp_path / "j.db")
-    journal.record_new(order("c1"))
+    journal.record_new(book_order("c1"))
     journal.commit()
     proc = subprocess.run(
         [sys.executable, "-c", "import sys; from pathlib import Path; from fixengine.orders.journal import Journal; "
@@ -135,9 +137,9 @@ def test_one_process_owns_a_journal(tmp_path) -> None:
 
 def test_nothing_is_durable_until_commit(tmp_path) -> None:
     journal = Journal(tmp_path / "j.db")
-    journal.record_new(order("c1"))
+    journal.record_new(book_order("c1"))
     journal.commit()
-    journal.record_new(order("c2"))  # written, not committed: the process dies here
+    journal.record_new(book_order("c2"))  # written, not committed: the process dies here
     journal._db.close()  # closing the connection without committing is what a kill leaves
     again = Journal(tmp_path / "j.db")
     assert again.has_intent("c1") and not again.has_intent("c2")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 
+from conformance.harness import signed_logon
 from fixengine.fix.dialect import Dialect
 from fixengine.kalshi.facts import SessionType
-from fixengine.kalshi.signing import generate_private_key, logon_prehash, sign
+from fixengine.kalshi.signing import generate_private_key
 from simulator.config import ListenerSpec
 from simulator.fix.logon import Account, LogonPolicy, check_logon, parse_sending_time
 
@@ -23,22 +25,8 @@ RT_PORT = ListenerSpec("KalshiRT", Dialect.FIXT11, frozenset({SessionType.RT}), 
 FIX44_PORT = ListenerSpec("fix44", Dialect.FIX44, frozenset(SessionType), 8240)
 
 
-def logon(
-    target: str = "KalshiNR", begin: str = "FIXT.1.1", at: datetime = NOW, key=KEY, **extra: str
-) -> dict[int, str]:
-    stamp = at.strftime("%Y%m%d-%H:%M:%S.") + f"{at.microsecond // 1000:03d}"
-    fields = {8: begin, 35: "A", 34: "1", 49: KEY_ID, 56: target, 52: stamp, 98: "0", 108: "30", 141: "Y"}
-    if begin == "FIXT.1.1":
-        fields[1137] = "9"
-    fields[96] = sign(key, logon_prehash(stamp, "A", "1", KEY_ID, target))
-    fields[95] = str(len(fields[96]))
-    for name, value in extra.items():
-        tag = int(name.removeprefix("t"))
-        if value == "":
-            fields.pop(tag, None)
-        else:
-            fields[tag] = value
-    return fields
+# The harness's Logon from this module's key, sent at NOW (``private_key=OTHER_KEY`` signs it wrongly).
+logon = partial(signed_logon, KEY_ID, private_key=KEY, sent_at=NOW)
 
 
 def refusal(fields: dict[int, str], listener: ListenerSpec = NR_PORT, connected: set[str] | None = None, accounts=ACCOUNTS):
@@ -49,7 +37,7 @@ def refusal(fields: dict[int, str], listener: ListenerSpec = NR_PORT, connected:
 def test_a_correct_logon_is_accepted_in_both_dialects() -> None:
     assert refusal(logon()) is None
     assert refusal(logon(begin="FIX.4.4"), FIX44_PORT) is None
-    assert refusal(logon(target="KalshiRT", t141="N"), RT_PORT) is None  # RT may keep its sequence
+    assert refusal(logon(target="KalshiRT", extra={141: "N"}), RT_PORT) is None  # RT may keep its sequence
 
 
 @pytest.mark.parametrize(
@@ -57,29 +45,29 @@ def test_a_correct_logon_is_accepted_in_both_dialects() -> None:
     [
         (logon(begin="FIX.4.2"), NR_PORT, "Unsupported BeginString FIX.4.2: this port speaks FIXT.1.1"),
         (logon(begin="FIX.4.4"), NR_PORT, "Unsupported BeginString FIX.4.4"),
-        (logon(t1137=""), NR_PORT, "DefaultApplVerID (1137) must be 9"),
+        (logon(extra={1137: None}), NR_PORT, "DefaultApplVerID (1137) must be 9"),
         (logon(target="KalshiRT"), NR_PORT, "Invalid TargetCompID"),
         (logon(begin="FIX.4.4", target="Kalshi"), FIX44_PORT, "Invalid TargetCompID"),
-        (logon(t49="unknown-key"), NR_PORT, "Invalid SenderCompID: unknown API key"),
-        (logon(at=NOW - timedelta(seconds=31)), NR_PORT, "SendingTime accuracy problem"),
-        (logon(at=NOW + timedelta(seconds=31)), NR_PORT, "SendingTime accuracy problem"),
-        (logon(t52="yesterday"), NR_PORT, "SendingTime (52) is missing or malformed"),
-        (logon(t96=""), NR_PORT, "Signature missing: RawData (96) is required"),
-        (logon(t95="12"), NR_PORT, "RawDataLength (95) does not match"),
-        (logon(key=OTHER_KEY), NR_PORT, "Invalid signature"),
-        (logon(t34="2"), NR_PORT, "Invalid signature"),  # the signature covers MsgSeqNum as sent
-        (logon(t141=""), NR_PORT, "ResetSeqNumFlag (141) must be Y on KalshiNR"),
-        (logon(t141="N"), NR_PORT, "ResetSeqNumFlag (141) must be Y on KalshiNR"),
-        (logon(t50="trader1"), NR_PORT, "SenderSubID (50) is not allowed on Logon"),
-        (logon(t108="0"), NR_PORT, "HeartBtInt (108) must be a whole number of seconds >= 1"),
-        (logon(t21005="yes"), NR_PORT, "UseDollars (21005) must be Y or N"),
-        (logon(t20126="Y"), NR_PORT, "ListenerSession (20126) requires SkipPendingExecReports (21011)=Y"),
-        (logon(t20126="Y", t21011="Y", t8013="Y"), NR_PORT, "CancelOrdersOnDisconnect (8013) is not allowed on a listener"),
-        (logon(t20200="24"), NR_PORT, "MessageRetentionPeriod (20200) is not allowed on KalshiNR"),
-        (logon(target="KalshiRT", t20200="73"), RT_PORT, "MessageRetentionPeriod (20200) must be 1 to 72 hours"),
-        (logon(target="KalshiDC", t20127="Y"), FIX44_PORT, "Unsupported BeginString FIXT.1.1: this port speaks FIX.4.4"),
-        (logon(begin="FIX.4.4", target="KalshiDC", t20127="Y"), FIX44_PORT, "ReceiveSettlementReports (20127) is not allowed on KalshiDC"),
-        (logon(begin="FIX.4.4", target="KalshiDC", t20126="Y", t21011="Y"), FIX44_PORT, "ListenerSession (20126) is not allowed on KalshiDC"),
+        (logon(extra={49: "unknown-key"}), NR_PORT, "Invalid SenderCompID: unknown API key"),
+        (logon(sent_at=NOW - timedelta(seconds=31)), NR_PORT, "SendingTime accuracy problem"),
+        (logon(sent_at=NOW + timedelta(seconds=31)), NR_PORT, "SendingTime accuracy problem"),
+        (logon(extra={52: "yesterday"}), NR_PORT, "SendingTime (52) is missing or malformed"),
+        (logon(extra={96: None}), NR_PORT, "Signature missing: RawData (96) is required"),
+        (logon(extra={95: "12"}), NR_PORT, "RawDataLength (95) does not match"),
+        (logon(private_key=OTHER_KEY), NR_PORT, "Invalid signature"),
+        (logon(extra={34: "2"}), NR_PORT, "Invalid signature"),  # the signature covers MsgSeqNum as sent
+        (logon(reset=False), NR_PORT, "ResetSeqNumFlag (141) must be Y on KalshiNR"),
+        (logon(extra={141: "N"}), NR_PORT, "ResetSeqNumFlag (141) must be Y on KalshiNR"),
+        (logon(extra={50: "trader1"}), NR_PORT, "SenderSubID (50) is not allowed on Logon"),
+        (logon(extra={108: "0"}), NR_PORT, "HeartBtInt (108) must be a whole number of seconds >= 1"),
+        (logon(extra={21005: "yes"}), NR_PORT, "UseDollars (21005) must be Y or N"),
+        (logon(extra={20126: "Y"}), NR_PORT, "ListenerSession (20126) requires SkipPendingExecReports (21011)=Y"),
+        (logon(extra={20126: "Y", 21011: "Y", 8013: "Y"}), NR_PORT, "CancelOrdersOnDisconnect (8013) is not allowed on a listener"),
+        (logon(extra={20200: "24"}), NR_PORT, "MessageRetentionPeriod (20200) is not allowed on KalshiNR"),
+        (logon(target="KalshiRT", extra={20200: "73"}), RT_PORT, "MessageRetentionPeriod (20200) must be 1 to 72 hours"),
+        (logon(target="KalshiDC", extra={20127: "Y"}), FIX44_PORT, "Unsupported BeginString FIXT.1.1: this port speaks FIX.4.4"),
+        (logon(begin="FIX.4.4", target="KalshiDC", extra={20127: "Y"}), FIX44_PORT, "ReceiveSettlementReports (20127) is not allowed on KalshiDC"),
+        (logon(begin="FIX.4.4", target="KalshiDC", extra={20126: "Y", 21011: "Y"}), FIX44_PORT, "ListenerSession (20126) is not allowed on KalshiDC"),
     ],
 )
 def test_each_refusal_names_the_problem(fields, listener, expected) -> None:
@@ -88,13 +76,13 @@ def test_each_refusal_names_the_problem(fields, listener, expected) -> None:
 
 
 def test_legacy_21003_satisfies_the_listener_rule() -> None:
-    assert refusal(logon(t20126="Y", t21003="Y")) is None
+    assert refusal(logon(extra={20126: "Y", 21003: "Y"})) is None
 
 
 def test_second_connection_for_a_key_already_exists() -> None:
     assert refusal(logon(), connected={KEY_ID}) == "already exists"
     # ... across session types too: one connection per API key
-    assert refusal(logon(target="KalshiRT", t141="N"), RT_PORT, connected={KEY_ID}) == "already exists"
+    assert refusal(logon(target="KalshiRT", extra={141: "N"}), RT_PORT, connected={KEY_ID}) == "already exists"
 
 
 def test_tier_below_premier_is_not_allowed_for_fix() -> None:
@@ -104,10 +92,10 @@ def test_tier_below_premier_is_not_allowed_for_fix() -> None:
 
 def test_checks_run_in_kalshi_order() -> None:
     # Wrong port AND stale AND badly signed: the port binding is reported first.
-    fields = logon(target="KalshiRT", at=NOW - timedelta(minutes=5), key=OTHER_KEY)
+    fields = logon(target="KalshiRT", sent_at=NOW - timedelta(minutes=5), private_key=OTHER_KEY)
     assert refusal(fields) == "Invalid TargetCompID"
     # Stale and badly signed: the clock is reported before the signature, with 373=10.
-    result = check_logon(logon(at=NOW - timedelta(minutes=5), key=OTHER_KEY), NR_PORT, ACCOUNTS, set(), POLICY, NOW)
+    result = check_logon(logon(sent_at=NOW - timedelta(minutes=5), private_key=OTHER_KEY), NR_PORT, ACCOUNTS, set(), POLICY, NOW)
     assert result is not None and result.text == "SendingTime accuracy problem" and result.reject_reason == 10
     # Already connected beats a bad tier.
     advanced = {KEY_ID: Account(KEY_ID, KEY.public_key(), "advanced")}

@@ -34,6 +34,7 @@ from simulator.exchange.matching import (
     day_deadline,
     taker_fee,
 )
+from tests.helpers.orders import order_spec
 
 BUY, SELL = WireSide.BUY_YES, WireSide.SELL_YES
 TICKER = "HIGHNY-26MAR02"
@@ -42,13 +43,6 @@ NOW = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)  # 10:00 in New York (EST
 
 def make_exchange(*accounts: str, balance: D = D(1000), markets: list[MarketConfig] | None = None) -> Exchange:
     return Exchange(markets or [MarketConfig(TICKER)], [AccountState(a, balance) for a in accounts or "ABC"])
-
-
-def order(account: str, cl: str, side: WireSide, price: str, qty: str | int, **fields: object) -> OrderSpec:
-    fields.setdefault("session_id", f"S-{account}")
-    fields.setdefault("ticker", TICKER)
-    return OrderSpec(account_id=account, cl_ord_id=cl, side=side, yes_price=D(price), quantity=D(qty),
-                     **fields)  # type: ignore[arg-type]
 
 
 def only(events: list, kind: type) -> list:
@@ -73,13 +67,13 @@ def accepted_id(events: list) -> str:
 
 def test_new_partial_then_full_fill_at_the_makers_price() -> None:
     x = make_exchange()
-    ev = x.submit(order("A", "a1", SELL, "0.40", 10), NOW)
+    ev = x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", 10), NOW)
     assert kinds(ev) == [Accepted]
     maker = ev[0].order
     assert (maker.status, maker.leaves_qty, maker.cum_qty, maker.avg_yes_price) == (OrdStatus.NEW, 10, 0, None)
     assert x.offers(TICKER)[0].order_id == maker.order_id
 
-    ev = x.submit(order("B", "b1", BUY, "0.45", 4), NOW)
+    ev = x.submit(order_spec(TICKER, "B", "b1", BUY, "0.45", 4), NOW)
     assert kinds(ev) == [Accepted, Traded, PositionMoved, PositionMoved]
     trade = ev[1]
     assert (trade.yes_price, trade.quantity, trade.trade_id) == (D("0.40"), 4, "T1")
@@ -89,7 +83,7 @@ def test_new_partial_then_full_fill_at_the_makers_price() -> None:
     assert trade.taker_fee == D("0.07") and trade.maker_fee == 0  # 0.07*4*0.4*0.6 = 0.0672 -> 0.07
     assert ev[2:] == [PositionMoved("B", TICKER, D(4)), PositionMoved("A", TICKER, D(-4))]
 
-    ev = x.submit(order("C", "c1", BUY, "0.50", 6), NOW)
+    ev = x.submit(order_spec(TICKER, "C", "c1", BUY, "0.50", 6), NOW)
     assert trades(ev) == [(maker.order_id, D("0.40"), 6)]
     assert ev[1].maker.status is OrdStatus.FILLED and ev[1].maker.leaves_qty == 0
     assert x.offers(TICKER) == [] and x.bids(TICKER) == [] and x.open_orders() == []
@@ -98,18 +92,18 @@ def test_new_partial_then_full_fill_at_the_makers_price() -> None:
 
 def test_same_price_fills_in_arrival_order() -> None:
     x = make_exchange("A", "B", "C")
-    first = accepted_id(x.submit(order("A", "a1", SELL, "0.40", 5), NOW))
-    second = accepted_id(x.submit(order("C", "c1", SELL, "0.40", 5), NOW))
-    ev = x.submit(order("B", "b1", BUY, "0.40", 7), NOW)
+    first = accepted_id(x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", 5), NOW))
+    second = accepted_id(x.submit(order_spec(TICKER, "C", "c1", SELL, "0.40", 5), NOW))
+    ev = x.submit(order_spec(TICKER, "B", "b1", BUY, "0.40", 7), NOW)
     assert trades(ev) == [(first, D("0.40"), 5), (second, D("0.40"), 2)]
     assert [o.leaves_qty for o in x.offers(TICKER)] == [3]
 
 
 def test_better_price_fills_first_whatever_the_arrival() -> None:
     x = make_exchange()
-    worse = accepted_id(x.submit(order("A", "a1", SELL, "0.42", 3), NOW))
-    better = accepted_id(x.submit(order("C", "c1", SELL, "0.40", 3), NOW))
-    ev = x.submit(order("B", "b1", BUY, "0.45", 10), NOW)
+    worse = accepted_id(x.submit(order_spec(TICKER, "A", "a1", SELL, "0.42", 3), NOW))
+    better = accepted_id(x.submit(order_spec(TICKER, "C", "c1", SELL, "0.40", 3), NOW))
+    ev = x.submit(order_spec(TICKER, "B", "b1", BUY, "0.45", 10), NOW)
     assert trades(ev) == [(better, D("0.40"), 3), (worse, D("0.42"), 3)]
     taker = only(ev, Traded)[-1].taker
     assert taker.avg_yes_price == D("0.41") and taker.leaves_qty == 4
@@ -118,16 +112,16 @@ def test_better_price_fills_first_whatever_the_arrival() -> None:
 
 def test_bids_are_matched_highest_first() -> None:
     x = make_exchange()
-    low = accepted_id(x.submit(order("A", "a1", BUY, "0.55", 2), NOW))
-    high = accepted_id(x.submit(order("C", "c1", BUY, "0.60", 2), NOW))
-    ev = x.submit(order("B", "b1", SELL, "0.50", 3), NOW)
+    low = accepted_id(x.submit(order_spec(TICKER, "A", "a1", BUY, "0.55", 2), NOW))
+    high = accepted_id(x.submit(order_spec(TICKER, "C", "c1", BUY, "0.60", 2), NOW))
+    ev = x.submit(order_spec(TICKER, "B", "b1", SELL, "0.50", 3), NOW)
     assert trades(ev) == [(high, D("0.60"), 2), (low, D("0.55"), 1)]
 
 
 def test_buying_no_crosses_a_yes_bid() -> None:
     x = make_exchange()
-    bid = accepted_id(x.submit(order("A", "a1", BUY, "0.60", 5), NOW))  # A bids 60c for YES: reserves $3.00
-    ev = x.submit(order("B", "b1", SELL, "0.55", 5), NOW)  # B buys NO at 45c: reserves $2.25
+    bid = accepted_id(x.submit(order_spec(TICKER, "A", "a1", BUY, "0.60", 5), NOW))  # A bids 60c for YES: reserves $3.00
+    ev = x.submit(order_spec(TICKER, "B", "b1", SELL, "0.55", 5), NOW)  # B buys NO at 45c: reserves $2.25
     assert trades(ev) == [(bid, D("0.60"), 5)]  # at the bid: B's NO costs 40c
     fee = taker_fee(D(5), D("0.60"))
     assert fee == D("0.09")  # 0.07*5*0.6*0.4 = 0.084
@@ -143,7 +137,7 @@ def test_buying_no_crosses_a_yes_bid() -> None:
 
 def test_cancel_releases_collateral_and_takes_the_cancels_cl_ord_id() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.30", 10), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 10), NOW)
     assert x.account("A").reserved == D("3.00") and x.account("A").balance == D(997)
     ev = x.cancel("A", "a1", "a1-x", NOW)
     assert kinds(ev) == [Canceled]
@@ -156,8 +150,8 @@ def test_cancel_releases_collateral_and_takes_the_cancels_cl_ord_id() -> None:
 
 def test_cancel_of_a_partially_filled_order_keeps_its_fills() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.30", 10), NOW)
-    x.submit(order("B", "b1", SELL, "0.30", 4), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 10), NOW)
+    x.submit(order_spec(TICKER, "B", "b1", SELL, "0.30", 4), NOW)
     c = x.cancel("A", "a1", "a2", NOW)[0]
     assert (c.order.cum_qty, c.order.leaves_qty, c.order.status) == (4, 0, OrdStatus.CANCELED)
     assert x.account("A").reserved == 0 and x.account("A").positions == {TICKER: D(4)}
@@ -168,13 +162,13 @@ def test_cancel_rejects() -> None:
     ev = x.cancel("A", "nope", "x1", NOW)
     assert ev == [CancelRefused("A", "x1", "nope", None, 1, RejectCode.ORDER_NOT_FOUND.value, "cancel")]
 
-    x.submit(order("A", "a1", BUY, "0.30", 2), NOW)
-    x.submit(order("A", "a2", BUY, "0.31", 2), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 2), NOW)
+    x.submit(order_spec(TICKER, "A", "a2", BUY, "0.31", 2), NOW)
     dup = x.cancel("A", "a1", "a2", NOW)[0]  # a2 is the ClOrdID of an open order
     assert (dup.reason, dup.text, dup.order_id) == (6, "ORDER_ALREADY_EXISTS", "O1")
     assert x.cancel("B", "a1", "x2", NOW)[0].reason == 1  # another account's order is unknown
 
-    x.submit(order("B", "b1", SELL, "0.30", 2), NOW)  # fills a2 (best bid 0.31)
+    x.submit(order_spec(TICKER, "B", "b1", SELL, "0.30", 2), NOW)  # fills a2 (best bid 0.31)
     filled = x.cancel("A", "a2", "x3", NOW)[0]
     assert (filled.reason, filled.text, filled.order.status) == (0, "CANNOT_UPDATE_FILLED_ORDER", OrdStatus.FILLED)
 
@@ -186,7 +180,7 @@ def test_cancel_rejects() -> None:
 
 def test_cancel_must_name_the_current_cl_ord_id() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.30", 2), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 2), NOW)
     x.replace("A", "a1", "a2", None, D("0.31"), NOW)
     assert x.cancel("A", "a1", "x1", NOW)[0].reason == 1
     assert isinstance(x.cancel("A", "a2", "x1", NOW)[0], Canceled)
@@ -197,21 +191,21 @@ def test_cancel_must_name_the_current_cl_ord_id() -> None:
 
 def test_replace_price_loses_priority() -> None:
     x = make_exchange()
-    a = accepted_id(x.submit(order("A", "a1", BUY, "0.41", 5), NOW))
-    c = accepted_id(x.submit(order("C", "c1", BUY, "0.40", 5), NOW))
+    a = accepted_id(x.submit(order_spec(TICKER, "A", "a1", BUY, "0.41", 5), NOW))
+    c = accepted_id(x.submit(order_spec(TICKER, "C", "c1", BUY, "0.40", 5), NOW))
     ev = x.replace("A", "a1", "a2", None, D("0.40"), NOW)
     assert kinds(ev) == [Replaced]
     r = ev[0]
     assert (r.orig_cl_ord_id, r.order.cl_ord_id, r.order.yes_price, r.order.order_id) == ("a1", "a2", D("0.40"), a)
     assert [o.order_id for o in x.bids(TICKER)] == [c, a]
     assert x.account("A").reserved == D("2.00") and x.account("A").balance == D(998)
-    assert trades(x.submit(order("B", "b1", SELL, "0.40", 3), NOW)) == [(c, D("0.40"), 3)]
+    assert trades(x.submit(order_spec(TICKER, "B", "b1", SELL, "0.40", 3), NOW)) == [(c, D("0.40"), 3)]
 
 
 def test_replace_quantity_down_keeps_priority_and_up_loses_it() -> None:
     x = make_exchange()
-    a = accepted_id(x.submit(order("A", "a1", BUY, "0.40", 5), NOW))
-    c = accepted_id(x.submit(order("C", "c1", BUY, "0.40", 5), NOW))
+    a = accepted_id(x.submit(order_spec(TICKER, "A", "a1", BUY, "0.40", 5), NOW))
+    c = accepted_id(x.submit(order_spec(TICKER, "C", "c1", BUY, "0.40", 5), NOW))
     r = x.replace("A", "a1", "a2", D(3), None, NOW)[0]
     assert (r.order.quantity, r.order.leaves_qty) == (3, 3)
     assert x.account("A").reserved == D("1.20")
@@ -223,8 +217,8 @@ def test_replace_quantity_down_keeps_priority_and_up_loses_it() -> None:
 
 def test_replace_quantity_counts_fills() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.40", 10), NOW)
-    x.submit(order("B", "b1", SELL, "0.40", 4), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.40", 10), NOW)
+    x.submit(order_spec(TICKER, "B", "b1", SELL, "0.40", 4), NOW)
     r = x.replace("A", "a1", "a2", D(6), None, NOW)[0]
     assert (r.order.quantity, r.order.cum_qty, r.order.leaves_qty) == (6, 4, 2)
     assert x.account("A").reserved == D("0.80")
@@ -243,8 +237,8 @@ def test_replace_quantity_counts_fills() -> None:
 
 def test_replace_to_a_crossing_price_trades_at_the_resting_price() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.40", 5), NOW)
-    maker = accepted_id(x.submit(order("B", "b1", SELL, "0.45", 3), NOW))
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.40", 5), NOW)
+    maker = accepted_id(x.submit(order_spec(TICKER, "B", "b1", SELL, "0.45", 3), NOW))
     ev = x.replace("A", "a1", "a2", None, D("0.50"), NOW)
     assert kinds(ev) == [Replaced, Traded, PositionMoved, PositionMoved]
     t = ev[1]
@@ -259,7 +253,7 @@ def test_replace_to_a_crossing_price_trades_at_the_resting_price() -> None:
 def test_replace_rejects() -> None:
     x = make_exchange("A", "B", balance=D(10))
     assert x.replace("A", "zz", "a2", D(2), None, NOW)[0].reason == 1
-    x.submit(order("A", "a1", BUY, "0.40", 10), NOW)  # $4 reserved, $6 free
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.40", 10), NOW)  # $4 reserved, $6 free
     rich = x.replace("A", "a1", "a2", D(30), None, NOW)[0]  # needs $12, has $6 + $4
     assert (rich.reason, rich.text) == (99, "INSUFFICIENT_BALANCE")
     assert x.replace("A", "a1", "a2", None, D("0.405"), NOW)[0].text == "INVALID_PRICE"
@@ -267,19 +261,19 @@ def test_replace_rejects() -> None:
     assert x.replace("A", "a1", "a1", D(2), None, NOW)[0].reason == 6
     assert x.bids(TICKER)[0].quantity == 10 and x.account("A").reserved == D(4)  # unchanged
 
-    x.submit(order("A", "a9", SELL, "0.45", 1), NOW)
+    x.submit(order_spec(TICKER, "A", "a9", SELL, "0.45", 1), NOW)
     self_cross = x.replace("A", "a1", "a3", None, D("0.45"), NOW)[0]
     assert (self_cross.reason, self_cross.text) == (18, "SELF_CROSS_ATTEMPT")
 
-    x.submit(order("B", "b1", SELL, "0.40", 10), NOW)  # fills a1
+    x.submit(order_spec(TICKER, "B", "b1", SELL, "0.40", 10), NOW)  # fills a1
     late = x.replace("A", "a1", "a4", D(12), None, NOW)[0]
     assert (late.reason, late.text) == (0, "CANNOT_UPDATE_FILLED_ORDER")
 
 
 def test_post_only_order_cannot_be_amended_through_the_book() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.40", 5, post_only=True), NOW)
-    x.submit(order("B", "b1", SELL, "0.45", 5), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.40", 5, post_only=True), NOW)
+    x.submit(order_spec(TICKER, "B", "b1", SELL, "0.45", 5), NOW)
     ev = x.replace("A", "a1", "a2", None, D("0.45"), NOW)
     assert kinds(ev) == [CancelRefused] and ev[0].text == "POST_ONLY_CROSS"
     assert isinstance(x.replace("A", "a1", "a2", None, D("0.44"), NOW)[0], Replaced)
@@ -290,28 +284,28 @@ def test_post_only_order_cannot_be_amended_through_the_book() -> None:
 
 def test_duplicate_cl_ord_id_of_an_open_order() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.30", 1), NOW)
-    ev = x.submit(order("A", "a1", BUY, "0.31", 1), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 1), NOW)
+    ev = x.submit(order_spec(TICKER, "A", "a1", BUY, "0.31", 1), NOW)
     assert kinds(ev) == [Rejected] and (ev[0].text, ev[0].ord_rej_reason) == ("ORDER_ALREADY_EXISTS", 6)
-    assert isinstance(x.submit(order("B", "a1", BUY, "0.31", 1), NOW)[0], Accepted)  # per account
+    assert isinstance(x.submit(order_spec(TICKER, "B", "a1", BUY, "0.31", 1), NOW)[0], Accepted)  # per account
     x.cancel("A", "a1", "a1-cancel", NOW)
-    assert isinstance(x.submit(order("A", "a1", BUY, "0.31", 1), NOW)[0], Accepted)  # no longer open
+    assert isinstance(x.submit(order_spec(TICKER, "A", "a1", BUY, "0.31", 1), NOW)[0], Accepted)  # no longer open
 
 
 def test_insufficient_balance() -> None:
     x = make_exchange("A", balance=D(10))
-    ev = x.submit(order("A", "a1", SELL, "0.40", "16.67"), NOW)  # a NO costs 60c: $10.002
+    ev = x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", "16.67"), NOW)  # a NO costs 60c: $10.002
     assert kinds(ev) == [Rejected] and (ev[0].text, ev[0].ord_rej_reason) == ("INSUFFICIENT_BALANCE", 3)
-    assert isinstance(x.submit(order("A", "a2", SELL, "0.40", "16.66"), NOW)[0], Accepted)  # $9.996
-    assert x.submit(order("A", "a3", BUY, "0.01", 1), NOW)[0].ord_rej_reason == 3  # $0.004 left
+    assert isinstance(x.submit(order_spec(TICKER, "A", "a2", SELL, "0.40", "16.66"), NOW)[0], Accepted)  # $9.996
+    assert x.submit(order_spec(TICKER, "A", "a3", BUY, "0.01", 1), NOW)[0].ord_rej_reason == 3  # $0.004 left
 
 
 def test_taker_fee_must_be_affordable_too() -> None:
     x = make_exchange("A", "B", balance=D(5))
-    x.submit(order("A", "a1", SELL, "0.50", 10), NOW)
-    assert x.submit(order("B", "b1", BUY, "0.50", 10), NOW)[0].text == "INSUFFICIENT_BALANCE"  # $5 + $0.18 fee
-    assert isinstance(x.submit(order("B", "b2", BUY, "0.50", 10, post_only=True), NOW)[1], Canceled)
-    ev = x.submit(order("B", "b3", BUY, "0.50", 9), NOW)  # $4.50 + $0.16
+    x.submit(order_spec(TICKER, "A", "a1", SELL, "0.50", 10), NOW)
+    assert x.submit(order_spec(TICKER, "B", "b1", BUY, "0.50", 10), NOW)[0].text == "INSUFFICIENT_BALANCE"  # $5 + $0.18 fee
+    assert isinstance(x.submit(order_spec(TICKER, "B", "b2", BUY, "0.50", 10, post_only=True), NOW)[1], Canceled)
+    ev = x.submit(order_spec(TICKER, "B", "b3", BUY, "0.50", 9), NOW)  # $4.50 + $0.16
     assert only(ev, Traded)[0].taker_fee == D("0.16") and x.account("B").balance == D("0.34")
 
 
@@ -325,7 +319,7 @@ def test_taker_fee_must_be_affordable_too() -> None:
 )
 def test_market_rejects(markets: list[MarketConfig], ticker: str, text: str, code: int) -> None:
     x = make_exchange(markets=markets)
-    spec = order("A", "a1", BUY, "0.30", 1, ticker=ticker)
+    spec = order_spec(ticker, "A", "a1", BUY, "0.30", 1)
     assert x.submit(spec, NOW) == [Rejected(spec, text, code)]
     assert x.account("A").balance == D(1000)
 
@@ -347,14 +341,14 @@ def test_market_rejects(markets: list[MarketConfig], ticker: str, text: str, cod
 )
 def test_invalid_orders(price: str, qty: str | int, fields: dict[str, object]) -> None:
     x = make_exchange()
-    ev = x.submit(order("A", "a1", BUY, price, qty, **fields), NOW)
+    ev = x.submit(order_spec(TICKER, "A", "a1", BUY, price, qty, **fields), NOW)
     assert kinds(ev) == [Rejected] and (ev[0].text, ev[0].ord_rej_reason) == ("INVALID_ORDER", 11)
 
 
 def test_subpenny_market_grid() -> None:
     x = make_exchange(markets=[MarketConfig(TICKER, tick=D("0.001"))])
-    assert isinstance(x.submit(order("A", "a1", BUY, "0.405", 1), NOW)[0], Accepted)
-    assert x.submit(order("A", "a2", BUY, "0.4055", 1), NOW)[0].text == "INVALID_ORDER"
+    assert isinstance(x.submit(order_spec(TICKER, "A", "a1", BUY, "0.405", 1), NOW)[0], Accepted)
+    assert x.submit(order_spec(TICKER, "A", "a2", BUY, "0.4055", 1), NOW)[0].text == "INVALID_ORDER"
     with pytest.raises(ValueError):
         MarketConfig(TICKER, tick=D("0.03"))
 
@@ -364,18 +358,18 @@ def test_subpenny_market_grid() -> None:
 
 def test_post_only_that_would_cross_is_cancelled_without_fills() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", SELL, "0.40", 5), NOW)
-    ev = x.submit(order("B", "b1", BUY, "0.40", 5, post_only=True), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", 5), NOW)
+    ev = x.submit(order_spec(TICKER, "B", "b1", BUY, "0.40", 5, post_only=True), NOW)
     assert kinds(ev) == [Accepted, Canceled] and ev[1].text == "POST_ONLY_CROSS"
     assert ev[1].order.cum_qty == 0 and x.account("B").balance == D(1000)
-    assert isinstance(x.submit(order("B", "b2", BUY, "0.39", 5, post_only=True), NOW)[0], Accepted)
+    assert isinstance(x.submit(order_spec(TICKER, "B", "b2", BUY, "0.39", 5, post_only=True), NOW)[0], Accepted)
     assert [o.cl_ord_id for o in x.bids(TICKER)] == ["b2"]
 
 
 def test_ioc_fills_what_it_can_and_cancels_the_rest() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", SELL, "0.40", 3), NOW)
-    ev = x.submit(order("B", "b1", BUY, "0.45", 5, time_in_force=TimeInForce.IOC), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", 3), NOW)
+    ev = x.submit(order_spec(TICKER, "B", "b1", BUY, "0.45", 5, time_in_force=TimeInForce.IOC), NOW)
     assert kinds(ev) == [Accepted, Traded, PositionMoved, PositionMoved, Canceled]
     c = ev[-1]
     assert (c.text, c.cl_ord_id, c.orig_cl_ord_id) == ("IMMEDIATE_OR_CANCELLED", "b1", None)
@@ -386,13 +380,13 @@ def test_ioc_fills_what_it_can_and_cancels_the_rest() -> None:
 
 def test_fok_without_enough_volume_is_cancelled_without_fills() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", SELL, "0.40", 3), NOW)
-    x.submit(order("C", "c1", SELL, "0.46", 3), NOW)  # does not cross 0.45
-    ev = x.submit(order("B", "b1", BUY, "0.45", 5, time_in_force=TimeInForce.FOK), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", 3), NOW)
+    x.submit(order_spec(TICKER, "C", "c1", SELL, "0.46", 3), NOW)  # does not cross 0.45
+    ev = x.submit(order_spec(TICKER, "B", "b1", BUY, "0.45", 5, time_in_force=TimeInForce.FOK), NOW)
     assert kinds(ev) == [Accepted, Canceled] and ev[1].text == "FOK_INSUFFICIENT_VOLUME"
     assert x.account("B").balance == D(1000) and x.offers(TICKER)[0].leaves_qty == 3
 
-    ev = x.submit(order("B", "b2", BUY, "0.46", 5, time_in_force=TimeInForce.FOK), NOW)
+    ev = x.submit(order_spec(TICKER, "B", "b2", BUY, "0.46", 5, time_in_force=TimeInForce.FOK), NOW)
     assert [q for _, _, q in trades(ev)] == [3, 2] and not only(ev, Canceled)
     assert only(ev, Traded)[-1].taker.status is OrdStatus.FILLED
 
@@ -400,7 +394,7 @@ def test_fok_without_enough_volume_is_cancelled_without_fills() -> None:
 def test_gtd_expires_via_expire() -> None:
     x = make_exchange()
     deadline = NOW + timedelta(hours=2)
-    ev = x.submit(order("A", "a1", BUY, "0.30", 10, time_in_force=TimeInForce.GTD, expire_time=deadline), NOW)
+    ev = x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 10, time_in_force=TimeInForce.GTD, expire_time=deadline), NOW)
     assert ev[0].order.expires_at == deadline
     assert x.expire(deadline - timedelta(microseconds=1)) == []
     ev = x.expire(deadline)
@@ -412,15 +406,15 @@ def test_gtd_expires_via_expire() -> None:
 def test_stale_orders_expire_before_anything_else_happens() -> None:
     x = make_exchange()
     deadline = NOW + timedelta(hours=2)
-    x.submit(order("A", "a1", SELL, "0.30", 10, time_in_force=TimeInForce.GTD, expire_time=deadline), NOW)
-    ev = x.submit(order("B", "b1", BUY, "0.30", 10), deadline)
+    x.submit(order_spec(TICKER, "A", "a1", SELL, "0.30", 10, time_in_force=TimeInForce.GTD, expire_time=deadline), NOW)
+    ev = x.submit(order_spec(TICKER, "B", "b1", BUY, "0.30", 10), deadline)
     assert kinds(ev) == [Expired, Accepted]
 
 
 def test_gtd_in_the_past_acts_as_ioc() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", SELL, "0.40", 3), NOW)
-    spec = order("B", "b1", BUY, "0.45", 5, time_in_force=TimeInForce.GTD, expire_time=NOW)
+    x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", 3), NOW)
+    spec = order_spec(TICKER, "B", "b1", BUY, "0.45", 5, time_in_force=TimeInForce.GTD, expire_time=NOW)
     ev = x.submit(spec, NOW)
     assert kinds(ev) == [Accepted, Traded, PositionMoved, PositionMoved, Canceled]
     assert ev[-1].text == "IMMEDIATE_OR_CANCELLED" and x.bids(TICKER) == []
@@ -446,7 +440,7 @@ def test_day_deadline_is_end_of_new_york_day(now: datetime, deadline: datetime) 
 
 def test_day_order_expires_at_new_york_end_of_day() -> None:
     x = make_exchange()
-    ev = x.submit(order("A", "a1", BUY, "0.30", 10, time_in_force=TimeInForce.DAY), NOW)
+    ev = x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 10, time_in_force=TimeInForce.DAY), NOW)
     end = datetime(2026, 3, 3, 4, 59, 59, 999000, tzinfo=timezone.utc)
     assert ev[0].order.expires_at == end
     assert x.expire(end - timedelta(milliseconds=1)) == []
@@ -459,10 +453,10 @@ def test_day_order_expires_at_new_york_end_of_day() -> None:
 
 def test_self_trade_prevention_taker_at_cross_is_the_default() -> None:
     x = make_exchange()
-    other = accepted_id(x.submit(order("C", "c1", SELL, "0.39", 3), NOW))
-    mine = accepted_id(x.submit(order("A", "a1", SELL, "0.40", 5), NOW))
-    x.submit(order("C", "c2", SELL, "0.41", 5), NOW)
-    ev = x.submit(order("A", "a2", BUY, "0.45", 10), NOW)
+    other = accepted_id(x.submit(order_spec(TICKER, "C", "c1", SELL, "0.39", 3), NOW))
+    mine = accepted_id(x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", 5), NOW))
+    x.submit(order_spec(TICKER, "C", "c2", SELL, "0.41", 5), NOW)
+    ev = x.submit(order_spec(TICKER, "A", "a2", BUY, "0.45", 10), NOW)
     assert trades(ev) == [(other, D("0.39"), 3)]
     c = ev[-1]
     assert isinstance(c, Canceled) and c.text == "TAKER_CANCEL_FOR_SELF_TRADE_PREVENTION"
@@ -472,10 +466,10 @@ def test_self_trade_prevention_taker_at_cross_is_the_default() -> None:
 
 def test_self_trade_prevention_maker_cancels_the_resting_order() -> None:
     x = make_exchange()
-    other = accepted_id(x.submit(order("C", "c1", SELL, "0.39", 3), NOW))
-    mine = accepted_id(x.submit(order("A", "a1", SELL, "0.40", 5), NOW))
-    third = accepted_id(x.submit(order("C", "c2", SELL, "0.41", 5), NOW))
-    spec = order("A", "a2", BUY, "0.45", 10, self_trade_prevention=SelfTradePrevention.MAKER)
+    other = accepted_id(x.submit(order_spec(TICKER, "C", "c1", SELL, "0.39", 3), NOW))
+    mine = accepted_id(x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", 5), NOW))
+    third = accepted_id(x.submit(order_spec(TICKER, "C", "c2", SELL, "0.41", 5), NOW))
+    spec = order_spec(TICKER, "A", "a2", BUY, "0.45", 10, self_trade_prevention=SelfTradePrevention.MAKER)
     ev = x.submit(spec, NOW)
     assert trades(ev) == [(other, D("0.39"), 3), (third, D("0.41"), 5)]
     maker_cancel = only(ev, Canceled)
@@ -491,10 +485,10 @@ def test_self_trade_prevention_maker_cancels_the_resting_order() -> None:
 
 def test_mass_cancel_by_session() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.30", 1, session_id="s1"), NOW)
-    x.submit(order("A", "a2", BUY, "0.31", 1, session_id="s2"), NOW)
-    x.submit(order("A", "a3", SELL, "0.70", 1, session_id="s1"), NOW)
-    x.submit(order("B", "b1", BUY, "0.32", 1, session_id="s1"), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 1, session_id="s1"), NOW)
+    x.submit(order_spec(TICKER, "A", "a2", BUY, "0.31", 1, session_id="s2"), NOW)
+    x.submit(order_spec(TICKER, "A", "a3", SELL, "0.70", 1, session_id="s1"), NOW)
+    x.submit(order_spec(TICKER, "B", "b1", BUY, "0.32", 1, session_id="s1"), NOW)
     ev = x.mass_cancel("s1", NOW)
     assert [(e.cl_ord_id, e.orig_cl_ord_id, e.order.status) for e in ev] == [
         ("a1", None, OrdStatus.CANCELED), ("a3", None, OrdStatus.CANCELED), ("b1", None, OrdStatus.CANCELED)
@@ -505,8 +499,8 @@ def test_mass_cancel_by_session() -> None:
 
 def test_cancel_session_orders_on_disconnect() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.30", 1, session_id="s1"), NOW)
-    x.submit(order("A", "a2", BUY, "0.31", 1, session_id="s2"), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 1, session_id="s1"), NOW)
+    x.submit(order_spec(TICKER, "A", "a2", BUY, "0.31", 1, session_id="s2"), NOW)
     x.replace("A", "a1", "a1b", D(2), None, NOW)
     ev = x.cancel_session_orders("s1", NOW)
     assert [(type(e), e.cl_ord_id) for e in ev] == [(Canceled, "a1b")]
@@ -515,30 +509,30 @@ def test_cancel_session_orders_on_disconnect() -> None:
 
 def test_pause_cancels_cancel_on_pause_orders_and_refuses_new_ones() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.30", 1, cancel_on_pause=True), NOW)
-    x.submit(order("A", "a2", BUY, "0.31", 1), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 1, cancel_on_pause=True), NOW)
+    x.submit(order_spec(TICKER, "A", "a2", BUY, "0.31", 1), NOW)
     ev = x.set_market_status(TICKER, MarketStatus.PAUSED, NOW)
     assert [(e.cl_ord_id, e.text) for e in ev] == [("a1", "TRADING_PAUSED")]
     assert x.market(TICKER).status is MarketStatus.PAUSED
-    assert x.submit(order("B", "b1", SELL, "0.31", 1), NOW)[0].text == "TRADING_PAUSED"
+    assert x.submit(order_spec(TICKER, "B", "b1", SELL, "0.31", 1), NOW)[0].text == "TRADING_PAUSED"
     assert x.replace("A", "a2", "a3", D(2), None, NOW)[0].text == "TRADING_PAUSED"
     assert isinstance(x.cancel("A", "a2", "a4", NOW)[0], Canceled)  # cancels still allowed
     assert x.set_market_status(TICKER, MarketStatus.OPEN, NOW) == []
-    assert isinstance(x.submit(order("B", "b1", SELL, "0.31", 1), NOW)[0], Accepted)
+    assert isinstance(x.submit(order_spec(TICKER, "B", "b1", SELL, "0.31", 1), NOW)[0], Accepted)
 
 
 def test_close_ends_every_resting_order_in_that_market_only() -> None:
     other = "OTHER-26MAR02"
     x = make_exchange(markets=[MarketConfig(TICKER), MarketConfig(other)])
-    x.submit(order("A", "a1", BUY, "0.30", 1), NOW)
-    x.submit(order("B", "b1", SELL, "0.60", 2), NOW)
-    x.submit(order("A", "a2", BUY, "0.30", 1, ticker=other), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 1), NOW)
+    x.submit(order_spec(TICKER, "B", "b1", SELL, "0.60", 2), NOW)
+    x.submit(order_spec(other, "A", "a2", BUY, "0.30", 1), NOW)
     ev = x.set_market_status(TICKER, MarketStatus.CLOSED, NOW)
     assert [(type(e), e.order.cl_ord_id, e.text) for e in ev] == [(Expired, "a1", MARKET_CLOSED),
                                                                   (Expired, "b1", MARKET_CLOSED)]
     assert [o.cl_ord_id for o in x.open_orders()] == ["a2"]
     assert x.account("B").reserved == 0 and x.account("A").reserved == D("0.30")
-    assert x.submit(order("A", "a3", BUY, "0.30", 1), NOW)[0].text == "MARKET_ALREADY_CLOSED"
+    assert x.submit(order_spec(TICKER, "A", "a3", BUY, "0.30", 1), NOW)[0].text == "MARKET_ALREADY_CLOSED"
 
 
 # --- max execution cost ---------------------------------------------------------------------
@@ -546,23 +540,23 @@ def test_close_ends_every_resting_order_in_that_market_only() -> None:
 
 def test_max_execution_cost() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", SELL, "0.40", 5), NOW)
-    x.submit(order("A", "a2", SELL, "0.45", 5), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", SELL, "0.40", 5), NOW)
+    x.submit(order_spec(TICKER, "A", "a2", SELL, "0.45", 5), NOW)
     # 5 x 0.40 + 5 x 0.45 = $4.25 to buy 10
-    ev = x.submit(order("B", "b1", BUY, "0.50", 10, max_execution_cost=D("4.24")), NOW)
+    ev = x.submit(order_spec(TICKER, "B", "b1", BUY, "0.50", 10, max_execution_cost=D("4.24")), NOW)
     assert kinds(ev) == [Accepted, Canceled] and ev[1].text == MAX_COST_EXCEEDED
     assert x.account("B").balance == D(1000)
-    ev = x.submit(order("B", "b2", BUY, "0.50", 10, max_execution_cost=D("4.25")), NOW)
+    ev = x.submit(order_spec(TICKER, "B", "b2", BUY, "0.50", 10, max_execution_cost=D("4.25")), NOW)
     assert [q for _, _, q in trades(ev)] == [5, 5]
 
 
 def test_max_execution_cost_counts_the_no_price_and_the_unfilled_rest_at_the_limit() -> None:
     x = make_exchange()
-    x.submit(order("A", "a1", BUY, "0.60", 2), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.60", 2), NOW)
     # buy NO: 2 fill at 40c, 3 would rest at 45c: $0.80 + $1.35 = $2.15
-    ev = x.submit(order("B", "b1", SELL, "0.55", 5, max_execution_cost=D("2.14")), NOW)
+    ev = x.submit(order_spec(TICKER, "B", "b1", SELL, "0.55", 5, max_execution_cost=D("2.14")), NOW)
     assert ev[-1].text == MAX_COST_EXCEEDED
-    ev = x.submit(order("B", "b2", SELL, "0.55", 5, max_execution_cost=D("2.15")), NOW)
+    ev = x.submit(order_spec(TICKER, "B", "b2", SELL, "0.55", 5, max_execution_cost=D("2.15")), NOW)
     assert [q for _, _, q in trades(ev)] == [2] and x.offers(TICKER)[0].leaves_qty == 3
 
 
@@ -579,15 +573,15 @@ def test_taker_fee_rounds_up_to_the_cent() -> None:
 
 def test_balances_positions_and_netting() -> None:
     x = make_exchange("A", "B", "C", balance=D(100))
-    x.submit(order("B", "b1", SELL, "0.40", 10), NOW)
-    x.submit(order("A", "a1", BUY, "0.40", 10), NOW)  # A takes 10 YES at 40c
+    x.submit(order_spec(TICKER, "B", "b1", SELL, "0.40", 10), NOW)
+    x.submit(order_spec(TICKER, "A", "a1", BUY, "0.40", 10), NOW)  # A takes 10 YES at 40c
     fee1 = taker_fee(D(10), D("0.40"))
     assert fee1 == D("0.17")  # 0.168
     assert x.account("A").balance == D(100) - D(4) - fee1 and x.account("A").positions == {TICKER: D(10)}
     assert x.account("B").balance == D(94) and x.account("B").positions == {TICKER: D(-10)}
 
-    x.submit(order("C", "c1", BUY, "0.60", 4), NOW)  # C bids 60c for YES
-    ev = x.submit(order("A", "a2", SELL, "0.55", 4), NOW)  # A sells 4 YES (buys 4 NO at 40c): nets 4 pairs
+    x.submit(order_spec(TICKER, "C", "c1", BUY, "0.60", 4), NOW)  # C bids 60c for YES
+    ev = x.submit(order_spec(TICKER, "A", "a2", SELL, "0.55", 4), NOW)  # A sells 4 YES (buys 4 NO at 40c): nets 4 pairs
     fee2 = taker_fee(D(4), D("0.60"))
     assert fee2 == D("0.07")  # 0.0672
     assert only(ev, PositionMoved) == [PositionMoved("A", TICKER, D(6)), PositionMoved("C", TICKER, D(4))]
@@ -596,8 +590,8 @@ def test_balances_positions_and_netting() -> None:
     assert a.balance == D(100) - D(4) - fee1 - D("1.60") + D(4) - fee2 and a.reserved == 0
     assert a.positions == {TICKER: D(6)}
 
-    x.submit(order("B", "b2", BUY, "0.30", 15), NOW)  # B buys YES back: nets 10, then holds 5 YES
-    ev = x.submit(order("C", "c2", SELL, "0.30", 15), NOW)
+    x.submit(order_spec(TICKER, "B", "b2", BUY, "0.30", 15), NOW)  # B buys YES back: nets 10, then holds 5 YES
+    ev = x.submit(order_spec(TICKER, "C", "c2", SELL, "0.30", 15), NOW)
     b = x.account("B")
     assert b.positions == {TICKER: D(5)}
     assert b.balance == D(94) - D("4.50") + D(10)
@@ -609,7 +603,7 @@ def test_balances_positions_and_netting() -> None:
 
 def test_snapshots_are_immutable() -> None:
     x = make_exchange()
-    snap = x.submit(order("A", "a1", BUY, "0.30", 1), NOW)[0].order
+    snap = x.submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 1), NOW)[0].order
     with pytest.raises(dataclasses.FrozenInstanceError):
         snap.leaves_qty = D(0)  # type: ignore[misc]
     x.cancel("A", "a1", "a2", NOW)
@@ -619,7 +613,7 @@ def test_snapshots_are_immutable() -> None:
 
 def test_naive_time_is_refused() -> None:
     with pytest.raises(ValueError):
-        make_exchange().submit(order("A", "a1", BUY, "0.30", 1), datetime(2026, 3, 2, 15))
+        make_exchange().submit(order_spec(TICKER, "A", "a1", BUY, "0.30", 1), datetime(2026, 3, 2, 15))
 
 
 # --- properties -----------------------------------------------------------------------------

@@ -26,65 +26,19 @@ from fixengine.orders.reports import (
     CancelReject,
     CxlRejResponseTo,
     ExecType,
-    ExecutionReport,
-    Fill,
     OrdStatus,
     Reason,
     RejectCode,
 )
 from fixengine.orders.requests import NewOrder
 from fixengine.kalshi.prices import Action, Contract, WireSide
-
-
-class Exchange:
-    """Writes the reports Kalshi would send for one order, numbering ExecIDs like Kalshi."""
-
-    def __init__(self, cl_ord_id: str, quantity: D, side: WireSide = WireSide.BUY_YES, shard: int = 0,
-                 order_id: str = "O-1"):
-        self.cl_ord_id, self.quantity, self.side, self.shard, self.order_id = cl_ord_id, quantity, side, shard, order_id
-        self.cum = D(0)
-        self.clock = 0
-
-    def _exec_id(self) -> str:
-        self.clock += 1
-        return f"{self.clock};1" + (f";{self.shard}" if self.shard else "")
-
-    def report(self, exec_type: ExecType, status: OrdStatus, *, cl: str | None = None, orig: str | None = None,
-               fill: Fill | None = None, leaves: D | None = None, reason: Reason | None = None,
-               price: D = D("0.45"), exec_id: str | None = None) -> ExecutionReport:
-        leaves = self.quantity - self.cum if leaves is None else leaves
-        return ExecutionReport(
-            exec_id=exec_id or self._exec_id(), exec_type=exec_type, ord_status=status, order_id=self.order_id,
-            cl_ord_id=cl or self.cl_ord_id, orig_cl_ord_id=orig, ticker="HIGHNY-23DEC31", side=self.side,
-            order_qty=self.quantity, cum_qty=self.cum, leaves_qty=leaves, yes_price=price, fill=fill, reason=reason,
-        )
-
-    def new(self) -> ExecutionReport:
-        return self.report(ExecType.NEW, OrdStatus.NEW)
-
-    def trade(self, qty: D, price: D = D("0.45")) -> ExecutionReport:
-        self.cum += qty
-        status = OrdStatus.FILLED if self.cum == self.quantity else OrdStatus.PARTIALLY_FILLED
-        fill = Fill(f"f{self.clock + 1}", f"t{self.clock + 1}", price, qty, D("0.01"), True)
-        return self.report(ExecType.TRADE, status, fill=fill)
-
-    def canceled(self, cl: str, reason: Reason | None = None) -> ExecutionReport:
-        return self.report(ExecType.CANCELED, OrdStatus.CANCELED, cl=cl, orig=self.cl_ord_id, leaves=D(0), reason=reason)
-
-    def replaced(self, cl: str, quantity: D, price: D) -> ExecutionReport:
-        orig, self.cl_ord_id, self.quantity = self.cl_ord_id, cl, quantity
-        return self.report(ExecType.REPLACED, OrdStatus.NEW if self.cum == 0 else OrdStatus.PARTIALLY_FILLED,
-                           orig=orig, price=price)
-
-
-def order(cl: str = "c1", qty: str = "10", **kw) -> NewOrder:
-    return NewOrder.create(ticker="HIGHNY-23DEC31", action=Action.BUY, contract=Contract.YES,
-                           quantity=D(qty), price=D("0.45"), client_order_id=cl, **kw)
+from tests.helpers.orders import book_order
+from tests.helpers.reports import FakeExchange
 
 
 def test_new_partial_full_fill_and_position() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    assert book.submit(order()).status is Status.PENDING_NEW
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    assert book.submit(book_order()).status is Status.PENDING_NEW
     [accepted] = book.apply(x.new())
     assert isinstance(accepted, OrderAccepted) and accepted.order.status is Status.NEW
     assert accepted.order.order_id == "O-1"
@@ -98,8 +52,8 @@ def test_new_partial_full_fill_and_position() -> None:
 
 def test_new_folded_into_first_trade() -> None:
     """Without 21026 Kalshi sends no New before an immediate fill: the Trade acknowledges."""
-    book, x = OrderBook(), Exchange("c1", D(5))
-    book.submit(order(qty="5"))
+    book, x = OrderBook(), FakeExchange("c1", D(5))
+    book.submit(book_order(qty="5"))
     [filled, _] = book.apply(x.trade(D(5)))
     assert filled.order.status is Status.FILLED and filled.order.order_id == "O-1"
 
@@ -110,15 +64,15 @@ def test_buying_no_is_selling_yes_on_the_book_and_shortens_the_position() -> Non
                               quantity=D(3), price=D("0.55"), client_order_id="n1")
     placed = book.submit(request)
     assert (placed.side, placed.yes_price) == (WireSide.SELL_YES, D("0.45"))
-    x = Exchange("n1", D(3), side=WireSide.SELL_YES)
+    x = FakeExchange("n1", D(3), side=WireSide.SELL_YES)
     book.apply(x.new())
     book.apply(x.trade(D(3)))
     assert book.position("", "HIGHNY-23DEC31") == D(-3)
 
 
 def test_cancel_lifecycle() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     book.apply(x.new())
     assert book.cancel("c1", "k1").status is Status.PENDING_CANCEL
     [canceled] = book.apply(x.canceled("k1"))
@@ -129,8 +83,8 @@ def test_cancel_lifecycle() -> None:
 
 
 def test_cancel_reject_leaves_the_order_as_it_was() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     book.apply(x.new())
     book.apply(x.trade(D(2)))
     book.cancel("c1", "k1")
@@ -141,8 +95,8 @@ def test_cancel_reject_leaves_the_order_as_it_was() -> None:
 
 
 def test_replace_changes_price_quantity_and_the_current_clordid() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     book.apply(x.new())
     book.apply(x.trade(D(2)))
     book.replace("c1", "r1", D(8))
@@ -155,38 +109,38 @@ def test_replace_changes_price_quantity_and_the_current_clordid() -> None:
 
 
 def test_replace_below_filled_is_refused_before_sending() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     book.apply(x.trade(D(4)))
     with pytest.raises(BookError, match="below the 4 already filled"):
         book.replace("c1", "r1", D(3))
 
 
 def test_reject_is_terminal_and_typed() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     [rejected] = book.apply(x.report(ExecType.REJECTED, OrdStatus.REJECTED, leaves=D(0), reason=Reason.of("INSUFFICIENT_BALANCE", 3)))
     assert isinstance(rejected, OrderRejected) and rejected.order.status is Status.REJECTED
     assert rejected.order.reason == Reason(RejectCode.INSUFFICIENT_BALANCE, 3, "INSUFFICIENT_BALANCE")
 
 
 def test_unknown_outcome_allows_a_retry_with_the_same_clordid() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     [event] = book.apply(x.report(ExecType.REJECTED, OrdStatus.REJECTED, leaves=D(0), reason=Reason.of("EXCHANGE_UNAVAILABLE", 99)))
     assert event.order.outcome_unknown and event.order.status is Status.PENDING_NEW
-    again = book.submit(order())  # same ClOrdID: allowed, the same order
+    again = book.submit(book_order())  # same ClOrdID: allowed, the same order
     assert again.key == "c1"
     book.apply(x.new())
     assert book.order("c1").status is Status.NEW and not book.order("c1").outcome_unknown
 
 
 def test_stale_marks_live_orders_of_one_account_until_news_or_confirmation() -> None:
-    book, live, done = OrderBook(), Exchange("live", D(10)), Exchange("done", D(1), shard=1)
-    book.submit(order("live"), "acct")
-    book.submit(order("sent"), "acct")  # never acknowledged
-    book.submit(order("done", qty="1"), "acct")
-    book.submit(order("other"), "other-acct")
+    book, live, done = OrderBook(), FakeExchange("live", D(10)), FakeExchange("done", D(1), shard=1)
+    book.submit(book_order("live"), "acct")
+    book.submit(book_order("sent"), "acct")  # never acknowledged
+    book.submit(book_order("done", qty="1"), "acct")
+    book.submit(book_order("other"), "other-acct")
     book.apply(live.new())
     book.apply(dataclasses.replace(done.trade(D(1)), order_id="O-2"))
     marked = book.mark_stale("acct")
@@ -202,16 +156,16 @@ def test_stale_marks_live_orders_of_one_account_until_news_or_confirmation() -> 
 
 def test_clordids_are_unique_forever() -> None:
     book = OrderBook()
-    book.submit(order("c1"))
+    book.submit(book_order("c1"))
     with pytest.raises(BookError, match="unique forever"):
-        book.submit(order("c1"))
+        book.submit(book_order("c1"))
     with pytest.raises(BookError, match="unique forever"):
         book.cancel("c1", "c1")
 
 
 def test_duplicate_reports_are_ignored_by_execid_per_shard() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10), shard=2)
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10), shard=2)
+    book.submit(book_order())
     trade = x.trade(D(4))
     assert book.apply(trade)
     assert book.apply(trade) == []
@@ -220,22 +174,22 @@ def test_duplicate_reports_are_ignored_by_execid_per_shard() -> None:
 
 
 def test_pending_reports_are_never_deduplicated() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     pending = x.report(ExecType.PENDING_NEW, OrdStatus.PENDING_NEW, exec_id="-1;-1")
     assert book.apply(pending) and book.apply(pending)
     assert pending.dedupe_key is None
 
 
 def test_report_for_an_unknown_order_is_surfaced() -> None:
-    book, x = OrderBook(), Exchange("elsewhere", D(1))
+    book, x = OrderBook(), FakeExchange("elsewhere", D(1))
     [event] = book.apply(x.new())
     assert isinstance(event, UnmatchedReport)
 
 
 def test_fill_while_cancel_in_flight_keeps_the_cancel_pending() -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     book.apply(x.new())
     book.cancel("c1", "k1")
     book.apply(x.trade(D(3)))
@@ -262,8 +216,8 @@ steps = st.lists(
 @given(quantity=st.integers(1, 1000), script=steps, folded=st.booleans())
 def test_invariants_hold_for_any_sequence_of_reports(quantity: int, script, folded: bool) -> None:
     qty = D(quantity) / 100
-    book, x = OrderBook(), Exchange("c1", qty)
-    book.submit(order(qty=str(qty)))
+    book, x = OrderBook(), FakeExchange("c1", qty)
+    book.submit(book_order(qty=str(qty)))
     sent = [] if folded else [x.new()]
     for r in sent:
         book.apply(r)
@@ -306,8 +260,8 @@ def test_invariants_hold_for_any_sequence_of_reports(quantity: int, script, fold
 @settings(max_examples=100, deadline=None)
 @given(late=st.sampled_from(["new", "replaced", "pending"]))
 def test_terminal_states_absorb(late: str) -> None:
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     book.apply(x.new())
     book.cancel("c1", "k1")
     book.apply(x.canceled("k1"))
@@ -320,8 +274,8 @@ def test_terminal_states_absorb(late: str) -> None:
 
 def test_a_fill_reported_after_the_order_ended_is_recorded_and_the_order_stays_ended() -> None:
     """A fill is a fill: one whose report was lost, brought later (a heal), still counts once."""
-    book, x = OrderBook(), Exchange("c1", D(10))
-    book.submit(order())
+    book, x = OrderBook(), FakeExchange("c1", D(10))
+    book.submit(book_order())
     book.apply(x.new())
     late_fill = x.trade(D(2))  # happened; its report arrives after the cancel's
     book.cancel("c1", "k1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from decimal import Decimal as D
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from fixengine.config import SessionConfig
 from fixengine.kalshi.facts import SessionType
 from fixengine.orders.entry import OrderEntry, SendFailed
-from fixengine.orders.book import Status
+from fixengine.orders.book import OrderAccepted, Status
 from fixengine.orders.book import OrderBook
 from fixengine.orders.journal import Journal, replay_book
 from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder
@@ -48,7 +49,8 @@ def test_an_order_queued_but_refused_by_the_transport_becomes_outcome_unknown(tm
     assert sent == [] and len(soon) == 1  # queued for the end of the loop turn, not sent yet
     soon[0]()
     assert [m for m, _ in sent] == ["D"]
-    assert published == [SendFailed("nr", "D", "c1", "session nr could not send: not logged on")]
+    (failed,) = published  # made when it happened: its ``at`` is whatever the clock said
+    assert failed == SendFailed("nr", "D", "c1", "session nr could not send: not logged on", at=failed.at)
     order = entry.book.order(placed.key)
     assert order.status is Status.PENDING_NEW and order.outcome_unknown  # may retry with the same ClOrdID
     entry.journal.close()
@@ -72,6 +74,7 @@ def test_a_cancel_the_transport_refused_leaves_the_order_as_it_was(tmp_path) -> 
     entry.cancel("nr", CancelOrder(order=placed.key, client_order_id="x1"))
     soon.pop()()
     assert [type(e).__name__ for e in published] == ["SendFailed", "CancelRejected"]
+    assert {e.session for e in published} == {"nr"}  # the book's CancelRejected too: stamped when published
     order = entry.book.order(placed.key)
     assert order.status is Status.PENDING_NEW and order.pending is None  # no cancel in flight
     transport_up[0] = True
@@ -91,6 +94,23 @@ def placed_entry(tmp_path, *, reconciled: bool = False) -> tuple[OrderEntry, lis
 def an_order(cl: str) -> NewOrder:
     return NewOrder.create(ticker="T-1", action=Action.BUY, contract=Contract.YES, quantity=D(1), price=D("0.40"),
                            client_order_id=cl)
+
+
+def test_the_books_events_are_published_with_the_session_the_report_came_on(tmp_path) -> None:
+    """The book is pure and serves every session: it knows neither the session nor the time, so
+    the order entry stamps both on the events before they are published."""
+    entry, published, _ = placed_entry(tmp_path)
+    entry.submit("nr", an_order("c1"))
+    ack = "".join(f"{tag}={value}\x01" for tag, value in [
+        (8, "FIXT.1.1"), (9, "0"), (35, "8"), (34, "2"), (37, "O-1"), (11, "c1"), (17, "1;1"), (150, "0"),
+        (39, "0"), (55, "T-1"), (54, "1"), (38, "1"), (14, "0"), (151, "1"), (44, "40"), (10, "000"),
+    ])
+    before = datetime.now(timezone.utc)
+    entry.on_messages([("nr", "8", ack)])
+    (accepted,) = published
+    assert isinstance(accepted, OrderAccepted) and accepted.order.order_id == "O-1"
+    assert accepted.session == "nr" and accepted.at >= before
+    entry.journal.close()
 
 
 def test_with_reconciliation_an_unknown_outcome_is_not_retried(tmp_path) -> None:

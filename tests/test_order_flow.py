@@ -7,6 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from conformance.harness import session_to
 from fixengine.config import LogonFlags
 from fixengine.fix.dialect import Dialect
 from fixengine.engine import Engine
@@ -23,13 +24,10 @@ from fixengine.orders.reports import RejectCode
 from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder, TimeInForce
 from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry
-from tests.conftest import engine_config, session_to
+from tests.helpers.orders import new_order
+from tests.helpers.sessions import engine_config
 
 TICKER = "HIGHNY-23DEC31"
-
-
-def order(action=Action.BUY, contract=Contract.YES, qty="10", price="0.45", **kw) -> NewOrder:
-    return NewOrder.create(ticker=TICKER, action=action, contract=contract, quantity=D(qty), price=D(price), **kw)
 
 
 @pytest.fixture(params=[Dialect.FIXT11, Dialect.FIX44], ids=["fixt11", "fix44"])
@@ -67,10 +65,10 @@ async def trading(tmp_path, make_key, start_simulator, dialect, use_dollars):
 async def test_new_partial_then_full_fill_at_the_makers_price(trading) -> None:
     engine, sim, maker, taker = trading
     events = engine.events()
-    offer = await engine.submit("maker", order(Action.SELL, qty="10", price="0.44"))
+    offer = await engine.submit("maker", new_order(TICKER, Action.SELL, qty="10", price="0.44"))
     accepted = await events.wait_for(OrderAccepted)
     assert accepted.order.key == offer.key and accepted.order.status is Status.NEW
-    bid = await engine.submit("taker", order(Action.BUY, qty="4", price="0.45"))
+    bid = await engine.submit("taker", new_order(TICKER, Action.BUY, qty="4", price="0.45"))
     fills = [await events.wait_for(OrderFilled) for _ in range(2)]
     by_key = {f.order.key: f for f in fills}
     assert by_key[bid.key].order.status is Status.FILLED  # New folded into the Trade
@@ -79,7 +77,7 @@ async def test_new_partial_then_full_fill_at_the_makers_price(trading) -> None:
     # Collateral: the taker paid 4 x $0.44 and a $0.07 fee; the maker put up 4 x (1 - 0.44) for NO.
     assert by_key[bid.key].fill.balance_change == D("-1.83") and by_key[bid.key].fill.fee == D("0.07")
     assert by_key[offer.key].fill.balance_change == D("-2.24")
-    rest = await engine.submit("taker", order(Action.BUY, qty="6", price="0.44"))
+    rest = await engine.submit("taker", new_order(TICKER, Action.BUY, qty="6", price="0.44"))
     while not all(engine.book.order(k).status is Status.FILLED for k in (offer.key, rest.key)):
         await events.wait_for(OrderFilled)
     assert engine.book.position(taker.key_id, TICKER) == D(10)
@@ -91,9 +89,9 @@ async def test_new_partial_then_full_fill_at_the_makers_price(trading) -> None:
 async def test_buy_no_crosses_a_yes_bid(trading) -> None:
     engine, sim, maker, taker = trading
     events = engine.events()
-    await engine.submit("maker", order(Action.BUY, Contract.YES, qty="5", price="0.40"))
+    await engine.submit("maker", new_order(TICKER, Action.BUY, Contract.YES, qty="5", price="0.40"))
     await events.wait_for(OrderAccepted)
-    no = await engine.submit("taker", order(Action.BUY, Contract.NO, qty="5", price="0.60"))
+    no = await engine.submit("taker", new_order(TICKER, Action.BUY, Contract.NO, qty="5", price="0.60"))
     filled = await events.wait_for(OrderFilled)
     while filled.order.key != no.key:
         filled = await events.wait_for(OrderFilled)
@@ -104,7 +102,7 @@ async def test_buy_no_crosses_a_yes_bid(trading) -> None:
 async def test_cancel_and_cancel_of_an_unknown_order(trading) -> None:
     engine, sim, _, _ = trading
     events = engine.events()
-    placed = await engine.submit("maker", order())
+    placed = await engine.submit("maker", new_order(TICKER))
     await events.wait_for(OrderAccepted)
     await engine.cancel("maker", CancelOrder.create(order=placed.key))
     canceled = await events.wait_for(OrderCanceled)
@@ -119,7 +117,7 @@ async def test_requests_of_one_loop_turn_go_out_in_order_after_one_commit(tradin
     loop, are journaled together and reach the exchange in the order they were requested."""
     engine, sim, maker, _ = trading
     events = engine.events()
-    placed = [await engine.submit("maker", order(price=f"0.3{i}")) for i in range(5)]
+    placed = [await engine.submit("maker", new_order(TICKER, price=f"0.3{i}")) for i in range(5)]
     await engine.cancel("maker", CancelOrder.create(order=placed[0].key))
     canceled = await events.wait_for(OrderCanceled)
     assert canceled.order.key == placed[0].key
@@ -132,7 +130,7 @@ async def test_requests_of_one_loop_turn_go_out_in_order_after_one_commit(tradin
 async def test_replace_price_and_quantity(trading) -> None:
     engine, sim, _, _ = trading
     events = engine.events()
-    placed = await engine.submit("maker", order(qty="10", price="0.40"))
+    placed = await engine.submit("maker", new_order(TICKER, qty="10", price="0.40"))
     await events.wait_for(OrderAccepted)
     await engine.replace("maker", ReplaceOrder.create(order=placed.key, quantity=D(7), price=D("0.42")))
     replaced = await events.wait_for(OrderReplaced)
@@ -145,7 +143,7 @@ async def test_replace_price_and_quantity(trading) -> None:
 async def test_insufficient_balance_and_closed_market_are_typed_rejects(trading) -> None:
     engine, _, _, _ = trading
     events = engine.events()
-    await engine.submit("taker", order(qty="100000", price="0.50"))
+    await engine.submit("taker", new_order(TICKER, qty="100000", price="0.50"))
     rejected = await events.wait_for(OrderRejected)
     assert rejected.order.status is Status.REJECTED
     assert (rejected.order.reason.code, rejected.order.reason.number) == (RejectCode.INSUFFICIENT_BALANCE, 3)
@@ -158,9 +156,9 @@ async def test_insufficient_balance_and_closed_market_are_typed_rejects(trading)
 async def test_ioc_partial_fill_ends_canceled(trading) -> None:
     engine, _, _, _ = trading
     events = engine.events()
-    await engine.submit("maker", order(Action.SELL, qty="3", price="0.45"))
+    await engine.submit("maker", new_order(TICKER, Action.SELL, qty="3", price="0.45"))
     await events.wait_for(OrderAccepted)
-    ioc = await engine.submit("taker", order(qty="5", price="0.45", time_in_force=TimeInForce.IOC))
+    ioc = await engine.submit("taker", new_order(TICKER, qty="5", price="0.45", time_in_force=TimeInForce.IOC))
     while not engine.book.order(ioc.key).status.terminal:
         await events.next(timeout=10)
     done = engine.book.order(ioc.key)
@@ -169,9 +167,9 @@ async def test_ioc_partial_fill_ends_canceled(trading) -> None:
 
 async def test_invalid_requests_are_refused_before_sending(trading) -> None:
     engine, sim, _, _ = trading
-    await engine.submit("taker", order(client_order_id="dup-1"))
+    await engine.submit("taker", new_order(TICKER, client_order_id="dup-1"))
     with pytest.raises(InvalidOrderError, match="client_order_id: client_order_id dup-1 was used before"):
-        await engine.submit("taker", order(client_order_id="dup-1"))
+        await engine.submit("taker", new_order(TICKER, client_order_id="dup-1"))
     with pytest.raises(InvalidOrderError, match="no order nope"):
         await engine.cancel("taker", CancelOrder.create(order="nope"))
 
@@ -179,8 +177,8 @@ async def test_invalid_requests_are_refused_before_sending(trading) -> None:
 async def test_mass_cancel_cancels_the_sessions_orders_once_a_second(trading) -> None:
     engine, sim, maker, _ = trading
     events = engine.events()
-    first = await engine.submit("maker", order(price="0.30"))
-    second = await engine.submit("maker", order(price="0.31"))
+    first = await engine.submit("maker", new_order(TICKER, price="0.30"))
+    second = await engine.submit("maker", new_order(TICKER, price="0.31"))
     for _ in range(2):
         await events.wait_for(OrderAccepted)
     await engine.mass_cancel("maker")

@@ -8,20 +8,18 @@ from decimal import Decimal as D
 
 import pytest
 
+from conformance.harness import session_to
 from fixengine.config import LogonFlags
 from fixengine.engine import Engine
 from fixengine.orders.book import OrderAccepted, OrderCanceled, OrderExpired, OrderFilled, OrderPending, Status
 from fixengine.orders.reports import RejectCode
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder, SelfTradePrevention, TimeInForce
-from fixengine.kalshi.prices import Action, Contract
+from fixengine.kalshi.prices import Action
 from simulator.config import MarketEntry
-from tests.conftest import engine_config, session_to
+from tests.helpers.orders import new_order
+from tests.helpers.sessions import engine_config
 
 TICKER = "HIGHNY-23DEC31"
-
-
-def order(action=Action.BUY, qty="10", price="0.45", **kw) -> NewOrder:
-    return NewOrder.create(ticker=TICKER, action=action, contract=Contract.YES, quantity=D(qty), price=D(price), **kw)
 
 
 @pytest.fixture
@@ -66,8 +64,8 @@ async def rest(engine, events, session: str, request: NewOrder) -> str:
 
 async def test_post_only_that_would_cross_is_canceled(venue) -> None:
     async with venue() as (engine, events, _):
-        await rest(engine, events, "maker", order(Action.SELL, price="0.45"))
-        key = (await engine.submit("taker", order(price="0.45", post_only=True))).key
+        await rest(engine, events, "maker", new_order(TICKER, Action.SELL, price="0.45"))
+        key = (await engine.submit("taker", new_order(TICKER, price="0.45", post_only=True))).key
         await settle(engine, events, key)
         o = engine.book.order(key)
         assert (o.status, o.cum_qty, o.reason.code) == (Status.CANCELED, 0, RejectCode.POST_ONLY_CROSS)
@@ -75,8 +73,8 @@ async def test_post_only_that_would_cross_is_canceled(venue) -> None:
 
 async def test_fok_without_enough_volume_is_canceled_unfilled(venue) -> None:
     async with venue() as (engine, events, sim):
-        await rest(engine, events, "maker", order(Action.SELL, qty="3"))
-        key = (await engine.submit("taker", order(qty="5", time_in_force=TimeInForce.FOK))).key
+        await rest(engine, events, "maker", new_order(TICKER, Action.SELL, qty="3"))
+        key = (await engine.submit("taker", new_order(TICKER, qty="5", time_in_force=TimeInForce.FOK))).key
         await settle(engine, events, key)
         o = engine.book.order(key)
         assert (o.status, o.cum_qty, o.reason.code) == (Status.CANCELED, 0, RejectCode.FOK_INSUFFICIENT_VOLUME)
@@ -87,7 +85,7 @@ async def test_fok_without_enough_volume_is_canceled_unfilled(venue) -> None:
 async def test_gtd_order_expires_on_time(venue, expired_status) -> None:
     async with venue(LogonFlags(use_expired_ord_status=expired_status)) as (engine, events, _):
         soon = datetime.now(timezone.utc) + timedelta(seconds=1)
-        key = await rest(engine, events, "maker", order(time_in_force=TimeInForce.GTD, expire_time=soon))
+        key = await rest(engine, events, "maker", new_order(TICKER, time_in_force=TimeInForce.GTD, expire_time=soon))
         await settle(engine, events, key)
         o = engine.book.order(key)
         assert o.status is (Status.EXPIRED if expired_status else Status.CANCELED)
@@ -97,8 +95,8 @@ async def test_gtd_order_expires_on_time(venue, expired_status) -> None:
 @pytest.mark.parametrize("mode", [SelfTradePrevention.TAKER_AT_CROSS, SelfTradePrevention.MAKER])
 async def test_self_trade_prevention(venue, mode) -> None:
     async with venue() as (engine, events, sim):
-        mine = await rest(engine, events, "maker", order(Action.SELL, qty="5"))
-        taker = (await engine.submit("maker", order(qty="5", self_trade_prevention=mode))).key
+        mine = await rest(engine, events, "maker", new_order(TICKER, Action.SELL, qty="5"))
+        taker = (await engine.submit("maker", new_order(TICKER, qty="5", self_trade_prevention=mode))).key
         if mode is SelfTradePrevention.TAKER_AT_CROSS:
             await settle(engine, events, taker)
             assert engine.book.order(taker).reason.code is RejectCode.TAKER_CANCEL_FOR_SELF_TRADE_PREVENTION
@@ -112,8 +110,8 @@ async def test_self_trade_prevention(venue, mode) -> None:
 
 async def test_replace_to_the_filled_quantity_cancels_the_rest(venue) -> None:
     async with venue() as (engine, events, _):
-        key = await rest(engine, events, "maker", order(Action.SELL, qty="10"))
-        await engine.submit("taker", order(qty="4"))
+        key = await rest(engine, events, "maker", new_order(TICKER, Action.SELL, qty="10"))
+        await engine.submit("taker", new_order(TICKER, qty="4"))
         while engine.book.order(key).cum_qty < 4:
             await events.wait_for(OrderFilled)
         await engine.replace("maker", ReplaceOrder.create(order=key, quantity=D(4)))
@@ -125,8 +123,8 @@ async def test_replace_to_the_filled_quantity_cancels_the_rest(venue) -> None:
 async def test_new_is_folded_into_the_first_trade_unless_21026(venue) -> None:
     for always_new in (False, True):
         async with venue(LogonFlags(always_emit_new_before_trade=always_new)) as (engine, events, _):
-            await rest(engine, events, "maker", order(Action.SELL, qty="2"))
-            key = (await engine.submit("taker", order(qty="2"))).key
+            await rest(engine, events, "maker", new_order(TICKER, Action.SELL, qty="2"))
+            key = (await engine.submit("taker", new_order(TICKER, qty="2"))).key
             seen = await settle(engine, events, key)
             acks = [e for e in seen if isinstance(e, OrderAccepted) and e.order.key == key]
             assert len(acks) == (1 if always_new else 0), [type(e).__name__ for e in seen]
@@ -135,7 +133,7 @@ async def test_new_is_folded_into_the_first_trade_unless_21026(venue) -> None:
 async def test_pending_reports_unless_21011(venue) -> None:
     for skip in (False, True):
         async with venue(LogonFlags(skip_pending_exec_reports=skip)) as (engine, events, _):
-            placed = await engine.submit("maker", order())
+            placed = await engine.submit("maker", new_order(TICKER))
             await events.wait_for(OrderAccepted)
             stream = engine.events()
             pending_seen = False
@@ -150,8 +148,8 @@ async def test_pending_reports_unless_21011(venue) -> None:
 async def test_21008_keeps_the_original_order_quantity_on_cancel(venue) -> None:
     for preserve in (False, True):
         async with venue(LogonFlags(preserve_original_order_qty=preserve)) as (engine, events, _):
-            key = await rest(engine, events, "maker", order(Action.SELL, qty="10"))
-            await engine.submit("taker", order(qty="3"))
+            key = await rest(engine, events, "maker", new_order(TICKER, Action.SELL, qty="10"))
+            await engine.submit("taker", new_order(TICKER, qty="3"))
             while engine.book.order(key).cum_qty < 3:
                 await events.wait_for(OrderFilled)
             await engine.cancel("maker", CancelOrder.create(order=key))
@@ -161,8 +159,8 @@ async def test_21008_keeps_the_original_order_quantity_on_cancel(venue) -> None:
 
 async def test_ioc_gets_its_own_cancel_report_with_21007(venue) -> None:
     async with venue(LogonFlags(enable_ioc_cancel_report=True)) as (engine, events, _):
-        await rest(engine, events, "maker", order(Action.SELL, qty="3"))
-        key = (await engine.submit("taker", order(qty="5", time_in_force=TimeInForce.IOC))).key
+        await rest(engine, events, "maker", new_order(TICKER, Action.SELL, qty="3"))
+        key = (await engine.submit("taker", new_order(TICKER, qty="5", time_in_force=TimeInForce.IOC))).key
         canceled = await events.wait_for(OrderCanceled)
         assert canceled.order.key == key and canceled.order.reason.code is RejectCode.IMMEDIATE_OR_CANCELLED
         assert (canceled.order.cum_qty, canceled.order.status) == (D(3), Status.CANCELED)
@@ -171,7 +169,7 @@ async def test_ioc_gets_its_own_cancel_report_with_21007(venue) -> None:
 async def test_expired_event_type_for_21012(venue) -> None:
     async with venue(LogonFlags(use_expired_ord_status=True)) as (engine, events, _):
         soon = datetime.now(timezone.utc) + timedelta(seconds=1)
-        await rest(engine, events, "maker", order(time_in_force=TimeInForce.GTD, expire_time=soon))
+        await rest(engine, events, "maker", new_order(TICKER, time_in_force=TimeInForce.GTD, expire_time=soon))
         expired = await events.wait_for(OrderExpired)
         assert expired.order.status is Status.EXPIRED
 
@@ -186,7 +184,7 @@ async def test_seed_orders_from_config_give_a_lone_client_a_counterparty(tmp_pat
     async with Engine(engine_config(tmp_path, session_to(sim, key))) as engine:
         await engine.wait_logged_on()
         events = engine.events()
-        key_ = (await engine.submit("s1", order(qty="3", price="0.52"))).key
+        key_ = (await engine.submit("s1", new_order(TICKER, qty="3", price="0.52"))).key
         await settle(engine, events, key_)
         assert engine.book.order(key_).status is Status.FILLED
         assert engine.book.position(key.key_id, TICKER) == D(3)

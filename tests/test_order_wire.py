@@ -10,7 +10,6 @@ import pytest
 import quickfix as fix
 
 from fixengine.fix.dialect import Dialect
-from fixengine.fix.dictionary import build_dictionaries
 from fixengine.fix.framing import encode, parse
 from fixengine.orders.reports import CxlRejResponseTo, ExecType, OrdStatus, RejectCode
 from fixengine.orders.requests import NewOrder, SelfTradePrevention, TimeInForce
@@ -28,15 +27,6 @@ from fixengine.kalshi.prices import Action, Contract, PriceError, WireSide
 
 NOW = datetime(2026, 11, 21, 17, 0, 0, 123000, tzinfo=timezone.utc)
 HEADER = [(34, "2"), (49, "key"), (56, "KalshiNR"), (52, "20261121-17:00:00.123")]
-
-
-@pytest.fixture(scope="module")
-def dictionaries(tmp_path_factory):
-    out = {}
-    for dialect in Dialect:
-        paths = build_dictionaries(dialect, tmp_path_factory.mktemp(dialect.value))
-        out[dialect] = (fix.DataDictionary(str(paths.session)), fix.DataDictionary(str(paths.application)))
-    return out
 
 
 def validate(dictionaries, dialect: Dialect, msg_type: str, body) -> None:

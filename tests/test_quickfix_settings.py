@@ -5,7 +5,7 @@ from __future__ import annotations
 from fixengine.config import EngineConfig, LogonFlags, SessionConfig
 from fixengine.fix.dialect import Dialect
 from fixengine.kalshi.facts import SessionType
-from fixengine.fix.settings import initiator_settings, session_id
+from fixengine.session.settings import initiator_settings, session_id
 
 
 def test_only_retransmission_sessions_keep_sent_messages(tmp_path) -> None:
@@ -27,7 +27,7 @@ def test_sent_requests_are_those_the_store_counted(tmp_path) -> None:
     """QuickFIX stores a message, then counts it in the next sender MsgSeqNum, then sends it. A
     process killed between the first two left a request in the store's body that never left (its
     number went to the next Logon): only counted numbers' latest index entries are sent."""
-    from fixengine.fix.settings import sent_cl_ord_ids
+    from fixengine.fix.store import sent_cl_ord_ids
 
     assert sent_cl_ord_ids(tmp_path) is None
     messages = [b"8=FIXT.1.1\x019=5\x0135=D\x0134=1\x0111=sent\x0110=000\x01",

@@ -5,32 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 from decimal import Decimal as D
 
 import pytest
 
+from conformance.harness import RawClient, sending_time_now, session_to
 from fixengine.config import EngineConfig, RestConfig
 from fixengine.engine import Engine
 from fixengine.events import LoggedOn, SequenceGap
 from fixengine.orders.entry import BookHeld, BookReleased, BookUnconfirmedError
 from fixengine.orders.book import OrderAccepted, Status
-from fixengine.orders.requests import NewOrder
-from fixengine.kalshi.prices import Action, Contract
 from fixengine.reconcile.compare import Kind
 from fixengine.reconcile.runner import ReconciliationDone, ReconciliationFailed
 from simulator.config import MarketEntry
-from tests.conftest import session_to
-from tests.test_simulator_faults import RawClient
-from tests.test_simulator_gate import stamp
+from tests.helpers.orders import yes_bid
+from tests.helpers.sessions import unused_port
 
 TICKER = "RECON-1"
-
-
-def order(price: str = "0.40", quantity: int = 5) -> NewOrder:
-    return NewOrder.create(ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=D(quantity), price=D(price))
 
 
 def engine_config(tmp_path, sim, key, **session) -> EngineConfig:
@@ -88,7 +81,7 @@ async def test_every_logon_holds_new_orders_until_reconciled(tmp_path, simulator
         assert "waiting for reconciliation" in held.reason
         await events.wait_for(ReconciliationDone)
         await events.wait_for(BookReleased)
-        placed = await engine.submit("s1", order())
+        placed = await engine.submit("s1", yes_bid(TICKER))
         assert (await events.wait_for(OrderAccepted)).order.key == placed.key
     finally:
         await engine.stop()
@@ -98,12 +91,12 @@ async def test_an_nr_gap_is_healed_by_reconciliation_and_the_hold_released(tmp_p
     sim, key = simulator
     engine, events = await reconciled_engine(engine_config(tmp_path, sim, key))
     try:
-        await engine.submit("s1", order("0.40"))
+        await engine.submit("s1", yes_bid(TICKER, "0.40"))
         await events.wait_for(OrderAccepted)
         sim.faults.drop_outbound(key.key_id, 2)  # PendingNew and New of the next order: never read
-        lost = await engine.submit("s1", order("0.41"))
+        lost = await engine.submit("s1", yes_bid(TICKER, "0.41"))
         assert await asyncio.to_thread(sim.faults.wait_spent, key.key_id)
-        await engine.submit("s1", order("0.42"))  # its reports show the gap
+        await engine.submit("s1", yes_bid(TICKER, "0.42"))  # its reports show the gap
         await events.wait_for(SequenceGap)
         await events.wait_for(BookHeld, timeout=15)
         done = await events.wait_for(ReconciliationDone, timeout=20)
@@ -121,8 +114,8 @@ async def test_changes_behind_the_engines_back_are_found_and_healed(tmp_path, si
     sim, key = simulator
     engine, events = await reconciled_engine(engine_config(tmp_path, sim, key))
     try:
-        to_cancel = await engine.submit("s1", order("0.40"))
-        to_fill = await engine.submit("s1", order("0.41"))
+        to_cancel = await engine.submit("s1", yes_bid(TICKER, "0.40"))
+        to_fill = await engine.submit("s1", yes_bid(TICKER, "0.41"))
         for _ in range(2):
             await events.wait_for(OrderAccepted)
         await asyncio.to_thread(sim.admin.cancel_order, engine.book.order(to_cancel.key).order_id)
@@ -156,7 +149,7 @@ async def test_stale_rest_data_is_read_again_until_it_is_newer_than_the_last_rep
     sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)], rest_port=0, rest_lag=1.0)
     engine, events = await reconciled_engine(engine_config(tmp_path, sim, key))
     try:
-        placed = await engine.submit("s1", order())
+        placed = await engine.submit("s1", yes_bid(TICKER))
         await events.wait_for(OrderAccepted)
         # A snapshot taken now would predate the order (1 s of lag) and call it missing.
         findings = await engine.reconcile("s1")
@@ -174,7 +167,7 @@ async def test_the_reconcile_command_reports_heals_and_exits_by_what_remains(tmp
     sim, key = simulator
     config = engine_config(tmp_path, sim, key)
     engine, events = await reconciled_engine(config)
-    placed = await engine.submit("s1", order())
+    placed = await engine.submit("s1", yes_bid(TICKER))
     await events.wait_for(OrderAccepted)
     order_id = engine.book.order(placed.key).order_id
     await engine.stop()
@@ -210,7 +203,7 @@ def place_elsewhere(sim, key) -> None:
     try:
         assert client.logon()[35] == "A"
         client.send("D", [(11, "elsewhere-1"), (55, TICKER), (54, "1"), (38, "1"), (40, "2"), (44, "30"), (59, "1"),
-                          (60, stamp())])
+                          (60, sending_time_now())])
         while client.read().get(150) != "0":  # until it is acknowledged
             pass
         client.send("5", [])
@@ -225,7 +218,7 @@ async def test_reconciliation_also_runs_periodically(tmp_path, simulator) -> Non
     )
     engine, events = await reconciled_engine(config)
     try:
-        placed = await engine.submit("s1", order())
+        placed = await engine.submit("s1", yes_bid(TICKER))
         await events.wait_for(OrderAccepted)
         await asyncio.to_thread(sim.admin.cancel_order, engine.book.order(placed.key).order_id)
         healed = await events.wait_for(ReconciliationDone, timeout=10)  # nobody asked for this one
@@ -237,7 +230,7 @@ async def test_reconciliation_also_runs_periodically(tmp_path, simulator) -> Non
 
 async def test_without_rest_the_hold_stays_and_the_failure_is_reported(tmp_path, simulator) -> None:
     sim, key = simulator
-    dead = free_port()
+    dead = unused_port()
     config = engine_config(tmp_path, sim, key).model_copy(update={"rest": RestConfig(
         base_url=f"http://127.0.0.1:{dead}/trade-api/v2", reconcile_interval=0, timeout=1,
     )})
@@ -250,15 +243,10 @@ async def test_without_rest_the_hold_stays_and_the_failure_is_reported(tmp_path,
         assert f"127.0.0.1:{dead}" in failed.reason or "connect" in failed.reason.lower(), failed.reason
         assert engine.is_book_held("s1")
         with pytest.raises(BookUnconfirmedError):
-            await engine.submit("s1", order())
+            await engine.submit("s1", yes_bid(TICKER))
         engine.confirm_book("s1")  # a human's override
-        placed = await engine.submit("s1", order())
+        placed = await engine.submit("s1", yes_bid(TICKER))
         assert (await events.wait_for(OrderAccepted)).order.key == placed.key
     finally:
         await engine.stop()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

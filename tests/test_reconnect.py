@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance.harness import session_to
 from fixengine.engine import Engine
 from fixengine.errors import LogonRefusedError
 from fixengine.events import ConnectionFailed, LoggedOn, LoggedOut, LogonSent, ReconnectScheduled, SessionStopped
 from fixengine.kalshi.facts import SessionType
 from fixengine.session.reconnect import Backoff, Retry, classify_refusal, retry_delay
-from tests.conftest import engine_config, session_to
-from tests.test_session_events import plain_session, unused_port
+from tests.helpers.sessions import engine_config, plain_session, unused_port
 
 # --- the policy -------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from conformance.harness import session_to
 from fixengine.config import EngineConfig, LogonFlags
 from fixengine.fix.dialect import Dialect
 from fixengine.engine import Engine
@@ -29,7 +30,7 @@ from fixengine.orders.book import OrderAccepted, OrderCanceled, OrderRejected, S
 from fixengine.orders.requests import CancelOrder, NewOrder
 from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry
-from tests.conftest import session_to
+from tests.helpers.orders import yes_bid
 
 TICKER = "RECOVER-1"
 # The two kinds of order-entry session: without retransmission (reset at every logon) and with.
@@ -38,10 +39,6 @@ KINDS = {
     "RT": dict(session_type=SessionType.RT, logon=LogonFlags(reset_seq_num=False)),
 }
 both_kinds = pytest.mark.parametrize("kind", list(KINDS))
-
-
-def order(price: str = "0.40") -> NewOrder:
-    return NewOrder.create(ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=D(5), price=D(price))
 
 
 async def test_a_restarted_rt_session_continues_its_sequence_from_the_store(tmp_path, make_key, start_simulator) -> None:
@@ -56,7 +53,7 @@ async def test_a_restarted_rt_session_continues_its_sequence_from_the_store(tmp_
     try:
         assert (await events.wait_for(LogonSent)).msg_seq_num == 1
         await first.wait_logged_on()
-        placed = await first.submit("s1", order())
+        placed = await first.submit("s1", yes_bid(TICKER))
         await events.wait_for(OrderAccepted)
     finally:
         await first.stop()
@@ -93,7 +90,7 @@ async def logged_on_engine(tmp_path, sim, key, **session):
 async def assert_usable(engine: Engine, events) -> None:
     """An order goes through: the session recovered. (Not a TestRequest: right after a KalshiRT
     logon, a TestRequest sent while the sequences are being recovered can be gap-filled away.)"""
-    placed = await engine.submit("s1", order("0.30"))
+    placed = await engine.submit("s1", yes_bid(TICKER, "0.30"))
     while (await events.wait_for(OrderAccepted, timeout=15)).order.key != placed.key:
         pass
 
@@ -107,11 +104,11 @@ async def test_nr_gap_logs_out_and_back_on_with_reset_and_holds_the_book(tmp_pat
     sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
     engine, events = await logged_on_engine(tmp_path, sim, key)
     try:
-        first = await engine.submit("s1", order("0.40"))
+        first = await engine.submit("s1", yes_bid(TICKER, "0.40"))
         await events.wait_for(OrderAccepted)
         sim.faults.drop_outbound(key.key_id, 1)
-        lost = await engine.submit("s1", order("0.41"))  # its ack is dropped: a gap
-        await engine.submit("s1", order("0.42"))  # its ack shows the gap
+        lost = await engine.submit("s1", yes_bid(TICKER, "0.41"))  # its ack is dropped: a gap
+        await engine.submit("s1", yes_bid(TICKER, "0.42"))  # its ack shows the gap
         gap = await events.wait_for(SequenceGap)
         assert gap.expected is not None
         await events.wait_for(LoggedOut)
@@ -136,7 +133,7 @@ async def test_rt_gap_is_recovered_by_resend_and_applied_once(tmp_path, make_key
     engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS["RT"])
     try:
         sim.faults.drop_outbound(key.key_id, 1)
-        placed = [await engine.submit("s1", order(f"0.4{i}")) for i in range(3)]
+        placed = [await engine.submit("s1", yes_bid(TICKER, f"0.4{i}")) for i in range(3)]
         resend = await events.wait_for(ResendRequested)
         assert resend.begin >= 2
         while any(engine.book.order(p.key).status is Status.PENDING_NEW for p in placed):
@@ -154,12 +151,12 @@ async def test_rt_resend_refused_beyond_retention_relogs_on_with_reset_and_holds
     sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
     engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS["RT"])
     try:
-        first = await engine.submit("s1", order("0.40"))
+        first = await engine.submit("s1", yes_bid(TICKER, "0.40"))
         await events.wait_for(OrderAccepted)
         sim.faults.shorten_retention(key.key_id, 0)  # nothing sent is kept for a resend any more
         sim.faults.drop_outbound(key.key_id, 1)
-        second = await engine.submit("s1", order("0.41"))  # a report of it is dropped
-        third = await engine.submit("s1", order("0.42"))  # its reports show the gap
+        second = await engine.submit("s1", yes_bid(TICKER, "0.41"))  # a report of it is dropped
+        third = await engine.submit("s1", yes_bid(TICKER, "0.42"))  # its reports show the gap
         await events.wait_for(ResendRequested)
         refused = await events.wait_for(ResendRefused)
         assert "MsgType 2, tag 7" in refused.text, refused.text  # BeginSeqNo outside the window
@@ -204,7 +201,7 @@ async def test_a_closed_socket_is_reconnected(tmp_path, make_key, start_simulato
     engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS[kind])
     try:
         sim.faults.close(key.key_id, mid_message=mid_message)
-        placed = await engine.submit("s1", order()) if mid_message else None  # its ack is cut in half
+        placed = await engine.submit("s1", yes_bid(TICKER)) if mid_message else None  # its ack is cut in half
         out = await events.wait_for(LoggedOut)
         assert out.by_counterparty
         await events.wait_for(LoggedOn, timeout=15)
@@ -228,8 +225,8 @@ async def test_garbage_from_the_counterparty_is_survived(tmp_path, make_key, sta
     engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS[kind])
     try:
         getattr(sim.faults, fault)(key.key_id)
-        first = await engine.submit("s1", order("0.40"))  # the message spoiled is its ack
-        second = await engine.submit("s1", order("0.41"))
+        first = await engine.submit("s1", yes_bid(TICKER, "0.40"))  # the message spoiled is its ack
+        second = await engine.submit("s1", yes_bid(TICKER, "0.41"))
         # Either QuickFIX drops the spoiled message (a gap: reconnect, book held) or keeps going;
         # in both the session ends up logged on and the second order known.
         while engine.book.order(second.key).status is Status.PENDING_NEW and not engine.is_book_held("s1"):
@@ -269,7 +266,7 @@ async def test_a_refused_relogon_is_retried_and_the_sequence_goes_on(tmp_path, m
     flags = LogonFlags(reset_seq_num=session_type is SessionType.NR)
     engine, events = await logged_on_engine(tmp_path, sim, key, session_type=session_type, logon=flags)
     try:
-        placed = await engine.submit("s1", order())
+        placed = await engine.submit("s1", yes_bid(TICKER))
         await events.wait_for(OrderAccepted)
         sim.faults.refuse_next_logon(key.key_id, "Exchange closed for maintenance")
         sim.faults.close(key.key_id)
@@ -311,13 +308,13 @@ async def test_a_rate_limited_order_is_rejected_and_the_next_goes_through(tmp_pa
     engine, events = await logged_on_engine(tmp_path, sim, key, dialect=dialect, **KINDS[kind])
     try:
         sim.faults.rate_limit(key.key_id, 1)
-        limited = await engine.submit("s1", order("0.40"))
+        limited = await engine.submit("s1", yes_bid(TICKER, "0.40"))
         business = await events.wait_for(BusinessRejected)
         assert (business.ref_msg_type, business.ref_id, business.reason.number) == ("D", limited.key, 8)
         rejected = await events.wait_for(OrderRejected)
         assert rejected.order.key == limited.key and rejected.order.status is Status.REJECTED
         assert sim.exchange.open_orders(key.key_id) == []
-        again = await engine.submit("s1", order("0.40"))
+        again = await engine.submit("s1", yes_bid(TICKER, "0.40"))
         assert (await events.wait_for(OrderAccepted)).order.key == again.key
     finally:
         await engine.stop()
@@ -342,7 +339,7 @@ async def test_a_possdup_copy_of_a_fill_is_applied_once(tmp_path, make_key, star
     await engine.start()
     try:
         await engine.wait_logged_on()
-        await engine.submit("maker", order("0.40"))
+        await engine.submit("maker", yes_bid(TICKER, "0.40"))
         await events.wait_for(OrderAccepted)
         sim.faults.duplicate_next(taker.key_id)  # the taker's fill report arrives twice
         sell = NewOrder.create(ticker=TICKER, action=Action.SELL, contract=Contract.YES, quantity=D(5), price=D("0.40"))
@@ -363,7 +360,7 @@ async def test_delayed_reports_arrive_late_but_in_order(tmp_path, make_key, star
     engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS[kind])
     try:
         sim.faults.delay(key.key_id, 0.5)
-        placed = [await engine.submit("s1", order(f"0.4{i}")) for i in range(3)]
+        placed = [await engine.submit("s1", yes_bid(TICKER, f"0.4{i}")) for i in range(3)]
         accepted = [(await events.wait_for(OrderAccepted)).order.key for _ in placed]
         assert accepted == [p.key for p in placed]
         sim.faults.clear(key.key_id)
@@ -379,7 +376,7 @@ async def test_a_sequence_reset_from_the_counterparty_is_followed(tmp_path, make
     engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS["RT"])
     try:
         await asyncio.to_thread(sim.faults.sequence_reset, key.key_id, gap_fill)
-        placed = await engine.submit("s1", order())  # its ack comes numbered after the reset
+        placed = await engine.submit("s1", yes_bid(TICKER))  # its ack comes numbered after the reset
         accepted = await events.wait_for(OrderAccepted)
         assert accepted.order.key == placed.key and engine.is_logged_on("s1")
         assert not engine.is_book_held("s1")
@@ -392,10 +389,10 @@ async def test_a_reset_mode_sequence_reset_over_unreceived_messages_holds_the_bo
     sim, _ = start_simulator([key.account()], markets=[MarketEntry(ticker=TICKER)])
     engine, events = await logged_on_engine(tmp_path, sim, key, **KINDS["RT"])
     try:
-        placed = await engine.submit("s1", order())
+        placed = await engine.submit("s1", yes_bid(TICKER))
         await events.wait_for(OrderAccepted)
         sim.faults.drop_outbound(key.key_id, 2)
-        second = await engine.submit("s1", order("0.41"))  # both its reports are dropped: never received ...
+        second = await engine.submit("s1", yes_bid(TICKER, "0.41"))  # both its reports are dropped: never received ...
         assert await asyncio.to_thread(sim.faults.wait_spent, key.key_id)
         new_seq_no = await asyncio.to_thread(sim.faults.sequence_reset, key.key_id, False)  # ... and skipped
         skipped = await events.wait_for(MessagesSkipped)

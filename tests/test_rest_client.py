@@ -12,6 +12,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from fixengine.errors import FixEngineError
+from fixengine.rest.errors import error_for
 from fixengine.rest import (
     DEMO_URL,
     PRODUCTION_URL,
@@ -274,7 +275,7 @@ async def test_bad_arguments_fail_before_sending(rest, call, words):
     ],
 )
 def test_error_bodies_of_every_shape(status, body, cls, code, message, details):
-    error = RestError.from_response("GET", "/trade-api/v2/portfolio/orders?cursor=abc", status, body)
+    error = error_for("GET", "/trade-api/v2/portfolio/orders?cursor=abc", status, body)
     assert type(error) is cls
     assert isinstance(error, FixEngineError)
     assert (error.status, error.code, error.message, error.details) == (status, code, message, details)
@@ -287,7 +288,7 @@ def test_error_bodies_of_every_shape(status, body, cls, code, message, details):
 
 
 def test_error_text_is_readable():
-    error = RestError.from_response(
+    error = error_for(
         "get",
         "/trade-api/v2/portfolio/balance",
         401,
@@ -297,7 +298,7 @@ def test_error_text_is_readable():
     assert str(error) == (
         "GET /trade-api/v2/portfolio/balance: HTTP 401 authentication_error (INCORRECT_API_KEY_SIGNATURE)"
     )
-    nested = RestError.from_response(
+    nested = error_for(
         "GET", "/trade-api/v2/portfolio/orders/x", 404,
         b'{"error":{"code":"not_found","message":"order not found","details":"x"}}',
     )
@@ -305,13 +306,13 @@ def test_error_text_is_readable():
 
 
 def test_retried_errors_say_how_often():
-    error = RestError.from_response("GET", "/trade-api/v2/markets", 429, b'{"error":"too many requests"}', attempts=6)
+    error = error_for("GET", "/trade-api/v2/markets", 429, b'{"error":"too many requests"}', attempts=6)
     assert error.attempts == 6
     assert str(error) == "GET /trade-api/v2/markets: HTTP 429 too many requests [gave up after 6 attempts]"
 
 
 def test_long_error_bodies_are_clipped():
-    error = RestError.from_response("GET", "/trade-api/v2/markets", 500, b"x" * 10_000)
+    error = error_for("GET", "/trade-api/v2/markets", 500, b"x" * 10_000)
     assert len(error.message) <= 300
     assert error.message.endswith("…")
 

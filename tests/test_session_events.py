@@ -4,33 +4,16 @@ we must not trust. Each reaches the user as a readable event."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import datetime, timezone
 
 import pytest
 
-from fixengine.config import SessionConfig
-from fixengine.fix.dialect import Dialect
+from conformance.harness import session_to
 from fixengine.engine import Engine
 from fixengine.events import ConnectionFailed, HeartbeatTimeout, LoggedOn, LoggedOut
 from fixengine.fix.framing import FrameReader, encode, parse
-from fixengine.kalshi.facts import SessionType
-from tests.conftest import TLS_ON, engine_config, session_to
-
-
-def plain_session(key, host: str, port: int, **settings: object) -> SessionConfig:
-    """A FIXT.1.1 KalshiNR session over plain TCP to an address that is not the simulator."""
-    return SessionConfig(
-        name="s1", host=host, port=port, tls=False, dialect=Dialect.FIXT11, session_type=SessionType.NR,
-        api_key_id=key.key_id, private_key_file=key.private_key_file, **settings,  # type: ignore[arg-type]
-    )
-
-
-def unused_port() -> int:
-    """A loopback port that was free a moment ago and has no listener."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from fixengine.fix.timestamps import utc_timestamp
+from tests.helpers.sessions import TLS_ON, engine_config, plain_session, unused_port
 
 
 class SilentAcceptor:
@@ -53,8 +36,7 @@ class SilentAcceptor:
                 return
             frames.feed(data)
         self.logon = dict(parse(message))
-        now = datetime.now(timezone.utc)
-        sending_time = now.strftime("%Y%m%d-%H:%M:%S.") + f"{now.microsecond // 1000:03d}"
+        sending_time = utc_timestamp(datetime.now(timezone.utc))
         writer.write(
             encode(
                 self.logon[8],

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from conformance.harness import session_to
 from fixengine.config import LogonFlags
 from fixengine.fix.dialect import Dialect
 from fixengine.engine import Engine
@@ -15,7 +16,7 @@ from fixengine.errors import LogonRefusedError
 from fixengine.events import HeartbeatReceived, LoggedOn, LoggedOut, LogonSent, SessionRejectReceived
 from fixengine.kalshi.facts import SessionType
 from fixengine.kalshi.signing import Signer, generate_private_key
-from tests.conftest import TLS_ON, engine_config, session_to
+from tests.helpers.sessions import TLS_ON, engine_config
 
 BOTH = [Dialect.FIXT11, Dialect.FIX44]
 

@@ -10,95 +10,10 @@ import time
 
 import pytest
 
+from conformance.harness import TICKER, TRAILER, RawClient
 from fixengine.fix.framing import FrameReader, FramingError, checksum, encode, parse
-from fixengine.kalshi.facts import SessionType
-from fixengine.kalshi.signing import load_private_key, logon_prehash, sign
 from simulator.config import MarketEntry
 from simulator.faults import FaultError, rest_of_message
-from tests.test_simulator_gate import stamp
-
-TICKER = "KXFAULT-26DEC31"
-NR = SessionType.NR.value
-_TRAILER = re.compile(rb"\x0110=\d{3}\x01")
-
-
-def logon_message(
-    key, heartbeat: int = 30, target: str = NR, extra: list[tuple[int, str]] = (), seq: int = 1, reset: bool = True
-) -> bytes:
-    sending_time = stamp()
-    prehash = logon_prehash(sending_time, "A", str(seq), key.key_id, target)
-    signature = sign(load_private_key(file=key.private_key_file), prehash)
-    return encode("FIXT.1.1", [
-        (35, "A"), (34, str(seq)), (49, key.key_id), (52, sending_time), (56, target), (98, "0"), (108, str(heartbeat)),
-        *([(141, "Y")] if reset else []), *extra, (95, str(len(signature))), (96, signature), (1137, "9"),
-    ])
-
-
-class RawClient:
-    """A FIX client on a bare socket to one of the simulator's ports (KalshiNR by default): numbers
-    what it sends and reads what comes back message by message, without judging it (faults break
-    messages)."""
-
-    def __init__(self, sim, key, timeout: float = 5.0, target: str = NR):
-        self.key = key
-        self.target = target
-        self.sock = socket.create_connection(("127.0.0.1", sim.ports[target]), timeout=timeout)
-        self.seq = 1
-        self.buffer = b""
-
-    def logon(self, heartbeat: int = 30, extra: list[tuple[int, str]] = (), reset: bool = True) -> dict[int, str]:
-        """Log on with MsgSeqNum 1 and a reset, or (``reset=False``) go on from the last one sent."""
-        self.seq = 1 if reset else self.seq + 1
-        self.sock.sendall(logon_message(self.key, heartbeat, self.target, extra, self.seq, reset))
-        return self.read()
-
-    def reconnect(self, sim, timeout: float = 5.0) -> None:
-        self.sock.close()
-        self.sock = socket.create_connection(("127.0.0.1", sim.ports[self.target]), timeout=timeout)
-        self.buffer = b""
-
-    def send(self, msg_type: str, fields: list[tuple[int, str]]) -> int:
-        self.seq += 1
-        header = [(35, msg_type), (34, str(self.seq)), (49, self.key.key_id), (52, stamp()), (56, self.target)]
-        self.sock.sendall(encode("FIXT.1.1", header + fields))
-        return self.seq
-
-    def test_request(self, test_req_id: str) -> int:
-        return self.send("1", [(112, test_req_id)])
-
-    def order(self, cl_ord_id: str) -> int:
-        return self.send("D", [(11, cl_ord_id), (55, TICKER), (54, "1"), (38, "1"), (40, "2"), (44, "40"),
-                               (59, "1"), (60, stamp())])
-
-    def read_frame(self) -> bytes:
-        """The next message's bytes, up to its CheckSum field, whatever is inside."""
-        while (match := _TRAILER.search(self.buffer)) is None:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(f"connection closed; unread: {self.buffer!r}")
-            self.buffer += chunk
-        frame, self.buffer = self.buffer[: match.end()], self.buffer[match.end() :]
-        return frame
-
-    def read(self) -> dict[int, str]:
-        """The next message, which must be well framed (BodyLength, CheckSum)."""
-        frames = FrameReader()
-        frames.feed(self.read_frame())
-        message = frames.next_message()
-        assert message is not None and not frames.buffer
-        return dict(parse(message))
-
-    def read_until_closed(self) -> bytes:
-        data = self.buffer
-        try:
-            while chunk := self.sock.recv(65536):
-                data += chunk
-        except ConnectionResetError:
-            pass
-        return data
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture
@@ -217,7 +132,7 @@ def test_close_mid_message_sends_part_of_a_frame_then_eof(logged_on) -> None:
     sim.faults.close(key.key_id, mid_message=True)
     client.test_request("half")
     data = client.read_until_closed()
-    assert data.startswith(b"8=FIXT.1.1\x01") and _TRAILER.search(data) is None
+    assert data.startswith(b"8=FIXT.1.1\x01") and TRAILER.search(data) is None
     frames = FrameReader()
     frames.feed(data)
     assert frames.next_message() is None  # a frame that never completes

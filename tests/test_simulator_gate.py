@@ -4,29 +4,17 @@ config forbids them) still get Kalshi's answer, and garbage is dropped."""
 from __future__ import annotations
 
 import socket
-from datetime import datetime, timezone
 
 import pytest
 
+from conformance.harness import sending_time_now, signed_logon, to_wire
 from fixengine.fix.framing import FrameReader, encode, parse
 from fixengine.kalshi.facts import SessionType
-from fixengine.kalshi.signing import load_private_key, logon_prehash, sign
 
 
-def stamp() -> str:
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y%m%d-%H:%M:%S.") + f"{now.microsecond // 1000:03d}"
-
-
-def signed_logon(key, target: str = "KalshiNR", begin: str = "FIXT.1.1", **extra: str) -> bytes:
-    sending_time = stamp()
-    signature = sign(load_private_key(file=key.private_key_file), logon_prehash(sending_time, "A", "1", key.key_id, target))
-    fields = [(35, "A"), (34, "1"), (49, key.key_id), (52, sending_time), (56, target), (98, "0"), (108, "30")]
-    fields += [(95, str(len(signature))), (96, signature)]
-    if begin == "FIXT.1.1":
-        fields.append((1137, "9"))
-    fields += [(int(tag.removeprefix("t")), value) for tag, value in extra.items()]
-    return encode(begin, fields)
+def logon_from(key, **options: object) -> bytes:
+    """The harness's signed Logon for ``key`` (with ResetSeqNumFlag unless ``reset=False``), as bytes."""
+    return to_wire(signed_logon(key.key_id, key.private_key, **options))  # type: ignore[arg-type]
 
 
 def exchange(port: int, data: bytes, timeout: float = 10.0) -> list[dict[int, str]]:
@@ -56,30 +44,30 @@ def nr_port(make_key, start_simulator):
 
 def test_missing_reset_flag_on_nr(nr_port) -> None:
     key, port, _ = nr_port
-    assert logout_text(exchange(port, signed_logon(key))) == "ResetSeqNumFlag (141) must be Y on KalshiNR"
+    assert logout_text(exchange(port, logon_from(key, reset=False))) == "ResetSeqNumFlag (141) must be Y on KalshiNR"
 
 
 def test_listener_without_skip_pending(nr_port) -> None:
     key, port, _ = nr_port
-    text = logout_text(exchange(port, signed_logon(key, t141="Y", t20126="Y")))
+    text = logout_text(exchange(port, logon_from(key, extra={20126: "Y"})))
     assert text == "ListenerSession (20126) requires SkipPendingExecReports (21011)=Y"
 
 
 def test_sender_sub_id_on_logon(nr_port) -> None:
     key, port, _ = nr_port
-    assert logout_text(exchange(port, signed_logon(key, t141="Y", t50="desk-7"))) == "SenderSubID (50) is not allowed on Logon"
+    assert logout_text(exchange(port, logon_from(key, extra={50: "desk-7"}))) == "SenderSubID (50) is not allowed on Logon"
 
 
 def test_refusal_logout_is_addressed_back_to_the_client(nr_port) -> None:
     key, port, _ = nr_port
-    [logout] = exchange(port, signed_logon(key, target="KalshiRT", t141="Y"))
+    [logout] = exchange(port, logon_from(key, target="KalshiRT"))
     assert (logout[8], logout[35], logout[49], logout[56], logout[34]) == ("FIXT.1.1", "5", "KalshiRT", key.key_id, "1")
     assert logout[58] == "Invalid TargetCompID"
 
 
 def test_first_message_not_a_logon_is_dropped(nr_port) -> None:
     key, port, events = nr_port
-    heartbeat = encode("FIXT.1.1", [(35, "0"), (34, "1"), (49, key.key_id), (52, stamp()), (56, "KalshiNR")])
+    heartbeat = encode("FIXT.1.1", [(35, "0"), (34, "1"), (49, key.key_id), (52, sending_time_now()), (56, "KalshiNR")])
     assert exchange(port, heartbeat) == []
     assert "first message is not a Logon" in events.wait_for("closed").detail
 
@@ -93,7 +81,7 @@ def test_garbage_is_dropped(nr_port) -> None:
 def test_admitted_logon_is_answered_by_quickfix_with_a_logon(nr_port) -> None:
     key, port, _ = nr_port
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(signed_logon(key, t141="Y"))
+        sock.sendall(logon_from(key))
         frames = FrameReader()
         while (message := frames.next_message()) is None:
             frames.feed(sock.recv(65536))

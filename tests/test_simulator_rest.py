@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from pydantic import ValidationError
 
+from conformance.harness import ApiKey, session_to
 from fixengine.engine import Engine
 from fixengine.orders.book import OrderAccepted, OrderCanceled, OrderFilled, Status
 from fixengine.orders.requests import NewOrder
@@ -41,7 +42,7 @@ from simulator.rest.format import cents, count, dollars
 from simulator.rest.limits import TokenBucket
 from simulator.rest.paging import page
 from simulator.rest.state import Snapshot, Snapshots
-from tests.conftest import ApiKey, engine_config, session_to
+from tests.helpers.sessions import engine_config
 
 API = "/trade-api/v2"
 A, B = "KXA-26JAN01-T1", "KXB-26JAN01-T2"

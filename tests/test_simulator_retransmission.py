@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.harness import TICKER, RawClient
+from fixengine.fix.framing import encode
 from fixengine.kalshi.facts import SessionType
 from simulator.config import MarketEntry
+from simulator.faults import LinkFaults
 from simulator.fix.retention import RetentionWindow
-from tests.test_simulator_faults import TICKER, RawClient
 
 NR, RT, DC = SessionType.NR.value, SessionType.RT.value, SessionType.DC.value
 HOUR = 3600.0
@@ -143,21 +145,41 @@ def test_an_out_of_sequence_logout_does_not_make_a_missing_message_look_received
     assert (resend[35], resend[7]) == ("2", "2")  # 2 is still missing, not counted by the Logout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "simulator defect, open: the sequence_reset fault leaves numbers no message carries, and QuickFIX's "
-    "MemoryStore::get looks the first number of a resend up exactly, finds nothing and gap-fills every "
-    "later report away (why test_soak[RT] failed now and then; its gap_fill fault is off until fixed)"))
 def test_rt_resends_the_reports_after_a_gap_fill_of_its_own(connect) -> None:
-    """After the sequence_reset fault (GapFill 2 -> 10) no message carries 3..9. A ResendRequest
-    starting in that hole must still get the reports numbered after it."""
+    """The sequence_reset fault (GapFill 2 -> 10) skips 3..9 as Kalshi would: numbers it used for
+    messages it does not resend. A ResendRequest that starts among them, or at the GapFill itself
+    (a client that missed it), gets one GapFill up to the first report, then the reports; the
+    messages behind the skipped numbers never reach the client."""
     sim, key, client = connect(RT)
     assert sim.faults.sequence_reset(key.key_id, gap_fill=True, new_seq_no=10) == 10
     assert client.read()[36] == "10"
-    client.order("after-hole")
+    client.order("after-gap")
     acks = [client.read() for _ in range(2)]
     assert [(a[34], a[150]) for a in acks] == [("10", "A"), ("11", "0")]
-    client.send("2", [(7, "3"), (16, "0")])
-    gap_fill = client.read()
-    assert (gap_fill[35], gap_fill[34], gap_fill[123], gap_fill[36]) == ("4", "3", "Y", "10")
-    resent = [client.read() for _ in range(2)]
-    assert [(m[34], m[43], m[150]) for m in resent] == [("10", "Y", "A"), ("11", "Y", "0")]
+    for begin in ("3", "2"):
+        client.send("2", [(7, begin), (16, "0")])
+        gap_fill = client.read()
+        assert (gap_fill[35], gap_fill[34], gap_fill[43], gap_fill[123], gap_fill[36]) == ("4", begin, "Y", "Y", "10")
+        resent = [client.read() for _ in range(2)]
+        assert [(m[34], m[43], m[150]) for m in resent] == [("10", "Y", "A"), ("11", "Y", "0")]
+    client.test_request("after resends")  # nothing else came (no trailing GapFill), numbering intact
+    heartbeat = client.read()
+    assert (heartbeat[35], heartbeat[112], heartbeat[34]) == ("0", "after resends", "12")
+
+
+def test_the_heartbeats_behind_skipped_numbers_stay_off_the_wire_and_spend_no_fault() -> None:
+    link = LinkFaults("key", abort=lambda: None)
+
+    def heartbeat(seq: int, test_req_id: str) -> bytes:
+        return encode("FIXT.1.1", [(35, "0"), (34, str(seq)), (112, test_req_id)])
+
+    link.hide_heartbeat("skipped")
+    link.hide_heartbeat("skipped")
+    link.drop(1)
+    link.clear()  # faults only: the acceptor's own numbering is not one
+    link.drop(1)
+    assert link.outbound(heartbeat(3, "skipped")).chunks == ()
+    assert link.outbound(heartbeat(4, "other")).chunks == ()  # the drop, not spent on 3
+    assert link.outbound(heartbeat(5, "skipped")).chunks == ()
+    assert link.outbound(heartbeat(6, "skipped")).chunks == (heartbeat(6, "skipped"),)  # two were announced
+    assert not link.armed  # the relay goes back to copying bytes

@@ -16,7 +16,6 @@ be changed for a longer run:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import time
@@ -25,17 +24,18 @@ from decimal import Decimal as D
 
 import pytest
 
+from conformance.harness import session_to
 from fixengine.config import EngineConfig, LogonFlags, RestConfig
 from fixengine.engine import Engine
-from fixengine.errors import LogonRefusedError, SessionUnavailableError
-from fixengine.orders.entry import BookReleased, BookUnconfirmedError
+from fixengine.errors import SessionUnavailableError
+from fixengine.orders.entry import BookUnconfirmedError
 from fixengine.kalshi.facts import SessionType
 from fixengine.orders.book import Order, Status
 from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder
 from fixengine.kalshi.prices import Action, Contract
 from simulator.config import MarketEntry, SeedOrder
 from simulator.faults import FaultError
-from tests.conftest import session_to
+from tests.helpers.waits import caught_up, logged_on_again, released
 
 TICKER = "SOAK-1"
 SEED = int(os.environ.get("FIXENGINE_SOAK_SEED", "20261121"))
@@ -49,10 +49,7 @@ pytestmark = pytest.mark.slow
 
 
 FAULTS = {
-    # Not "gap_fill" for now: the simulator's own SequenceReset leaves a hole in its MemoryStore that
-    # can lose reports on a later resend, which Kalshi never does (test_simulator_retransmission,
-    # strict xfail until the simulator is fixed). The engine's side is tested in test_recovery.
-    "RT": ["drop", "duplicate", "garble", "bad_checksum", "delay", "close", "close_mid_message",
+    "RT": ["drop", "duplicate", "garble", "bad_checksum", "delay", "close", "close_mid_message", "gap_fill",
            "rate_limit", "refuse_logon", "silence"],
     # Kalshi sends no SequenceReset on sessions without retransmission.
     "NR": ["drop", "duplicate", "garble", "bad_checksum", "delay", "close", "close_mid_message", "rate_limit",
@@ -137,41 +134,6 @@ class Trader:
             await released(self.engine, timeout=30)
         except InvalidOrderError:
             self.done["refused locally"] += 1  # e.g. the order filled a moment ago
-
-
-async def logged_on_again(engine: Engine, timeout: float) -> None:
-    """Wait for the session to log on again, through refused Logons (the engine retries them)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await engine.wait_logged_on(timeout=max(0.1, deadline - time.monotonic()))
-        except LogonRefusedError:
-            if time.monotonic() >= deadline:
-                raise
-
-
-async def caught_up(engine: Engine) -> None:
-    """A TestRequest answered: every report the exchange sent before its Heartbeat is applied (an
-    order nothing waits for may still have one on the way, e.g. a self-trade cancel)."""
-    for attempt in range(3):
-        try:
-            await engine.test_request("s1", timeout=5)
-            return
-        except SessionUnavailableError:  # on RT, one sent during a resend can be gap-filled away
-            if attempt == 2:
-                raise
-
-
-async def released(engine: Engine, timeout: float) -> None:
-    """Wait until reconciliation has released the held book (new orders accepted again)."""
-    events = engine.events()
-    try:
-        deadline = time.monotonic() + timeout
-        while engine.is_book_held("s1") and time.monotonic() < deadline:
-            with contextlib.suppress(TimeoutError):
-                await events.wait_for(BookReleased, timeout=1.0)
-    finally:
-        events.close()
 
 
 def differences(engine: Engine, sim, key_id: str) -> list[str]:

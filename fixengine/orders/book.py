@@ -7,6 +7,10 @@ returns what changed.
 
 An order is known by the ClOrdID it was submitted with (its ``key``); cancels and replaces add
 ClOrdIDs to its chain, and Kalshi's OrderID (37) is learnt from the first report.
+
+One file on purpose (over 400 lines): every transition shares the invariants above (quantities
+only move forward, a fill counts once), and splitting the machine would split what must be read
+together.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
 
+from fixengine._event import _StampedLater
+from fixengine.errors import BookError
 from fixengine.orders.reports import (
     BusinessReject,
     CancelReject,
@@ -48,10 +54,6 @@ class Status(str, Enum):
     @property
     def terminal(self) -> bool:
         return self in (Status.FILLED, Status.CANCELED, Status.REJECTED, Status.EXPIRED)
-
-
-class BookError(ValueError):
-    """A request the book cannot accept (unknown order, ClOrdID reused, order already done)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +95,15 @@ class Order:
 
 
 # --- what the book tells its owner -----------------------------------------------------------
+# The book knows neither the session a report came on nor the time: it returns its events with
+# ``session`` and ``at`` unset, and whoever publishes them stamps both (see fixengine._event).
 
 
 @dataclass(frozen=True, slots=True)
-class OrderEvent:
-    order: Order  # the snapshot after the change
+class OrderEvent(_StampedLater):
+    """Something happened to an order; ``order`` is its snapshot after the change."""
+
+    order: Order
 
     def describe(self) -> str:
         o = self.order
@@ -153,7 +159,9 @@ class CancelRejected(OrderEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class PositionChanged:
+class PositionChanged(_StampedLater):
+    """The account's net position in a market changed (a fill, or reconciliation said so)."""
+
     account: str
     ticker: str
     net_yes: Decimal  # contracts: positive = long YES, negative = long NO
@@ -164,10 +172,16 @@ class PositionChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class UnmatchedReport:
+class UnmatchedReport(_StampedLater):
     """A report for no order this book knows (placed elsewhere, or lost from the journal)."""
 
     report: ExecutionReport | CancelReject
+
+    def describe(self) -> str:
+        r = self.report
+        what = "execution report" if isinstance(r, ExecutionReport) else "cancel reject"
+        order = f" (OrderID {r.order_id})" if r.order_id else ""
+        return f"{what} for an order this book does not know: ClOrdID {r.cl_ord_id}{order}"
 
 
 BookEvent = OrderEvent | PositionChanged | UnmatchedReport

@@ -6,6 +6,9 @@ what changed to the engine's event subscribers; ``soon`` runs a function later i
 Group commit: a request is journaled and queued; once per loop turn the journal commits and the
 queued messages go out, in the order they were requested. Reports are journaled and committed
 as a batch before any of them changes the book.
+
+One file on purpose (over 400 lines): the checks, the hold and group commit serve one rule (journal
+first, then the wire or the book) with one writer; the FIX parsing they need lives in ``wire.py``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,25 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from fixengine.config import SessionConfig
-from fixengine.errors import FixEngineError, SessionUnavailableError
+from fixengine._event import _StampedNow, stamped
+from fixengine.errors import BookUnconfirmedError, FixEngineError, SessionUnavailableError, ThrottledError
 from fixengine.fix.framing import FramingError, parse, seq_num_of
+from fixengine.fix.tags import (
+    BUSINESS_REJECT_REASON,
+    BUSINESS_REJECT_REF_ID,
+    CL_ORD_ID,
+    MASS_CANCEL_REJECT_REASON,
+    MASS_CANCEL_RESPONSE,
+    MSG_BUSINESS_MESSAGE_REJECT,
+    MSG_EXECUTION_REPORT,
+    MSG_NEW_ORDER_SINGLE,
+    MSG_ORDER_CANCEL_REJECT,
+    MSG_ORDER_CANCEL_REPLACE_REQUEST,
+    MSG_ORDER_CANCEL_REQUEST,
+    MSG_ORDER_MASS_CANCEL_REPORT,
+    MSG_ORDER_MASS_CANCEL_REQUEST,
+    REF_MSG_TYPE,
+)
 from fixengine.kalshi.facts import ORDER_ENTRY, SessionType
 from fixengine.orders.book import BookError, Order, OrderBook, Status
 from fixengine.orders.journal import DuplicateClOrdIDError, Journal, Marked, rebuild_book
@@ -34,6 +54,7 @@ from fixengine.orders.wire import (
     new_order_fields,
     parse_cancel_reject,
     parse_execution_report,
+    read_reason,
     replace_fields,
 )
 from fixengine.kalshi.prices import PriceError
@@ -43,26 +64,22 @@ log = logging.getLogger("fixengine.orders")
 MASS_CANCEL_MIN_INTERVAL_S = 1.0  # Kalshi: at most one mass cancel per second (spec §8, §10.6)
 NEVER_SENT = "never sent: the engine stopped before sending it"
 PRUNE_SENT_AT = 10_000  # send times kept for reconciliation: pruned to the unanswered past this many
+# The requests that carry a ClOrdID of an order: new order, cancel, replace.
+ORDER_REQUESTS = (MSG_NEW_ORDER_SINGLE, MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST)
+CANCEL_OR_REPLACE = (MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST)
 
 Send = Callable[[SessionConfig, str, Fields], bool]
 
 
-class ThrottledError(FixEngineError):
-    """Refused before sending: it would break one of Kalshi's rate limits."""
-
-
-class BookUnconfirmedError(FixEngineError):
-    """Refused before sending: the session's book may be missing reports (see ``BookHeld``), so no
-    new risk goes out until it is confirmed. Cancels, mass cancels and same-ClOrdID retries still do."""
+# Order entry's own events know their session (first field); ``at`` is when they are made.
 
 
 @dataclass(frozen=True, slots=True)
-class BookHeld:
+class BookHeld(_StampedNow):
     """The session logged on with a sequence reset while its account had live orders: reports sent
     while it was away are lost (no retransmission), so its orders are unconfirmed and new orders
     are held until reconciliation (or ``Engine.confirm_book``) says the book is right."""
 
-    session: str
     reason: str
     orders: int  # live orders marked unconfirmed (or outcome-unknown)
 
@@ -71,53 +88,64 @@ class BookHeld:
 
 
 @dataclass(frozen=True, slots=True)
-class BookReleased:
+class BookReleased(_StampedNow):
     """The session's book was confirmed: new orders are accepted again."""
-
-    session: str
 
     def describe(self) -> str:
         return "book confirmed, new orders accepted"
 
 
 @dataclass(frozen=True, slots=True)
-class BusinessRejected:
+class BusinessRejected(_StampedNow):
     """BusinessMessageReject (35=j): refused before the exchange saw it (rate limit, listener ...)."""
 
-    session: str
     ref_msg_type: str | None
     ref_id: str | None  # BusinessRejectRefID (379), e.g. the ClOrdID
     reason: Reason
 
+    def describe(self) -> str:
+        what = f"MsgType {self.ref_msg_type}" if self.ref_msg_type else "a message"
+        ref = f" ({self.ref_id})" if self.ref_id else ""
+        return f"business reject of {what}{ref}: {self.reason.text or self.reason.code.value}"
+
 
 @dataclass(frozen=True, slots=True)
-class MassCancelDone:
+class MassCancelDone(_StampedNow):
     """OrderMassCancelReport (35=r): 531=6 means every order of the session was cancelled."""
 
-    session: str
     cl_ord_id: str
     accepted: bool
     reason: Reason | None
 
+    def describe(self) -> str:
+        if self.accepted:
+            return f"mass cancel {self.cl_ord_id}: every order of the session cancelled"
+        why = (self.reason.text or self.reason.code.value) if self.reason is not None else "no reason given"
+        return f"mass cancel {self.cl_ord_id} refused: {why}"
+
 
 @dataclass(frozen=True, slots=True)
-class SendFailed:
+class SendFailed(_StampedNow):
     """A journaled request QuickFIX would not send (its session went away in between). A new
     order is marked outcome-unknown: reconcile it, or retry it with the same ClOrdID."""
 
-    session: str
     msg_type: str
     cl_ord_id: str
     reason: str
 
+    def describe(self) -> str:
+        return f"MsgType {self.msg_type} {self.cl_ord_id} not sent: {self.reason}"
+
 
 @dataclass(frozen=True, slots=True)
-class ReportUnreadable:
+class ReportUnreadable(_StampedNow):
     """A report we could not read: kept in the message log, shown here, never silently dropped."""
 
-    session: str
     raw: str
     error: str
+
+    def describe(self) -> str:
+        return f"unreadable report, kept in the message log: {self.error}"
 
 
 Report = ExecutionReport | CancelReject | BusinessReject
@@ -254,26 +282,27 @@ class OrderEntry:
 
     def _transmit(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
         if self._send(session, msg_type, fields):
-            if msg_type in ("D", "F", "G"):  # for reconciliation: is an unanswered one still in flight?
-                self._requests_sent[next(v for t, v in fields if t == 11)] = _utcnow()
+            if msg_type in ORDER_REQUESTS:  # for reconciliation: is an unanswered one still in flight?
+                self._requests_sent[next(v for t, v in fields if t == CL_ORD_ID)] = _utcnow()
                 if len(self._requests_sent) > PRUNE_SENT_AT:
                     self.forget_requests()
             return
-        cl_ord_id = next((v for t, v in fields if t == 11), "")
+        cl_ord_id = next((v for t, v in fields if t == CL_ORD_ID), "")
         reason = f"session {session.name} could not send: not logged on"
         log.error("%s: %s %s not sent: %s", session.name, msg_type, cl_ord_id, reason)
         self._publish(SendFailed(session.name, msg_type, cl_ord_id, reason))
-        if msg_type == "D":
+        if msg_type == MSG_NEW_ORDER_SINGLE:
             self.journal.mark(self.book, Marked("unknown", keys=(cl_ord_id,)))
             self.journal.commit()
-        elif msg_type in ("F", "G"):
+        elif msg_type in CANCEL_OR_REPLACE:
             # Never sent, so never processed: the order is as it was and may be cancelled again.
             # Journaled like the exchange's refusal, so that a restart agrees.
             refusal = BusinessReject(msg_type, cl_ord_id, Reason(RejectCode.OTHER, None, reason))
             self.journal.record_report(refusal)
             self.journal.commit()
+            now = _utcnow()
             for event in self.book.apply(refusal):
-                self._publish(event)
+                self._publish(stamped(event, session.name, now))
 
     def settle_unsent(self, session_name: str, sent: set[str]) -> int:
         """At a start: requests of the session's account that are unanswered, journaled but not
@@ -282,14 +311,16 @@ class OrderEntry:
         a cancel or replace refused (the order as it was). Journaled as refusals; their count."""
         account = self._sessions[session_name].api_key_id
         refusals = []
+        never_sent = Reason(RejectCode.OTHER, None, NEVER_SENT)
         for order in self.book.orders.values():
             if order.account != account or order.status.terminal:
                 continue
             if order.order_id is None and Status.PENDING_NEW in (order.status, order.resting_status) and order.key not in sent:
-                refusals.append(BusinessReject("D", order.key, Reason(RejectCode.OTHER, None, NEVER_SENT)))
+                refusals.append(BusinessReject(MSG_NEW_ORDER_SINGLE, order.key, never_sent))
             elif order.pending is not None and order.pending not in sent:
-                msg_type = "F" if order.status is Status.PENDING_CANCEL else "G"
-                refusals.append(BusinessReject(msg_type, order.pending, Reason(RejectCode.OTHER, None, NEVER_SENT)))
+                cancel = order.status is Status.PENDING_CANCEL
+                msg_type = MSG_ORDER_CANCEL_REQUEST if cancel else MSG_ORDER_CANCEL_REPLACE_REQUEST
+                refusals.append(BusinessReject(msg_type, order.pending, never_sent))
         for refusal in refusals:
             self.journal.record_report(refusal)
         self.journal.commit()
@@ -321,7 +352,7 @@ class OrderEntry:
             except DuplicateClOrdIDError as exc:
                 raise InvalidOrderError([f"client_order_id: {exc}"]) from None
         placed = self.book.submit(order, s.api_key_id)
-        self._queue(s, "D", fields)
+        self._queue(s, MSG_NEW_ORDER_SINGLE, fields)
         return placed
 
     def _ref(self, order: Order) -> OrderRef:
@@ -336,7 +367,7 @@ class OrderEntry:
         except BookError as exc:
             raise InvalidOrderError([f"order: {exc}"]) from None
         self.journal.record_cancel(order.key, request.client_order_id)
-        self._queue(s, "F", cancel_fields(ref, request.client_order_id, now=_utcnow()))
+        self._queue(s, MSG_ORDER_CANCEL_REQUEST, cancel_fields(ref, request.client_order_id, now=_utcnow()))
         return self.book.order(order.key)
 
     def replace(self, session_name: str, request: ReplaceOrder) -> Order:
@@ -361,7 +392,7 @@ class OrderEntry:
         except PriceError as exc:
             raise InvalidOrderError([f"price: {exc}"]) from None
         self.journal.record_replace(order.key, request.client_order_id, request.quantity)
-        self._queue(s, "G", fields)
+        self._queue(s, MSG_ORDER_CANCEL_REPLACE_REQUEST, fields)
         return self.book.order(order.key)
 
     def mass_cancel(self, session_name: str) -> str:
@@ -374,7 +405,7 @@ class OrderEntry:
                 f"the last was {now - last:.2f}s ago"
             )
         cl_ord_id = new_cl_ord_id()
-        self._queue(s, "q", mass_cancel_fields(cl_ord_id, now=_utcnow()))
+        self._queue(s, MSG_ORDER_MASS_CANCEL_REQUEST, mass_cancel_fields(cl_ord_id, now=_utcnow()))
         self._last_mass_cancel[session_name] = now
         return cl_ord_id
 
@@ -383,13 +414,13 @@ class OrderEntry:
     def on_messages(self, messages: list[tuple[str, str, str]]) -> None:
         """Application messages received, as ``(session, MsgType, raw FIX)``, in order. All the
         reports among them are journaled in one transaction before any of them changes the book."""
-        read: list[Report | OrderEntryEvent | None] = []
+        read: list[tuple[str, Report | OrderEntryEvent | None]] = []  # (the session it came on, what it said)
         for session_name, msg_type, raw in messages:
             item = self._read(session_name, msg_type, raw)
-            read.append(item)
-            if isinstance(item, BusinessRejected) and item.ref_msg_type in ("D", "F", "G") and item.ref_id:
-                read.append(BusinessReject(item.ref_msg_type, item.ref_id, item.reason))  # for the book
-        fresh = [self.journal.record_report(item) if isinstance(item, Report) else False for item in read]
+            read.append((session_name, item))
+            if isinstance(item, BusinessRejected) and item.ref_msg_type in ORDER_REQUESTS and item.ref_id:
+                read.append((session_name, BusinessReject(item.ref_msg_type, item.ref_id, item.reason)))  # for the book
+        fresh = [self.journal.record_report(item) if isinstance(item, Report) else False for _, item in read]
         last_seq: dict[str, int] = {}
         for session_name, _, raw in messages:
             seq = seq_num_of(raw)
@@ -401,11 +432,11 @@ class OrderEntry:
         now = _utcnow()
         for session_name in {name for name, _, _ in messages}:
             self._last_report[self._sessions[session_name].api_key_id] = now
-        for item, is_fresh in zip(read, fresh):
+        for (session_name, item), is_fresh in zip(read, fresh):
             if isinstance(item, Report):
                 if is_fresh:  # a report already journaled (same ExecID) changes nothing
                     for event in self.book.apply(item):
-                        self._publish(event)
+                        self._publish(stamped(event, session_name, now))
             elif item is not None:
                 self._publish(item)
 
@@ -413,13 +444,13 @@ class OrderEntry:
         s = self._sessions[session_name]
         try:
             fields = parse(raw.encode("latin-1"))
-            if msg_type == "8":
+            if msg_type == MSG_EXECUTION_REPORT:
                 return parse_execution_report(fields, use_dollars=s.logon.use_dollars)
-            if msg_type == "9":
+            if msg_type == MSG_ORDER_CANCEL_REJECT:
                 return parse_cancel_reject(fields)
-            if msg_type == "j":
+            if msg_type == MSG_BUSINESS_MESSAGE_REJECT:
                 return self._business_reject(session_name, fields)
-            if msg_type == "r":
+            if msg_type == MSG_ORDER_MASS_CANCEL_REPORT:
                 return self._mass_cancel_report(session_name, fields)
         except (ReportError, FramingError) as exc:
             log.error("%s: unreadable report (%s): %s", session_name, exc, raw.replace("\x01", "|"))
@@ -430,12 +461,13 @@ class OrderEntry:
     @staticmethod
     def _business_reject(session: str, fields: list[tuple[int, str]]) -> BusinessRejected:
         f = first_values(fields)
-        number = int(f[380]) if f.get(380, "").isdigit() else None
-        return BusinessRejected(session, f.get(372), f.get(379), Reason.of(f.get(58), number))
+        return BusinessRejected(
+            session, f.get(REF_MSG_TYPE), f.get(BUSINESS_REJECT_REF_ID), read_reason(f, BUSINESS_REJECT_REASON)
+        )
 
     @staticmethod
     def _mass_cancel_report(session: str, fields: list[tuple[int, str]]) -> MassCancelDone:
         f = first_values(fields)
-        accepted = f.get(531) == "6"
-        reason = None if accepted else Reason.of(f.get(58), int(f[532]) if f.get(532, "").isdigit() else None)
-        return MassCancelDone(session, f.get(11, ""), accepted, reason)
+        accepted = f.get(MASS_CANCEL_RESPONSE) == "6"  # cancel orders for the session: all cancelled
+        reason = None if accepted else read_reason(f, MASS_CANCEL_REJECT_REASON)
+        return MassCancelDone(session, f.get(CL_ORD_ID, ""), accepted, reason)

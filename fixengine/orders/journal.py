@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from fixengine.errors import FixEngineError
+from fixengine.errors import DuplicateClOrdIDError, FixEngineError
 from fixengine.orders.book import BookError, Order, OrderBook
 from fixengine.orders.journal_codec import (
     business_reject_from_json,
@@ -66,12 +66,6 @@ CREATE TABLE IF NOT EXISTS received (
     seq INTEGER NOT NULL
 );
 """
-
-
-class DuplicateClOrdIDError(FixEngineError):
-    def __init__(self, cl_ord_id: str):
-        self.cl_ord_id = cl_ord_id
-        super().__init__(f"client_order_id {cl_ord_id} was used before; ClOrdIDs are unique forever")
 
 
 @dataclass(frozen=True, slots=True)

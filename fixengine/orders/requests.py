@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from fixengine.errors import FixEngineError
+from fixengine.errors import InvalidOrderError
 from fixengine.kalshi.prices import Action, Contract, PriceError, YesQuote, check_price, check_quantity, to_yes_book
 
 # ClOrdID (11): at most 64 characters of letters, digits and _ - + = : / (spec §10.2).
@@ -39,14 +39,6 @@ class SelfTradePrevention(str, Enum):
 
     TAKER_AT_CROSS = "1"  # the incoming order is cancelled (Kalshi's default)
     MAKER = "2"  # your resting order is cancelled
-
-
-class InvalidOrderError(FixEngineError):
-    """An order request that cannot be sent; ``problems`` name each field and reason."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid order: " + "; ".join(problems))
 
 
 def new_cl_ord_id() -> str:

@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fixengine._event import _StampedNow, stamped, utc_now
 from fixengine.config import EngineConfig, RestConfig
-from fixengine.errors import FixEngineError
+from fixengine.errors import FixEngineError, StaleSnapshotError
 from fixengine.orders.book import BookEvent, Order, OrderBook
 from fixengine.kalshi.facts import ORDER_ENTRY
 from fixengine.orders.journal import Journal, rebuild_book
@@ -36,16 +37,11 @@ REQUEST_GRACE = timedelta(seconds=1)  # a cancel/replace older than this at as_o
 LOGGED_HEALS = 20  # healed findings logged one by one per run; the rest are counted
 
 
-class StaleSnapshotError(FixEngineError):
-    """REST never showed data as recent as the last FIX report within ``staleness_timeout``."""
-
-
 @dataclass(frozen=True, slots=True)
-class ReconciliationDone:
+class ReconciliationDone(_StampedNow):
     """A reconciliation of ``session``'s account finished; ``findings`` says what it found and
     healed. Unexplained findings leave the book as it was (and keep a held book held)."""
 
-    session: str
     findings: Findings
 
     def describe(self) -> str:
@@ -57,10 +53,9 @@ class ReconciliationDone:
 
 
 @dataclass(frozen=True, slots=True)
-class ReconciliationFailed:
+class ReconciliationFailed(_StampedNow):
     """A reconciliation could not run (REST unreachable, refused, or stale); ``reason`` says why."""
 
-    session: str
     reason: str
 
     def describe(self) -> str:
@@ -107,9 +102,11 @@ class Reconciler:
             await client.aclose()
         self._clients.clear()
 
-    async def run(self, account: str) -> Findings:
+    async def run(self, account: str, *, session: str | None = None) -> Findings:
         """Reconcile ``account``: wait out REST staleness, compare, journal and apply the heals.
-        Raises ``RestError`` or ``StaleSnapshotError`` when it cannot."""
+        Raises ``RestError`` or ``StaleSnapshotError`` when it cannot. The book events of the heals
+        are published as of ``session`` (the one the run is for); without it, as of the account,
+        which is what reconciliation is about (and what its log lines name)."""
         lock = self._locks.setdefault(account, asyncio.Lock())
         async with lock:
             deadline = time.monotonic() + self.config.staleness_timeout
@@ -126,7 +123,7 @@ class Reconciler:
                     )
                 await asyncio.sleep(STALE_POLL_S)  # polling a remote service, not synchronising
             findings = reconcile(self._book, account, snapshot, self._settled_requests(account, snapshot.as_of))
-            self._heal(findings)
+            self._heal(findings, session if session is not None else account)
             self._checkpoints[account] = snapshot.as_of - CHECKPOINT_MARGIN
             _log_findings(account, findings)
             return findings
@@ -147,13 +144,14 @@ class Reconciler:
                     settled.add(cl_ord_id)
         return settled
 
-    def _heal(self, findings: Findings) -> None:
+    def _heal(self, findings: Findings, session: str) -> None:
         for heal in findings.heals:
             self._journal.record_reconciled(heal)
         self._journal.commit()  # journaled before the book changes, as for FIX reports
+        now = utc_now()
         for heal in findings.heals:
             for event in self._book.heal(heal):
-                self._publish(event)
+                self._publish(stamped(event, session, now))
 
     async def fetch(self, account: str) -> Snapshot:
         """Everything the comparison needs about ``account``, read over REST."""

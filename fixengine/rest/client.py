@@ -5,6 +5,9 @@ client-side token bucket (§10.1), retried on 429, 5xx and transport failures wi
 exponential backoff and jitter (Kalshi sends no Retry-After, §10.1), paginated to the end (§3.3)
 and parsed into the models of ``fixengine.rest.models``. Every method is a read (a GET), which is
 what makes retrying any failure safe; a write added later needs its own retry policy.
+
+One file on purpose (over 400 lines): one client, one method an endpoint, all on the same signing,
+pacing, retry and paging path.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from fixengine.kalshi.facts import TIERS
 from fixengine.session.reconnect import Backoff
-from fixengine.rest.errors import InvalidResponseError, RestError, RestTransportError
+from fixengine.rest.errors import InvalidResponseError, RestTransportError, error_for
 from fixengine.rest.models import (
     Balance,
     ExchangeStatus,
@@ -355,12 +358,12 @@ class KalshiRest:
                 if response.is_success or (status >= 500 and _carries(response, answer_in_5xx)):
                     return response
                 if status != 429 and status < 500:
-                    raise RestError.from_response(method, signed_path, status, response.content, attempts=attempt + 1)
+                    raise error_for(method, signed_path, status, response.content, attempts=attempt + 1)
                 failure = f"HTTP {status}"
             if attempt >= self._max_retries:
                 if response is None:
                     raise RestTransportError(method, signed_path, None, failure, attempts=attempt + 1)
-                raise RestError.from_response(
+                raise error_for(
                     method, signed_path, response.status_code, response.content, attempts=attempt + 1
                 )
             delay = self._backoff.delay(attempt, random.random())

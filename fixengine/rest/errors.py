@@ -1,6 +1,7 @@
-"""Errors of the Kalshi REST client, parsed from whichever body shape Kalshi answered with.
+"""Errors of the Kalshi REST client, parsed from whichever body shape Kalshi answered with. The
+classes are defined in ``fixengine.errors`` (with every other public error) and re-exported here.
 
-Kalshi answers errors in several shapes (rest-spec.md §9); ``RestError.from_response`` reads all:
+Kalshi answers errors in several shapes (rest-spec.md §9); ``error_for`` reads all:
 
 - nested ``{"error": {"code", "message", "details"}}`` (auth, order and exchange errors),
 - flat ``{"code", "message", "details"}`` (body decoding errors),
@@ -18,93 +19,38 @@ from __future__ import annotations
 import json
 from http import HTTPStatus
 
-from fixengine.errors import FixEngineError
+from fixengine.errors import (
+    AuthenticationError,
+    InvalidResponseError,
+    NotFoundError,
+    RateLimitedError,
+    RestError,
+    RestTransportError,
+    ServerError,
+)
 
 _MAX_TEXT = 300  # an HTML error page is not a message; its start is enough to recognise it
 
 
-class RestError(FixEngineError):
-    """A Kalshi REST request failed. ``status`` is the HTTP status (None when no answer came),
-    ``code`` Kalshi's machine-readable code (None in the shapes without one; it may embed ids,
-    e.g. ``user_not_found:_<uuid>``, so match it by prefix), ``message`` and ``details`` its text.
-    ``attempts`` is how many times the request was sent."""
-
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        status: int | None,
-        message: str,
-        *,
-        code: str | None = None,
-        details: str | None = None,
-        attempts: int = 1,
-    ):
-        self.method = method.upper()
-        self.path = path.split("?", 1)[0]
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.attempts = attempts
-        super().__init__(self._describe())
-
-    def _describe(self) -> str:
-        where = f"{self.method} {self.path}"
-        status = f"HTTP {self.status}" if self.status is not None else "no response:"
-        text = self.message
-        if self.code and self.code != self.message:
-            text = f"{self.code}: {text}"
-        if self.details and self.details not in (self.code, self.message):
-            text = f"{text} ({self.details})"
-        tries = f" [gave up after {self.attempts} attempts]" if self.attempts > 1 else ""
-        return f"{where}: {status} {text}{tries}"
-
-    @staticmethod
-    def from_response(method: str, path: str, status: int, body: bytes, *, attempts: int = 1) -> RestError:
-        """The typed error for an HTTP error answer: ``AuthenticationError`` for 401, ``NotFoundError``
-        for 404, ``RateLimitedError`` for 429, ``ServerError`` for 5xx, else ``RestError``."""
-        code, message, details = parse_error_body(body)
-        if not message:
-            message = _reason(status)
-        cls: type[RestError]
-        if status == 401:
-            cls = AuthenticationError
-        elif status == 404:
-            cls = NotFoundError
-        elif status == 429:
-            cls = RateLimitedError
-        elif status >= 500:
-            cls = ServerError
-        else:
-            cls = RestError
-        return cls(method, path, status, message, code=code, details=details, attempts=attempts)
-
-
-class AuthenticationError(RestError):
-    """401: bad signature, stale timestamp (``header_timestamp_expired``), unknown key, missing
-    header. Retrying the same request does not help; check the key id, key file and clock."""
-
-
-class NotFoundError(RestError):
-    """404: unknown order, market or event. For an order this is proof it is not live."""
-
-
-class RateLimitedError(RestError):
-    """429 still after every retry: the account's read budget is spent faster than it refills."""
-
-
-class ServerError(RestError):
-    """5xx still after every retry (Kalshi down, in maintenance, or a gateway timeout)."""
-
-
-class RestTransportError(RestError):
-    """No HTTP answer after every retry: connection refused or reset, DNS failure, timeout."""
-
-
-class InvalidResponseError(RestError):
-    """A 2xx answer whose body is not what Kalshi documents: not JSON, or missing or malformed
-    fields. ``message`` lists each problem with the field's path, e.g. ``orders[3].fill_count_fp``."""
+def error_for(method: str, path: str, status: int, body: bytes, *, attempts: int = 1) -> RestError:
+    """The typed error for an HTTP error answer: ``AuthenticationError``
+    for 401, ``NotFoundError`` for 404, ``RateLimitedError`` for 429, ``ServerError`` for 5xx, else
+    ``RestError``. The classes live in ``fixengine.errors``; reading Kalshi's answers lives here."""
+    code, message, details = parse_error_body(body)
+    if not message:
+        message = _reason(status)
+    cls: type[RestError]
+    if status == 401:
+        cls = AuthenticationError
+    elif status == 404:
+        cls = NotFoundError
+    elif status == 429:
+        cls = RateLimitedError
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = RestError
+    return cls(method, path, status, message, code=code, details=details, attempts=attempts)
 
 
 def parse_error_body(body: bytes) -> tuple[str | None, str, str | None]:
@@ -157,6 +103,8 @@ def _reason(status: int) -> str:
         return "error"
 
 
+
+
 __all__ = [
     "AuthenticationError",
     "InvalidResponseError",
@@ -165,5 +113,6 @@ __all__ = [
     "RestError",
     "RestTransportError",
     "ServerError",
+    "error_for",
     "parse_error_body",
 ]

@@ -38,6 +38,10 @@ Simulator choices where Kalshi's documents are silent:
   like expiries (150=4 normally, 150=C with 21012), so the FIX layer decides the same way for both.
 * Settling a market (an operator action) closes it first, so its open orders end the same way; then
   each winning contract pays $1 and every position in the market goes to zero (``Settled``).
+
+One file on purpose (875 lines): the book, the balance checks and the fills share the cash invariant
+above; the operator actions at the end (fills against the house, settlement) could move out once a
+second caller needs them.
 """
 
 from __future__ import annotations

@@ -16,6 +16,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal, TypeVar
 
 from fixengine.errors import FixEngineError
+from fixengine.fix.tags import (
+    CANCEL_ORDERS_ON_DISCONNECT,
+    CL_ORD_ID,
+    MSG_NEW_ORDER_SINGLE,
+    MSG_ORDER_CANCEL_REPLACE_REQUEST,
+    MSG_ORDER_CANCEL_REQUEST,
+    MSG_ORDER_MASS_CANCEL_REQUEST,
+    ORDER_QTY,
+    ORIG_CL_ORD_ID,
+    PRICE,
+    SIDE,
+    SYMBOL,
+)
 from fixengine.kalshi.facts import ORDER_ENTRY, SessionType
 from fixengine.kalshi.prices import WireSide
 from fixengine.kalshi.prices import PriceError, parse_price
@@ -67,7 +80,7 @@ class Venue:
     def logged_on(self, session_id: str, logon_flags: Mapping[int, str]) -> None:
         with self._lock:
             self._flags[session_id] = SessionFlags.from_logon(logon_flags)
-            if logon_flags.get(8013) == "Y":
+            if logon_flags.get(CANCEL_ORDERS_ON_DISCONNECT) == "Y":
                 self._cancel_on_disconnect.add(session_id)
             else:
                 self._cancel_on_disconnect.discard(session_id)
@@ -99,27 +112,29 @@ class Venue:
         with self._lock:
             now = self._clock()
             flags = self._flags.get(session_id, SessionFlags())
-            if msg_type == "D":
+            if msg_type == MSG_NEW_ORDER_SINGLE:
                 try:
                     spec = parse_new_order(fields, account_id, session_id, flags.use_dollars)
                 except RequestError as exc:
                     return self._writer.write([_malformed(fields, session_id, account_id, str(exc))], self._flags, now, session_id)
                 events = self.exchange.submit(spec, now)
-            elif msg_type == "F":
-                events = self.exchange.cancel(account_id, fields.get(41, ""), fields.get(11, ""), now)
-            elif msg_type == "G":
+            elif msg_type == MSG_ORDER_CANCEL_REQUEST:
+                orig, cl = fields.get(ORIG_CL_ORD_ID, ""), fields.get(CL_ORD_ID, "")
+                events = self.exchange.cancel(account_id, orig, cl, now)
+            elif msg_type == MSG_ORDER_CANCEL_REPLACE_REQUEST:
                 try:
-                    quantity = Decimal(fields[38]) if fields.get(38) else None
-                    price = parse_price(fields[44], flags.use_dollars) if fields.get(44) else None
+                    quantity = Decimal(fields[ORDER_QTY]) if fields.get(ORDER_QTY) else None
+                    price = parse_price(fields[PRICE], flags.use_dollars) if fields.get(PRICE) else None
                 except (InvalidOperation, PriceError):
                     quantity, price = Decimal(-1), None  # the exchange refuses it as an invalid amend
-                events = self.exchange.replace(account_id, fields.get(41, ""), fields.get(11, ""), quantity, price, now)
-            elif msg_type == "q":
+                orig, cl = fields.get(ORIG_CL_ORD_ID, ""), fields.get(CL_ORD_ID, "")
+                events = self.exchange.replace(account_id, orig, cl, quantity, price, now)
+            elif msg_type == MSG_ORDER_MASS_CANCEL_REQUEST:
                 if session_type is not SessionType.NR:
                     raise UnsupportedHere("mass cancel is only available on KalshiNR")
                 events = self.exchange.mass_cancel(session_id, now)
                 self.history.record(events, now)
-                report = mass_cancel_report(fields.get(11, ""), session_id, len(events), fixt)
+                report = mass_cancel_report(fields.get(CL_ORD_ID, ""), session_id, len(events), fixt)
                 return [report, *self._writer.write(events, self._flags, now, session_id)]
             else:
                 raise UnsupportedHere(f"message type {msg_type} is not supported")
@@ -184,6 +199,7 @@ def _malformed(fields: Mapping[int, str], session_id: str, account_id: str, text
     from fixengine.kalshi.prices import WireSide
     from simulator.exchange.matching import OrderSpec
 
-    side = WireSide.SELL_YES if fields.get(54) == "2" else WireSide.BUY_YES
-    spec = OrderSpec(account_id, session_id, fields.get(11, ""), fields.get(55, ""), side, Decimal("0.5"), Decimal(0))
+    side = WireSide.SELL_YES if fields.get(SIDE) == "2" else WireSide.BUY_YES
+    cl_ord_id, ticker = fields.get(CL_ORD_ID, ""), fields.get(SYMBOL, "")
+    spec = OrderSpec(account_id, session_id, cl_ord_id, ticker, side, Decimal("0.5"), Decimal(0))
     return Rejected(spec, text, 11)

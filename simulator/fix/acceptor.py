@@ -1,6 +1,9 @@
 """The simulator's QuickFIX acceptor: every (dialect, session type, API key) session on one internal
 loopback port, behind the logon gates. The gate has already checked each Logon; the acceptor runs
 the session layer (heartbeats, TestRequests, sequence numbers, validation against the dictionaries).
+
+One file on purpose (over 400 lines): the application and the ``Acceptor`` share the send lock that
+the sequence-reset fault and every report depend on, and the stop protocol spans both.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import random
 import socket
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -23,11 +27,45 @@ from fixengine.errors import FixEngineError
 from fixengine.kalshi.facts import RESET_REQUIRED, SessionType
 from fixengine.fix.message_log import MessageLogs, SessionMessageLog
 from fixengine.fix.framing import encode, msg_type_of, parse, quickfix_text, seq_num_of
-from fixengine.orders.wire import first_values, utc_timestamp
-from fixengine.session.application import out_of_sequence_logout
+from fixengine.fix.tags import (
+    ALWAYS_EMIT_NEW_BEFORE_TRADE,
+    BEGIN_SEQ_NO,
+    CANCEL_ORDERS_ON_DISCONNECT,
+    DEFAULT_APPL_VER_ID,
+    ENABLE_IOC_CANCEL_REPORT,
+    ENCRYPT_METHOD,
+    GAP_FILL_FLAG,
+    HEART_BT_INT,
+    LISTENER_SESSION,
+    MESSAGE_RETENTION_PERIOD,
+    MSG_HEARTBEAT,
+    MSG_LOGON,
+    MSG_LOGOUT,
+    MSG_RESEND_REQUEST,
+    MSG_SEQUENCE_RESET,
+    MSG_SEQ_NUM,
+    MSG_TYPE,
+    NEW_SEQ_NO,
+    PRESERVE_ORIGINAL_ORDER_QTY,
+    RECEIVE_SETTLEMENT_REPORTS,
+    RESET_SEQ_NUM_FLAG,
+    SENDER_COMP_ID,
+    SENDING_TIME,
+    SKIP_PENDING_EXEC_REPORTS,
+    SKIP_PENDING_EXEC_REPORTS_LEGACY,
+    SPLIT_COLLATERAL_RETURN,
+    TARGET_COMP_ID,
+    TEST_REQ_ID,
+    USE_DOLLARS,
+    USE_EXPIRED_ORD_STATUS,
+)
+from fixengine.fix.timestamps import utc_timestamp
+from fixengine.orders.wire import first_values
+from fixengine.fix.quickfix import GuardedApplication, Runner, common_defaults, create, out_of_sequence_logout, set_dictionaries
 from simulator.config import HOUSE_ACCOUNT, SimulatorConfig
 from simulator.faults import (
     DEFAULT_SEQUENCE_JUMP,
+    MAX_SEQUENCE_JUMP,
     RATE_LIMITED_MSG_TYPES,
     REJECT_RATE_LIMIT,
     TEXT_RATE_LIMITED,
@@ -43,6 +81,7 @@ log = logging.getLogger("simulator.acceptor")
 
 EXPIRY_CHECK_S = 0.1
 LOGON_SETTLE_S = 2.0  # how long logout() waits for a Logon already received to complete
+SKIPPED_TEST_REQ_ID = "simulator-skipped"  # marks the Heartbeats that use numbers a SequenceReset skips
 
 
 @dataclass(frozen=True)
@@ -92,11 +131,11 @@ class _Session:
     retention: RetentionWindow | None  # None: no retransmission on this session type
 
 
-class SimulatorApplication(fix.Application):
+class SimulatorApplication(GuardedApplication):
     """The simulator's sessions: order entry goes to the venue, its reports go back out."""
 
     def __init__(self, sink: SimEventSink, messages: MessageLogs, venue: Venue, faults: FaultController):
-        super().__init__()
+        super().__init__(log)
         self._sink = sink
         self._messages = messages
         self._venue = venue
@@ -106,7 +145,7 @@ class SimulatorApplication(fix.Application):
         self._logged_on: set[str] = set()  # SessionID strings, for a safe stop (Acceptor.stop)
         self._logged_on_changed = threading.Condition()
         self.stop_holder = ""  # SessionID string of the session that holds QuickFIX at stop
-        self._target_before_logout: dict[str, int] = {}  # see fixengine.session.out_of_sequence_logout
+        self._target_before_logout: dict[str, int] = {}  # see fixengine.fix.quickfix.out_of_sequence_logout
         # Held around every application send, and by Acceptor.sequence_reset around the reset and
         # the renumbering that must follow it with nothing sent in between.
         self.send_lock = threading.Lock()
@@ -121,12 +160,6 @@ class SimulatorApplication(fix.Application):
                     continue
                 text = quickfix_text(session.begin_string, item.msg_type, item.fields)
                 fix.Session.sendToTarget(fix.Message(text, False), session.session_id)
-
-    def _safe(self, what: str, fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except Exception:  # noqa: BLE001 - never let an exception cross into C++
-            log.error("error in simulator callback %s:\n%s", what, traceback.format_exc())
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
         begin, ours, theirs = (
@@ -149,7 +182,7 @@ class SimulatorApplication(fix.Application):
             return
         session = self._sessions[key]
         self._venue.logged_on(key, self.logon_flags.get(key, {}))
-        self._safe("onLogon", lambda: self._sink(SimEvent("logged_on", session.begin_string, session.key_id, session.session_type.value)))
+        self.guard("onLogon", lambda: self._sink(SimEvent("logged_on", session.begin_string, session.key_id, session.session_type.value)))
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
         key = sessionID.toString()
@@ -162,9 +195,9 @@ class SimulatorApplication(fix.Application):
         if key == self.stop_holder:
             return
         session = self._sessions[key]
-        self._safe("onLogout(8013)", lambda: self.send(self._venue.logged_out(key)))
-        self._safe("onLogout(enable)", lambda: self._enable(sessionID))
-        self._safe("onLogout", lambda: self._sink(SimEvent("logged_out", session.begin_string, session.key_id, session.session_type.value)))
+        self.guard("onLogout(8013)", lambda: self.send(self._venue.logged_out(key)))
+        self.guard("onLogout(enable)", lambda: self._enable(sessionID))
+        self.guard("onLogout", lambda: self._sink(SimEvent("logged_out", session.begin_string, session.key_id, session.session_type.value)))
 
     @staticmethod
     def _enable(session_id: fix.SessionID) -> None:
@@ -194,14 +227,14 @@ class SimulatorApplication(fix.Application):
         raw = message.toString()
         session.messages.incoming(raw)
         msg_type = msg_type_of(raw)
-        if msg_type == "A":
+        if msg_type == MSG_LOGON:
             fields = first_values(parse(raw.encode("latin-1")))
             self.logon_flags[key] = {tag: fields[tag] for tag in _LOGON_FLAGS if tag in fields}
             if session.retention is not None:
-                session.retention.logged_on(fields.get(141) == "Y", fields.get(20200))
-        elif msg_type in ("2", "4"):
+                session.retention.logged_on(fields.get(RESET_SEQ_NUM_FLAG) == "Y", fields.get(MESSAGE_RETENTION_PERIOD))
+        elif msg_type in (MSG_RESEND_REQUEST, MSG_SEQUENCE_RESET):
             self._check_retransmission(session, msg_type, raw)
-        elif msg_type == "5":
+        elif msg_type == MSG_LOGOUT:
             expected = out_of_sequence_logout(message, sessionID)
             if expected is not None:
                 self._target_before_logout[key] = expected
@@ -213,15 +246,15 @@ class SimulatorApplication(fix.Application):
         on BeginSeqNo, 371=7). Raising here stops QuickFIX before it resends anything."""
         if session.retention is None:
             log.info("%s %s: %s refused: no retransmission on this session type",
-                     session.session_type.value, session.key_id, "ResendRequest" if msg_type == "2" else "SequenceReset")
-            raise fix.IncorrectTagValue(35)
-        if msg_type == "2":
-            begin = int(first_values(parse(raw.encode("latin-1")))[7])
+                     session.session_type.value, session.key_id, "ResendRequest" if msg_type == MSG_RESEND_REQUEST else "SequenceReset")
+            raise fix.IncorrectTagValue(MSG_TYPE)
+        if msg_type == MSG_RESEND_REQUEST:
+            begin = int(first_values(parse(raw.encode("latin-1")))[BEGIN_SEQ_NO])
             oldest = session.retention.oldest_kept(self._faults.retention_override(session.key_id))
             if begin < oldest:
                 log.info("%s %s: ResendRequest from %d refused: the oldest message kept is %d",
                          session.session_type.value, session.key_id, begin, oldest)
-                raise fix.IncorrectTagValue(7)
+                raise fix.IncorrectTagValue(BEGIN_SEQ_NO)
 
     def _sent(self, session: _Session, raw: str) -> None:
         session.messages.outgoing(raw)
@@ -237,18 +270,24 @@ class SimulatorApplication(fix.Application):
         raw = message.toString()
         session.messages.incoming(raw)
         fields = first_values(parse(raw.encode("latin-1")))
-        if fields[35] in RATE_LIMITED_MSG_TYPES and self._faults.take_rate_limit(session.key_id):
+        if fields[MSG_TYPE] in RATE_LIMITED_MSG_TYPES and self._faults.take_rate_limit(session.key_id):
             # Kalshi refuses a rate-limited request before the exchange sees it (spec §8).
             self.send([business_reject(key, fields, REJECT_RATE_LIMIT, TEXT_RATE_LIMITED)])
             return
         try:
-            outgoing = self._venue.handle(key, session.session_type, session.key_id, fields[35], fields, session.fixt)
+            outgoing = self._venue.handle(key, session.session_type, session.key_id, fields[MSG_TYPE], fields, session.fixt)
         except UnsupportedHere:
             raise fix.UnsupportedMessageType() from None
         self.send(outgoing)
 
 
-_LOGON_FLAGS = (141, 8013, 20126, 20127, 20200, 21003, 21005, 21007, 21008, 21011, 21012, 21026, 21027)
+# The Logon flags a session remembers (what LogonFlags.wire_fields may send, and 141).
+_LOGON_FLAGS = (
+    RESET_SEQ_NUM_FLAG, CANCEL_ORDERS_ON_DISCONNECT, LISTENER_SESSION, RECEIVE_SETTLEMENT_REPORTS,
+    MESSAGE_RETENTION_PERIOD, SKIP_PENDING_EXEC_REPORTS_LEGACY, USE_DOLLARS, ENABLE_IOC_CANCEL_REPORT,
+    PRESERVE_ORIGINAL_ORDER_QTY, SKIP_PENDING_EXEC_REPORTS, USE_EXPIRED_ORD_STATUS, ALWAYS_EMIT_NEW_BEFORE_TRADE,
+    SPLIT_COLLATERAL_RETURN,
+)
 
 
 def acceptor_settings(
@@ -260,21 +299,13 @@ def acceptor_settings(
         served.setdefault(spec.dialect, set()).update(spec.session_types)
     dictionaries = {d: build_dictionaries(d, config.data_dir / "dictionaries") for d in served}
     settings = fix.SessionSettings()
-    defaults = fix.Dictionary()
-    defaults.setString("ConnectionType", "acceptor")
+    defaults = common_defaults("acceptor")
     defaults.setInt("SocketAcceptPort", port)
     defaults.setString("SocketReuseAddress", "Y")
     # QuickFIX listens on every interface; only the gates on this host may reach it.
     defaults.setString("AllowedRemoteAddresses", "127.0.0.1")
-    defaults.setString("NonStopSession", "Y")
-    defaults.setString("StartTime", "00:00:00")
-    defaults.setString("EndTime", "00:00:00")
-    defaults.setString("UseDataDictionary", "Y")
-    defaults.setString("TimestampPrecision", "3")
-    defaults.setString("MillisecondsInTimeStamp", "Y")
     defaults.setString("CheckLatency", "Y")
     defaults.setInt("MaxLatency", max(1, int(config.sending_time_tolerance)))
-    defaults.setString("SocketNodelay", "Y")
     settings.set(defaults)
     session_ids = []
     for dialect, session_types in served.items():
@@ -282,12 +313,7 @@ def acceptor_settings(
         for session_type in sorted(session_types, key=lambda t: t.value):
             for key in key_ids:
                 d = fix.Dictionary()
-                if dialect.is_fixt:
-                    d.setString("DefaultApplVerID", "FIX.5.0SP2")
-                    d.setString("TransportDataDictionary", str(paths.session))
-                    d.setString("AppDataDictionary", str(paths.application))
-                else:
-                    d.setString("DataDictionary", str(paths.session))
+                set_dictionaries(d, dialect, paths)
                 session_id = fix.SessionID(dialect.begin_string, session_type.value, key)
                 settings.set(session_id, d)
                 session_ids.append(session_id)
@@ -306,16 +332,12 @@ class Acceptor:
             balances.setdefault(HOUSE_ACCOUNT, config.house_balance)
         self.venue = Venue([m.market() for m in config.markets], [AccountState(k, b) for k, b in balances.items()])
         self.venue.seed(config.seed_orders)
+        self._faults = faults
         self.application = SimulatorApplication(sink, self._messages, self.venue, faults)
         self._settings, self._session_ids = acceptor_settings(config, key_ids, self.port)
         self._store = fix.MemoryStoreFactory()
-        # No QuickFIX log factory: the application logs messages itself (see fixengine.message_log).
-        try:
-            self._acceptor = fix.SocketAcceptor(self.application, self._store, self._settings)
-        except fix.ConfigError as exc:
-            raise FixEngineError(f"QuickFIX refused the simulator's session settings: {exc}") from None
-        # block() on a Python thread: start()'s native thread crashes on stop in these bindings.
-        self._thread = threading.Thread(target=self._acceptor.block, name="simulator-quickfix", daemon=True)
+        acceptor = create(fix.SocketAcceptor, self.application, self._store, self._settings, "the simulator's")
+        self._runner = Runner(acceptor, "simulator-quickfix")
         self._stopping = threading.Event()
         self._expiry = threading.Thread(target=self._expire_orders, name="simulator-expiry", daemon=True)
 
@@ -329,7 +351,7 @@ class Acceptor:
 
     def start(self) -> None:
         self._messages.start()
-        self._thread.start()
+        self._runner.start()
         self._expiry.start()
 
     def logout(self, key_id: str, text: str) -> int:
@@ -351,26 +373,61 @@ class Acceptor:
 
     def sequence_reset(self, key_id: str, gap_fill: bool, new_seq_no: int | None) -> int:
         """Send the key's logged-on session a SequenceReset (35=4), GapFill (123=Y) or Reset (123=N),
-        and move QuickFIX's own next MsgSeqNum to its NewSeqNo (36) so that the session goes on.
-        Returns NewSeqNo. No report goes out in between (``send_lock``); a Heartbeat QuickFIX sends
-        at that very moment would be misnumbered (the client logs out and back on)."""
+        then go on from its NewSeqNo (36). Returns NewSeqNo.
+
+        The numbers it skips are used, not jumped over: each by a Heartbeat that QuickFIX numbers
+        and stores but the client's connection never delivers (``FaultController.hide_heartbeat``).
+        Kalshi's gap fills cover numbers it did use; so does this one, and QuickFIX's store has no
+        hole. A hole (setNextSenderMsgSeqNum) lost reports: MemoryStore::get looks a resend's
+        BeginSeqNo up exactly, so a ResendRequest starting in the hole was answered with one
+        GapFill over every later report, and one for the reset itself also gap-filled into the
+        hole (only up to the reset's own number + 1), where the client's next request started.
+        Now a ResendRequest from anywhere in the range gets a GapFill up to the next report, then
+        the reports. No report goes out in between (``send_lock``); a message QuickFIX itself sends
+        at that very moment would take a skipped number the client sees (too low: it logs out and
+        back on)."""
+        faults = self._faults
         for session_id in self._session_ids:
             if session_id.getTargetCompID().getValue() != key_id:
                 continue
             session = fix.Session.lookupSession(session_id)
             if session is None or not session.isLoggedOn():
                 continue
+            begin_string = session_id.getBeginString().getValue()
             with self.application.send_lock:
                 own = session.getExpectedSenderNum()  # QuickFIX numbers the reset itself with this
                 target = own + DEFAULT_SEQUENCE_JUMP if new_seq_no is None else new_seq_no
                 if target <= own:
                     raise FaultError(f"new_seq_no {target} for API key {key_id} must be above {own}, the reset's own MsgSeqNum")
-                fields = [(123, "Y" if gap_fill else "N"), (36, str(target))]
-                text = quickfix_text(session_id.getBeginString().getValue(), "4", fields)
-                fix.Session.sendToTarget(fix.Message(text, False), session_id)
-                session.setNextSenderMsgSeqNum(target)  # QuickFIX went on to own + 1; the client expects target
+                if target - own > MAX_SEQUENCE_JUMP:
+                    raise FaultError(f"new_seq_no {target} for API key {key_id} skips more than {MAX_SEQUENCE_JUMP} numbers after {own}, the reset's own MsgSeqNum")
+                skipped = target - own - 1
+                if skipped:
+                    faults.hide_heartbeat(key_id, SKIPPED_TEST_REQ_ID)  # no connection: FaultError, nothing sent
+                reset = quickfix_text(begin_string, MSG_SEQUENCE_RESET, [(GAP_FILL_FLAG, "Y" if gap_fill else "N"), (NEW_SEQ_NO, str(target))])
+                fix.Session.sendToTarget(fix.Message(reset, False), session_id)
+                heartbeat = quickfix_text(begin_string, MSG_HEARTBEAT, [(TEST_REQ_ID, SKIPPED_TEST_REQ_ID)])
+                for i in range(skipped):
+                    if session.getExpectedSenderNum() >= target:  # a message of QuickFIX's own took one
+                        break
+                    if i:
+                        try:
+                            faults.hide_heartbeat(key_id, SKIPPED_TEST_REQ_ID)
+                        except FaultError:
+                            pass  # the connection is gone: nothing reaches the client; number on
+                    fix.Session.sendToTarget(fix.Message(heartbeat, False), session_id)
             return target
         raise FaultError(f"API key {key_id} has no session logged on to the simulator")
+
+    @contextmanager
+    def _one_session_held(self) -> Iterator[None]:
+        """The acceptor stop race (see ``Runner.stop``): one session logged on while QuickFIX stops."""
+        holder = self._hold_a_session()
+        try:
+            yield
+        finally:
+            if holder is not None:
+                holder.close()
 
     def _hold_a_session(self) -> socket.socket | None:
         """Log on one idle session over loopback (the simulator is stopping: nobody else will)."""
@@ -380,12 +437,12 @@ class Acceptor:
                 continue
             begin = session_id.getBeginString().getValue()
             fields = [
-                (35, "A"), (34, "1"), (49, session_id.getTargetCompID().getValue()),
-                (52, utc_timestamp(datetime.now(timezone.utc))), (56, session_id.getSenderCompID().getValue()),
-                (98, "0"), (108, "30"), (141, "Y"),
+                (MSG_TYPE, MSG_LOGON), (MSG_SEQ_NUM, "1"), (SENDER_COMP_ID, session_id.getTargetCompID().getValue()),
+                (SENDING_TIME, utc_timestamp(datetime.now(timezone.utc))), (TARGET_COMP_ID, session_id.getSenderCompID().getValue()),
+                (ENCRYPT_METHOD, "0"), (HEART_BT_INT, "30"), (RESET_SEQ_NUM_FLAG, "Y"),
             ]
             if session_id.isFIXT():
-                fields.append((1137, APPL_VER_ID_FIX50SP2))
+                fields.append((DEFAULT_APPL_VER_ID, APPL_VER_ID_FIX50SP2))
             self.application.hold_for_stop(session_id.toString())
             try:
                 holder = socket.create_connection(("127.0.0.1", self.port), timeout=2)
@@ -402,12 +459,5 @@ class Acceptor:
     def stop(self) -> None:
         self._stopping.set()
         self._expiry.join(timeout=5)
-        # QuickFIX's stop() closes its server socket; that wakes its own thread, which may close and
-        # delete the server at the same moment: a crash, now and then. While a session is logged on
-        # that thread lingers instead, so one is held logged on until stop() has returned.
-        holder = self._hold_a_session()
-        self._acceptor.stop(True)
-        if holder is not None:
-            holder.close()
-        self._thread.join(timeout=10)
+        self._runner.stop(hold=self._one_session_held)
         self._messages.stop()

@@ -22,7 +22,22 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from fixengine.fix.framing import FrameReader, FramingError, encode, parse
-from fixengine.orders.wire import utc_timestamp
+from fixengine.fix.tags import (
+    BEGIN_STRING,
+    MSG_LOGON,
+    MSG_LOGOUT,
+    MSG_REJECT,
+    MSG_SEQ_NUM,
+    MSG_TYPE,
+    REF_MSG_TYPE,
+    REF_SEQ_NUM,
+    SENDER_COMP_ID,
+    SENDING_TIME,
+    SESSION_REJECT_REASON,
+    TARGET_COMP_ID,
+    TEXT,
+)
+from fixengine.fix.timestamps import utc_timestamp
 from simulator.fix.acceptor import SimEvent, SimEventSink
 from simulator.config import ListenerSpec
 from simulator.faults import FaultController, LinkFaults, rest_of_message
@@ -38,16 +53,23 @@ _UPSTREAM_CONNECT_ATTEMPTS = 50
 
 def refusal_messages(fields: dict[int, str], refusal: Refusal, now: datetime) -> bytes:
     """What Kalshi sends a refused Logon: [Reject (35=3) with 373,] then Logout (35=5) with Text."""
-    begin = fields.get(8, "FIXT.1.1")
-    header = [(49, fields.get(56, "")), (56, fields.get(49, ""))]
+    begin = fields.get(BEGIN_STRING, "FIXT.1.1")
+    header = [(SENDER_COMP_ID, fields.get(TARGET_COMP_ID, "")), (TARGET_COMP_ID, fields.get(SENDER_COMP_ID, ""))]
     stamp = utc_timestamp(now)
     out = b""
     seq = 1
     if refusal.reject_reason is not None:
-        ref = [(45, fields.get(34, "0")), (372, "A"), (373, str(refusal.reject_reason)), (58, refusal.text)]
-        out += encode(begin, [(35, "3"), (34, str(seq)), *header, (52, stamp), *ref])
+        ref = [
+            (REF_SEQ_NUM, fields.get(MSG_SEQ_NUM, "0")),
+            (REF_MSG_TYPE, MSG_LOGON),
+            (SESSION_REJECT_REASON, str(refusal.reject_reason)),
+            (TEXT, refusal.text),
+        ]
+        out += encode(begin, [(MSG_TYPE, MSG_REJECT), (MSG_SEQ_NUM, str(seq)), *header, (SENDING_TIME, stamp), *ref])
         seq += 1
-    out += encode(begin, [(35, "5"), (34, str(seq)), *header, (52, stamp), (58, refusal.text)])
+    out += encode(
+        begin, [(MSG_TYPE, MSG_LOGOUT), (MSG_SEQ_NUM, str(seq)), *header, (SENDING_TIME, stamp), (TEXT, refusal.text)]
+    )
     return out
 
 
@@ -114,11 +136,11 @@ class GateHub:
         fields: dict[int, str] = {}
         for tag, value in parse(message):
             fields.setdefault(tag, value)
-        if fields.get(35) != "A":
+        if fields.get(MSG_TYPE) != MSG_LOGON:
             self._sink(SimEvent("closed", f"{spec.name} from {peer}: first message is not a Logon"))
             await _close(writer)
             return
-        key_id, target = fields.get(49, ""), fields.get(56, "")
+        key_id, target = fields.get(SENDER_COMP_ID, ""), fields.get(TARGET_COMP_ID, "")
         injected = self._faults.take_logon_refusal(key_id)
         refusal = Refusal(injected) if injected is not None else self._decide(fields, spec, self.connected_keys)
         if refusal is not None:

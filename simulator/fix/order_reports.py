@@ -13,9 +13,77 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from fixengine.orders.reports import OrdStatus
+from fixengine.fix.tags import (
+    AGGRESSOR_INDICATOR,
+    ALWAYS_EMIT_NEW_BEFORE_TRADE,
+    AVG_PX,
+    BUSINESS_REJECT_REASON,
+    BUSINESS_REJECT_REF_ID,
+    CANCEL_ORDER_ON_PAUSE,
+    CL_ORD_ID,
+    COLLATERAL_AMOUNT_CHANGE,
+    COLLATERAL_AMOUNT_TYPE,
+    CUM_QTY,
+    CXL_REJ_REASON,
+    CXL_REJ_RESPONSE_TO,
+    ENABLE_IOC_CANCEL_REPORT,
+    EXEC_ID,
+    EXEC_INST,
+    EXEC_TYPE,
+    EXPIRE_TIME,
+    LAST_PX,
+    LAST_QTY,
+    LEAVES_QTY,
+    LONG_QTY,
+    MASS_ACTION_REPORT_ID,
+    MASS_CANCEL_REQUEST_TYPE,
+    MASS_CANCEL_RESPONSE,
+    MAX_EXECUTION_COST,
+    MISC_FEE_AMT,
+    MISC_FEE_BASIS,
+    MISC_FEE_CURR,
+    MISC_FEE_TYPE,
+    MSG_BUSINESS_MESSAGE_REJECT,
+    MSG_EXECUTION_REPORT,
+    MSG_ORDER_CANCEL_REJECT,
+    MSG_ORDER_MASS_CANCEL_REPORT,
+    MSG_SEQ_NUM,
+    MSG_TYPE,
+    NO_COLLATERAL_AMOUNT_CHANGES,
+    NO_MISC_FEES,
+    ORD_REJ_REASON,
+    ORD_STATUS,
+    ORD_TYPE,
+    ORDER_ID,
+    ORDER_QTY,
+    ORIG_CL_ORD_ID,
+    PRESERVE_ORIGINAL_ORDER_QTY,
+    PRICE,
+    REF_MSG_TYPE,
+    REF_SEQ_NUM,
+    SELF_TRADE_PREVENTION_TYPE,
+    SHORT_QTY,
+    SIDE,
+    SKIP_PENDING_EXEC_REPORTS,
+    SKIP_PENDING_EXEC_REPORTS_LEGACY,
+    SYMBOL,
+    TEXT,
+    TIME_IN_FORCE,
+    TOTAL_AFFECTED_ORDERS,
+    TRANSACT_TIME,
+    TRD_MATCH_ID,
+    USE_DOLLARS,
+    USE_EXPIRED_ORD_STATUS,
+)
+from fixengine.orders.reports import PENDING_EXEC_ID, OrdStatus
 from fixengine.orders.requests import SelfTradePrevention, TimeInForce
-from fixengine.orders.wire import parse_utc_timestamp, utc_timestamp
+from fixengine.orders.wire import (
+    EXEC_INST_POST_ONLY,
+    MASS_CANCEL_FOR_SESSION,
+    ORD_TYPE_LIMIT,
+    Fields,
+)
+from fixengine.fix.timestamps import parse_utc_timestamp, utc_timestamp
 from fixengine.kalshi.prices import PriceError, WireSide, format_price, format_quantity, parse_price
 from simulator.exchange.matching import (
     Accepted,
@@ -30,9 +98,6 @@ from simulator.exchange.matching import (
     Replaced,
     Traded,
 )
-
-Fields = list[tuple[int, str]]
-PENDING_EXEC_ID = "-1;-1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +115,12 @@ class SessionFlags:
     def from_logon(cls, flags: Mapping[int, str]) -> "SessionFlags":
         on = {tag for tag, value in flags.items() if value == "Y"}
         return cls(
-            use_dollars=21005 in on,
-            skip_pending=bool(on & {21011, 21003}),
-            ioc_cancel_report=21007 in on,
-            preserve_order_qty=21008 in on,
-            expired_status=21012 in on,
-            new_before_trade=21026 in on,
+            use_dollars=USE_DOLLARS in on,
+            skip_pending=bool(on & {SKIP_PENDING_EXEC_REPORTS, SKIP_PENDING_EXEC_REPORTS_LEGACY}),
+            ioc_cancel_report=ENABLE_IOC_CANCEL_REPORT in on,
+            preserve_order_qty=PRESERVE_ORIGINAL_ORDER_QTY in on,
+            expired_status=USE_EXPIRED_ORD_STATUS in on,
+            new_before_trade=ALWAYS_EMIT_NEW_BEFORE_TRADE in on,
         )
 
 
@@ -79,31 +144,31 @@ def _get(f: Mapping[int, str], tag: int) -> str:
 
 def parse_new_order(f: Mapping[int, str], account_id: str, session_id: str, use_dollars: bool) -> OrderSpec:
     try:
-        side = WireSide(_get(f, 54))
-        price = parse_price(_get(f, 44), use_dollars)
-        quantity = Decimal(_get(f, 38))
-        tif = TimeInForce(f.get(59, TimeInForce.GTC.value))
-        stp = SelfTradePrevention(f[2964]) if f.get(2964) else None
-        cost = Decimal(f[21009]) if f.get(21009) else None
-        expire = _parse_time(f[126]) if f.get(126) else None
+        side = WireSide(_get(f, SIDE))
+        price = parse_price(_get(f, PRICE), use_dollars)
+        quantity = Decimal(_get(f, ORDER_QTY))
+        tif = TimeInForce(f.get(TIME_IN_FORCE, TimeInForce.GTC.value))
+        stp = SelfTradePrevention(f[SELF_TRADE_PREVENTION_TYPE]) if f.get(SELF_TRADE_PREVENTION_TYPE) else None
+        cost = Decimal(f[MAX_EXECUTION_COST]) if f.get(MAX_EXECUTION_COST) else None
+        expire = _parse_time(f[EXPIRE_TIME]) if f.get(EXPIRE_TIME) else None
     except (ValueError, PriceError, ArithmeticError):
         raise RequestError("INVALID_ORDER") from None
-    if f.get(40, "2") != "2":
+    if f.get(ORD_TYPE, ORD_TYPE_LIMIT) != ORD_TYPE_LIMIT:
         raise RequestError("INVALID_ORDER")  # limit orders only
     return OrderSpec(
         account_id=account_id,
         session_id=session_id,
-        cl_ord_id=_get(f, 11),
-        ticker=_get(f, 55),
+        cl_ord_id=_get(f, CL_ORD_ID),
+        ticker=_get(f, SYMBOL),
         side=side,
         yes_price=price,
         quantity=quantity,
         time_in_force=tif,
         expire_time=expire,
-        post_only=f.get(18) == "6",
+        post_only=f.get(EXEC_INST) == EXEC_INST_POST_ONLY,
         self_trade_prevention=stp,
         max_execution_cost=cost,
-        cancel_on_pause=f.get(21006) == "Y",
+        cancel_on_pause=f.get(CANCEL_ORDER_ON_PAUSE) == "Y",
     )
 
 
@@ -149,14 +214,20 @@ class ReportWriter:
                     net = positions.get((snap.account_id, snap.ticker), Decimal(0))
                     balance = _balance_change(snap.side, event.yes_price, event.quantity, fee, net)
                     extra: Fields = [
-                        (31, format_price(event.yes_price, f.use_dollars)),
-                        (32, format_quantity(event.quantity)),
-                        (880, event.trade_id),
-                        (1057, "Y" if aggressor else "N"),
-                        (704, format_quantity(max(net, Decimal(0)))),
-                        (705, format_quantity(max(-net, Decimal(0)))),
-                        (136, "1"), (137, str(fee)), (138, "USD"), (139, "4"), (891, "0"),
-                        (1703, "1"), (1704, str(balance)), (1705, "BALANCE"),
+                        (LAST_PX, format_price(event.yes_price, f.use_dollars)),
+                        (LAST_QTY, format_quantity(event.quantity)),
+                        (TRD_MATCH_ID, event.trade_id),
+                        (AGGRESSOR_INDICATOR, "Y" if aggressor else "N"),
+                        (LONG_QTY, format_quantity(max(net, Decimal(0)))),
+                        (SHORT_QTY, format_quantity(max(-net, Decimal(0)))),
+                        (NO_MISC_FEES, "1"),
+                        (MISC_FEE_AMT, str(fee)),
+                        (MISC_FEE_CURR, "USD"),
+                        (MISC_FEE_TYPE, "4"),
+                        (MISC_FEE_BASIS, "0"),
+                        (NO_COLLATERAL_AMOUNT_CHANGES, "1"),
+                        (COLLATERAL_AMOUNT_CHANGE, str(balance)),
+                        (COLLATERAL_AMOUNT_TYPE, "BALANCE"),
                     ]
                     last_trade[snap.order_id] = len(out)
                     out.append(self._er(snap, "F", _status(snap), f, now, extra=extra))
@@ -170,12 +241,12 @@ class ReportWriter:
                     continue
                 if not f.skip_pending and event.orig_cl_ord_id is not None:
                     out.append(self._er(event.order, "6", "6", f, now, pending=True, cl=event.cl_ord_id, orig=event.orig_cl_ord_id))
-                extra = [(58, event.text)] if event.text else []
+                extra = [(TEXT, event.text)] if event.text else []
                 out.append(self._er(event.order, "4", "4", f, now, cl=event.cl_ord_id, orig=event.orig_cl_ord_id, extra=extra, done=True))
             elif isinstance(event, Expired):
                 f = flags.get(event.order.session_id, SessionFlags())
                 code = "C" if f.expired_status else "4"
-                out.append(self._er(event.order, code, code, f, now, extra=[(58, event.text)], done=True))
+                out.append(self._er(event.order, code, code, f, now, extra=[(TEXT, event.text)], done=True))
             elif isinstance(event, Replaced):
                 f = flags.get(event.order.session_id, SessionFlags())
                 if not f.skip_pending:
@@ -204,26 +275,26 @@ class ReportWriter:
         leaves = Decimal(0) if done else o.leaves_qty
         quantity = o.quantity if f.preserve_order_qty else o.cum_qty + leaves
         fields: Fields = [
-            (37, o.order_id),
-            (11, cl or o.cl_ord_id),
+            (ORDER_ID, o.order_id),
+            (CL_ORD_ID, cl or o.cl_ord_id),
         ]
         if orig:
-            fields.append((41, orig))
+            fields.append((ORIG_CL_ORD_ID, orig))
         fields += [
-            (17, PENDING_EXEC_ID if pending else self._exec_id()),
-            (150, exec_type),
-            (39, status),
-            (55, o.ticker),
-            (54, o.side.value),
-            (38, format_quantity(quantity)),
-            (44, format_price(o.yes_price, f.use_dollars)),
-            (151, format_quantity(leaves)),
-            (14, format_quantity(o.cum_qty)),
-            (6, _avg(o, f.use_dollars)),
-            (60, utc_timestamp(now)),
+            (EXEC_ID, PENDING_EXEC_ID if pending else self._exec_id()),
+            (EXEC_TYPE, exec_type),
+            (ORD_STATUS, status),
+            (SYMBOL, o.ticker),
+            (SIDE, o.side.value),
+            (ORDER_QTY, format_quantity(quantity)),
+            (PRICE, format_price(o.yes_price, f.use_dollars)),
+            (LEAVES_QTY, format_quantity(leaves)),
+            (CUM_QTY, format_quantity(o.cum_qty)),
+            (AVG_PX, _avg(o, f.use_dollars)),
+            (TRANSACT_TIME, utc_timestamp(now)),
         ]
         fields += extra or []
-        return Outgoing(o.session_id, "8", fields)
+        return Outgoing(o.session_id, MSG_EXECUTION_REPORT, fields)
 
     def _reject(self, event: Rejected, f: SessionFlags, now: datetime) -> Outgoing:
         spec = event.spec
@@ -232,58 +303,62 @@ class ReportWriter:
         except PriceError:
             price = str(spec.yes_price)
         fields: Fields = [
-            (37, "NONE"),
-            (11, spec.cl_ord_id),
-            (17, self._exec_id()),
-            (150, "8"),
-            (39, "8"),
-            (55, spec.ticker),
-            (54, spec.side.value),
-            (38, format_quantity(spec.quantity)),
-            (44, price),
-            (151, "0.00"),
-            (14, "0.00"),
-            (6, "0"),
-            (60, utc_timestamp(now)),
-            (103, str(event.ord_rej_reason)),
-            (58, event.text),
+            (ORDER_ID, "NONE"),
+            (CL_ORD_ID, spec.cl_ord_id),
+            (EXEC_ID, self._exec_id()),
+            (EXEC_TYPE, "8"),
+            (ORD_STATUS, "8"),
+            (SYMBOL, spec.ticker),
+            (SIDE, spec.side.value),
+            (ORDER_QTY, format_quantity(spec.quantity)),
+            (PRICE, price),
+            (LEAVES_QTY, "0.00"),
+            (CUM_QTY, "0.00"),
+            (AVG_PX, "0"),
+            (TRANSACT_TIME, utc_timestamp(now)),
+            (ORD_REJ_REASON, str(event.ord_rej_reason)),
+            (TEXT, event.text),
         ]
-        return Outgoing(spec.session_id, "8", fields)
+        return Outgoing(spec.session_id, MSG_EXECUTION_REPORT, fields)
 
     def _cancel_reject(self, event: CancelRefused, requester: str) -> Outgoing:
         status = event.order.status.value if event.order is not None else OrdStatus.REJECTED.value
         fields: Fields = [
-            (37, event.order_id or "NONE"),
-            (11, event.cl_ord_id),
-            (41, event.orig_cl_ord_id),
-            (39, status),
-            (434, "1" if event.response_to == "cancel" else "2"),
-            (102, str(event.reason)),
-            (58, event.text),
+            (ORDER_ID, event.order_id or "NONE"),
+            (CL_ORD_ID, event.cl_ord_id),
+            (ORIG_CL_ORD_ID, event.orig_cl_ord_id),
+            (ORD_STATUS, status),
+            (CXL_REJ_RESPONSE_TO, "1" if event.response_to == "cancel" else "2"),
+            (CXL_REJ_REASON, str(event.reason)),
+            (TEXT, event.text),
         ]
-        return Outgoing(requester, "9", fields)
+        return Outgoing(requester, MSG_ORDER_CANCEL_REJECT, fields)
 
 
 def business_reject(session_id: str, request: Mapping[int, str], reason: int, text: str) -> Outgoing:
     """BusinessMessageReject (35=j) of a request the exchange never saw (spec §18.2)."""
-    fields: Fields = [(45, request.get(34, "0")), (372, request.get(35, ""))]
-    if request.get(11):
-        fields.append((379, request[11]))
-    fields += [(380, str(reason)), (58, text)]
-    return Outgoing(session_id, "j", fields)
+    fields: Fields = [(REF_SEQ_NUM, request.get(MSG_SEQ_NUM, "0")), (REF_MSG_TYPE, request.get(MSG_TYPE, ""))]
+    if request.get(CL_ORD_ID):
+        fields.append((BUSINESS_REJECT_REF_ID, request[CL_ORD_ID]))
+    fields += [(BUSINESS_REJECT_REASON, str(reason)), (TEXT, text)]
+    return Outgoing(session_id, MSG_BUSINESS_MESSAGE_REJECT, fields)
 
 
 def mass_cancel_report(cl_ord_id: str, session_id: str, count: int, fixt: bool) -> Outgoing:
     """OrderMassCancelReport (35=r): 531=6, every order of the session cancelled."""
-    fields: Fields = [(11, cl_ord_id), (37, str(uuid.uuid4()))]
+    fields: Fields = [(CL_ORD_ID, cl_ord_id), (ORDER_ID, str(uuid.uuid4()))]
     if fixt:  # MassActionReportID is required in FIX 5.0 SP2 and unknown to FIX 4.4
-        fields.append((1369, fields[1][1]))
-    fields += [(530, "6"), (531, "6"), (533, str(count))]
-    return Outgoing(session_id, "r", fields)
+        fields.append((MASS_ACTION_REPORT_ID, fields[1][1]))
+    fields += [
+        (MASS_CANCEL_REQUEST_TYPE, MASS_CANCEL_FOR_SESSION),
+        (MASS_CANCEL_RESPONSE, "6"),  # orders of the session cancelled
+        (TOTAL_AFFECTED_ORDERS, str(count)),
+    ]
+    return Outgoing(session_id, MSG_ORDER_MASS_CANCEL_REPORT, fields)
 
 
 def _final(trade: Outgoing) -> Outgoing:
-    replaced = {39: "4", 151: "0.00"}
+    replaced = {ORD_STATUS: "4", LEAVES_QTY: "0.00"}
     return Outgoing(trade.session_id, trade.msg_type, [(t, replaced.get(t, v)) for t, v in trade.fields])
 
 

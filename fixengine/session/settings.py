@@ -1,8 +1,8 @@
-"""Engine config -> QuickFIX SessionSettings, built in memory (no .cfg files to drift)."""
+"""Engine config -> the initiators' QuickFIX SessionSettings (on the shared defaults of
+``fixengine.fix.quickfix``)."""
 
 from __future__ import annotations
 
-import re
 import ssl
 from pathlib import Path
 
@@ -12,16 +12,11 @@ from fixengine.config import EngineConfig, SessionConfig
 from fixengine.fix.dialect import Dialect
 from fixengine.fix.dictionary import DictionaryPaths, build_dictionaries
 from fixengine.errors import FixEngineError
+from fixengine.fix.quickfix import common_defaults, set_dictionaries
 from fixengine.kalshi.facts import RESET_REQUIRED
 
 # Kalshi requires TLS 1.2 or higher (spec §1.3). QuickFIX's own syntax: TLSv1_2, +TLSv1_3.
 TLS_PROTOCOLS = "TLSv1_2 +TLSv1_3"
-
-
-# QuickFIX FileStore: the index (.header) is "seq,offset,size " entries, .seqnums "sender : target".
-_CL_ORD_ID = re.compile(rb"\x0111=([^\x01]*)\x01")
-_INDEX_ENTRY = re.compile(rb"(\d+),(\d+),(\d+) ")
-_SEQNUMS = re.compile(r"(\d+)\s*:\s*(\d+)")
 
 
 def session_id(session: SessionConfig) -> fix.SessionID:
@@ -49,20 +44,11 @@ def initiator_settings(config: EngineConfig, sessions: list[SessionConfig]) -> f
     """Settings for one QuickFIX initiator serving ``sessions`` (one group of ``initiator_groups``)."""
     dictionaries: dict[Dialect, DictionaryPaths] = {}
     settings = fix.SessionSettings()
-    defaults = fix.Dictionary()
-    defaults.setString("ConnectionType", "initiator")
-    defaults.setString("NonStopSession", "Y")
-    defaults.setString("StartTime", "00:00:00")
-    defaults.setString("EndTime", "00:00:00")
-    defaults.setString("UseDataDictionary", "Y")
+    defaults = common_defaults("initiator")
     # Kalshi adds fields its own dictionary does not list; an unknown field on an execution report
     # must not make us reject (and so lose) the report. Known fields are still validated.
     defaults.setString("ValidateUserDefinedFields", "N")
     defaults.setString("AllowUnknownMsgFields", "Y")
-    # Kalshi's SendingTime has milliseconds, and the Logon signature covers it byte for byte.
-    defaults.setString("TimestampPrecision", "3")
-    defaults.setString("MillisecondsInTimeStamp", "Y")
-    defaults.setString("SocketNodelay", "Y")
     defaults.setString("LogonTimeout", "10")
     defaults.setString("LogoutTimeout", "5")
     # The engine decides when a session may reconnect (fixengine/session/reconnect.py) by disabling it
@@ -89,37 +75,6 @@ def initiator_settings(config: EngineConfig, sessions: list[SessionConfig]) -> f
             d.setString("PersistMessages", "N")
         if s.dialect not in dictionaries:
             dictionaries[s.dialect] = build_dictionaries(s.dialect, config.data_dir / "dictionaries")
-        paths = dictionaries[s.dialect]
-        if s.dialect.is_fixt:
-            d.setString("DefaultApplVerID", "FIX.5.0SP2")
-            d.setString("TransportDataDictionary", str(paths.session))
-            d.setString("AppDataDictionary", str(paths.application))
-        else:
-            d.setString("DataDictionary", str(paths.session))
+        set_dictionaries(d, s.dialect, dictionaries[s.dialect])
         settings.set(session_id(s), d)
     return settings
-
-
-def sent_cl_ord_ids(store_dir: Path) -> set[str] | None:
-    """The ClOrdIDs (11) of the requests a session's QuickFIX FileStore holds as sent, or None
-    without a store. QuickFIX stores a message (body, then its index entry), then counts it in the
-    next sender MsgSeqNum, then writes it to the socket; a stored and counted message reaches the
-    counterparty, at the latest by resend. One stored but not counted (the process died in
-    between) never left, and its number goes to the next message: only the index's latest entry
-    for each number below the next sender MsgSeqNum counts."""
-    headers, seqnums = sorted(store_dir.glob("*.header")), sorted(store_dir.glob("*.seqnums"))
-    if not headers or not seqnums:
-        return None
-    numbers = _SEQNUMS.search(seqnums[0].read_text())
-    if numbers is None:
-        return None
-    next_sender = int(numbers.group(1))
-    latest: dict[int, tuple[int, int]] = {}
-    for seq, offset, size in _INDEX_ENTRY.findall(headers[0].read_bytes()):
-        latest[int(seq)] = (int(offset), int(size))
-    body = headers[0].with_suffix(".body").read_bytes()
-    sent: set[str] = set()
-    for seq, (offset, size) in latest.items():
-        if seq < next_sender:
-            sent.update(m.decode("latin-1") for m in _CL_ORD_ID.findall(body, offset, offset + size))
-    return sent

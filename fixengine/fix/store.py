@@ -1,0 +1,36 @@
+"""Reading a QuickFIX FileStore from outside QuickFIX (the engine is stopped or starting): which
+requests did leave. The index (.header) is "seq,offset,size " entries, .seqnums "sender : target"."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_CL_ORD_ID = re.compile(rb"\x0111=([^\x01]*)\x01")
+_INDEX_ENTRY = re.compile(rb"(\d+),(\d+),(\d+) ")
+_SEQNUMS = re.compile(r"(\d+)\s*:\s*(\d+)")
+
+
+def sent_cl_ord_ids(store_dir: Path) -> set[str] | None:
+    """The ClOrdIDs (11) of the requests a session's QuickFIX FileStore holds as sent, or None
+    without a store. QuickFIX stores a message (body, then its index entry), then counts it in the
+    next sender MsgSeqNum, then writes it to the socket; a stored and counted message reaches the
+    counterparty, at the latest by resend. One stored but not counted (the process died in
+    between) never left, and its number goes to the next message: only the index's latest entry
+    for each number below the next sender MsgSeqNum counts."""
+    headers, seqnums = sorted(store_dir.glob("*.header")), sorted(store_dir.glob("*.seqnums"))
+    if not headers or not seqnums:
+        return None
+    numbers = _SEQNUMS.search(seqnums[0].read_text())
+    if numbers is None:
+        return None
+    next_sender = int(numbers.group(1))
+    latest: dict[int, tuple[int, int]] = {}
+    for seq, offset, size in _INDEX_ENTRY.findall(headers[0].read_bytes()):
+        latest[int(seq)] = (int(offset), int(size))
+    body = headers[0].with_suffix(".body").read_bytes()
+    sent: set[str] = set()
+    for seq, (offset, size) in latest.items():
+        if seq < next_sender:
+            sent.update(m.decode("latin-1") for m in _CL_ORD_ID.findall(body, offset, offset + size))
+    return sent
