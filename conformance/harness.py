@@ -27,7 +27,7 @@ from fixengine.fix.timestamps import utc_timestamp
 from simulator.config import FIX44_LISTENER, AccountConfig
 
 if TYPE_CHECKING:  # only named in annotations: the harness runs without starting a simulator
-    from simulator.fix.acceptor import SimEvent
+    from simulator.events import SimEvent
     from simulator.server import Simulator
 
 NR = SessionType.NR.value

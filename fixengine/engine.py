@@ -12,7 +12,6 @@ the asyncio loop with ``call_soon_threadsafe`` (one writer: all state changes ha
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import random
@@ -23,7 +22,7 @@ from typing import Any
 
 import quickfix as fix
 
-from fixengine.config import EngineConfig, SessionConfig
+from fixengine.config import EngineConfig
 from fixengine.errors import FixEngineError, SessionUnavailableError
 from fixengine.events import (
     Event,
@@ -34,23 +33,20 @@ from fixengine.events import (
     SequenceGap,
     SessionEvent,
 )
-from fixengine.fix.framing import quickfix_text
 from fixengine.kalshi.facts import RESET_REQUIRED
 from fixengine.fix.message_log import MessageLogs
 from fixengine.orders.entry import OrderEntry
 from fixengine.orders.book import Order, OrderBook
 from fixengine.orders.journal import Journal
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
-from fixengine.orders.wire import Fields
-from fixengine.fix.quickfix import Runner, create
 from fixengine.fix.tags import MSG_TEST_REQUEST, MSG_TYPE, TEST_REQ_ID
-from fixengine.session.settings import initiator_groups, initiator_settings, session_id
 from fixengine.reconcile.compare import Findings
 from fixengine.reconcile.runner import Reconciler, ReconciliationDone, ReconciliationFailed
 from fixengine.session.reconnect import Backoff
-from fixengine.session.application import ApplicationMessage, EngineApplication, SessionRecord
+from fixengine.session.application import SessionRecord
 from fixengine.session.supervisor import SessionSupervisor
 from fixengine.resume import ask_again_for_unjournaled, record_all_received, settle_unsent
+from fixengine.session.runtime import InitiatorRuntime, Messages
 from fixengine.stream import EventStream
 from fixengine.kalshi.signing import Signer, load_private_key
 
@@ -65,17 +61,14 @@ class Engine:
     def __init__(self, config: EngineConfig, *, signers: Mapping[str, Signer] | None = None):
         self.config = config
         self._signers = dict(signers or {})
-        self._sessions = SessionSupervisor(config.sessions, self._lookup, self._log_and_publish, self._spawn)
+        self._quickfix = InitiatorRuntime(config, self._take_messages, self._on_event)
+        self._sessions = SessionSupervisor(config.sessions, self._quickfix.lookup, self._log_and_publish, self._spawn)
         self._subscribers: list[asyncio.Queue[Event]] = []
         self._orders: OrderEntry | None = None
         self._reconciler: Reconciler | None = None
-        self._initiators: list[Runner] = []
         self._messages = MessageLogs(config.log_path, enabled=config.message_log)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._inbox: collections.deque[SessionEvent] = collections.deque()  # from QuickFIX's thread
-        self._wake_scheduled = False
-        self._session_ids = {s.name: session_id(s) for s in config.sessions}
         self._stopped = False
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -85,46 +78,35 @@ class Engine:
         if self._loop is not None:
             raise FixEngineError("engine already started")
         self._loop = asyncio.get_running_loop()
-        states: dict[str, SessionRecord] = {}
+        records: dict[str, SessionRecord] = {}
         for s in self.config.sessions:
             signer = self._signers.get(s.name) or Signer(
                 s.api_key_id, load_private_key(file=s.private_key_file, env=s.private_key_env)
             )
             if signer.key_id != s.api_key_id:
                 raise FixEngineError(f"session {s.name}: signer key id {signer.key_id} is not api_key_id {s.api_key_id}")
-            states[session_id(s).toString()] = SessionRecord(
+            records[s.name] = SessionRecord(
                 s.name, signer, s.heartbeat_interval, s.logon.wire_fields(), self._messages.for_session(s.name),
                 retransmits=s.session_type not in RESET_REQUIRED,
                 reset_on_logon=s.logon.reset_seq_num,
             )
-        for group in initiator_groups(list(self.config.sessions)):
-            self._initiators.append(self._make_initiator(group, states))
+        self._quickfix.build(self._loop, records)
         journal = Journal(self.config.journal_path, durable=self.config.journal_sync == "full")
         self._orders = OrderEntry(
-            journal, {s.name: s for s in self.config.sessions}, self._send, self._publish, self.is_logged_on,
+            journal, {s.name: s for s in self.config.sessions}, self._quickfix.send, self._publish, self.is_logged_on,
             self._loop.call_soon, reconciled=self.config.rest is not None,
         )
         if self.config.rest is not None:
-            keys = {state.signer.key_id: state.signer.private_key for state in states.values()}
+            keys = {record.signer.key_id: record.signer.private_key for record in records.values()}
             self._reconciler = Reconciler(self.config.rest, self._orders.book, journal, keys,
                                           self._orders.last_report_at, self._publish, self._orders.request_sent_at)
             if self.config.rest.reconcile_interval > 0:
                 self._spawn(self._reconcile_periodically(self.config.rest.reconcile_interval))
-        ask_again_for_unjournaled(self.config.sessions, self._lookup, journal)
+        ask_again_for_unjournaled(self.config.sessions, self._quickfix.lookup, journal)
         settle_unsent(self.config.sessions, self.config.store_path, self._orders)
         self._messages.start()
-        for initiator in self._initiators:
-            initiator.start()
+        self._quickfix.start()
         self._sessions.start(self._loop)
-
-    def _make_initiator(self, sessions: list[SessionConfig], states: dict[str, SessionRecord]) -> Runner:
-        settings = initiator_settings(self.config, sessions)
-        mine = {session_id(s).toString(): states[session_id(s).toString()] for s in sessions}
-        app = EngineApplication(mine, self._emit_threadsafe)
-        store = fix.FileStoreFactory(settings)
-        tls = sessions[0].tls
-        initiator = create(fix.SSLSocketInitiator if tls else fix.SocketInitiator, app, store, settings, "the engine's")
-        return Runner(initiator, "quickfix-tls" if tls else "quickfix")
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Log out every session (waiting up to ``timeout`` for the Logout to be answered), then stop."""
@@ -133,8 +115,8 @@ class Engine:
         self._stopped = True
         if self._orders is not None:
             self._orders.flush()  # what was requested before stop() goes out before the Logout
-        for name in self._session_ids:
-            session = self._lookup(name)
+        for name in self._quickfix.names:
+            session = self._quickfix.lookup(name)
             if session is not None:
                 session.logout()
         try:
@@ -144,14 +126,10 @@ class Engine:
         self._sessions.stop()
         for task in list(self._tasks):
             task.cancel()
-        for initiator in self._initiators:
-            await asyncio.to_thread(initiator.stop)
-        self._take_inbox()  # what QuickFIX read before it stopped is journaled now ...
+        await self._quickfix.stop()  # what QuickFIX read before it stopped is journaled now ...
         if self._orders is not None:  # ... so a clean restart asks for nothing again
-            record_all_received(self.config.sessions, self._lookup, self._orders.journal)
-        # Drop the initiators: their C++ sessions leave QuickFIX's process-wide registry, so an
-        # engine started again in this process (same SessionIDs) gets fresh sessions.
-        self._initiators.clear()
+            record_all_received(self.config.sessions, self._quickfix.lookup, self._orders.journal)
+        self._quickfix.close()
         if self._reconciler is not None:
             await self._reconciler.aclose()
         self._messages.stop()
@@ -169,34 +147,9 @@ class Engine:
 
     # --- events -------------------------------------------------------------------------------
 
-    def _emit_threadsafe(self, event: SessionEvent) -> None:
-        """Called on QuickFIX's thread: hand the event to the loop, nothing more. Events queue in
-        the inbox; the loop is woken once per batch, not once per event (each wake-up is a write
-        to its self-pipe and a fight for the GIL)."""
-        self._inbox.append(event)
-        if not self._wake_scheduled:
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                self._wake_scheduled = True
-                loop.call_soon_threadsafe(self._take_inbox)
-
-    def _take_inbox(self) -> None:
-        self._wake_scheduled = False  # before taking: an event appended from now on wakes us again
-        inbox = self._inbox
-        messages: list[tuple[str, str, str]] = []  # a run of application messages, handled together
-        while inbox:
-            event = inbox.popleft()
-            if isinstance(event, ApplicationMessage):
-                messages.append((event.session, event.msg_type, event.raw))
-                continue
-            self._take_messages(messages)  # in the order things happened: a run, then this event
-            messages = []
-            self._on_event(event)
-        self._take_messages(messages)
-
-    def _take_messages(self, messages: list[tuple[str, str, str]]) -> None:
+    def _take_messages(self, messages: Messages) -> None:
         # The reports of a run are journaled in one commit before any of them changes the book.
-        if messages and self._orders is not None:
+        if self._orders is not None:
             self._orders.on_messages(messages)
 
     def _on_event(self, event: SessionEvent) -> None:
@@ -234,8 +187,8 @@ class Engine:
         ``ReconciliationFailed``)."""
         if self._reconciler is None:
             raise FixEngineError("reconciliation needs a [rest] section in the configuration")
-        if session not in self._session_ids:
-            raise FixEngineError(f"no session named {session!r}; sessions: {', '.join(self._session_ids)}")
+        if session not in self._sessions.status:
+            raise FixEngineError(f"no session named {session!r}; sessions: {', '.join(self._sessions.status)}")
         try:
             findings = await self._reconciler.run(self.config.session(session).api_key_id, session=session)
         except FixEngineError as exc:
@@ -267,7 +220,7 @@ class Engine:
     async def _reconcile_periodically(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            for name in self._session_ids:
+            for name in self._quickfix.names:
                 if self.is_logged_on(name) and self._order_entry().is_order_entry(name):
                     with contextlib.suppress(FixEngineError):  # published as ReconciliationFailed
                         await self.reconcile(name)
@@ -277,10 +230,6 @@ class Engine:
         return EventStream(self._subscribers)
 
     # --- orders -------------------------------------------------------------------------------
-
-    def _send(self, session: SessionConfig, msg_type: str, fields: Fields) -> bool:
-        message = fix.Message(quickfix_text(session.dialect.begin_string, msg_type, fields), False)
-        return fix.Session.sendToTarget(message, self._session_ids[session.name])
 
     def _order_entry(self) -> OrderEntry:
         if self._orders is None:
@@ -330,7 +279,7 @@ class Engine:
         stream = self.events()
         try:
             started = time.perf_counter()
-            fix.Session.sendToTarget(message, self._session_ids[session])
+            self._quickfix.send_message(session, message)
 
             async def answered() -> None:
                 while True:
@@ -358,7 +307,3 @@ class Engine:
         ``SessionUnavailableError`` if ``timeout`` passes first.
         """
         await self._sessions.wait_logged_on(sessions, timeout)
-
-    def _lookup(self, name: str) -> fix.Session | None:
-        """The QuickFIX session of ``name`` (None while the initiators stop)."""
-        return fix.Session.lookupSession(self._session_ids[name])

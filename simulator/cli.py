@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from fixengine.cli import run_command
-from simulator.fix.acceptor import SimEvent
+from simulator.events import SimEvent
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

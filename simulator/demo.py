@@ -23,7 +23,7 @@ from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
 from fixengine.kalshi.prices import Action, Contract
 from fixengine.kalshi.facts import SessionType
 from fixengine.kalshi.signing import public_key_pem, load_private_key, write_keypair
-from simulator.fix.acceptor import SimEvent
+from simulator.events import SimEvent
 from simulator.config import FIX44_LISTENER, AccountConfig, MarketEntry, SimulatorConfig, TlsConfig
 from simulator.server import Simulator
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from fixengine.config import EngineConfig, SessionConfig
 from fixengine.errors import FixEngineError
 from fixengine.kalshi.signing import load_private_key, public_key_pem, write_keypair
-from simulator.fix.acceptor import SimEventSink
+from simulator.events import SimEventSink
 from simulator.config import FIX44_LISTENER, AccountConfig, load_simulator_config
 from simulator.server import Simulator
 

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from simulator.fix.acceptor import Acceptor, SimEvent, SimEventSink
+from simulator.events import SimEvent, SimEventKind, SimEventSink
+from simulator.fix.acceptor import Acceptor
 from simulator.config import HOUSE_ACCOUNT, AccountConfig, ListenerSpec, SimulatorConfig
 from simulator.control import ControlServer
 from simulator.faults import FaultController, FaultError
@@ -99,13 +100,12 @@ class Simulator:
         """Start QuickFIX and every listener; return once they accept connections."""
         if self._thread is not None:
             raise RuntimeError("simulator already started")
+        self._venue = self._exchange()
         if self.accounts:
-            self._acceptor = Acceptor(self.config, self._balances, self._emit, self._faults)
+            self._acceptor = Acceptor(self.config, list(self._balances), self._venue, self._emit, self._faults)
             self._acceptor.start()
-            self._venue = self._acceptor.venue
         else:  # QuickFIX cannot run without sessions; the gates refuse every Logon anyway
             log.warning("no accounts configured: every Logon will be refused")
-            self._venue = self._standalone_venue()
         self._admin = Admin(self._venue, self._send, self.config.house_balance)
         context = self._tls_context()
         self._loop = asyncio.new_event_loop()
@@ -131,13 +131,15 @@ class Simulator:
         scheme = "TLS" if context else "plain TCP"
         control = f"; control port 127.0.0.1:{self.control_port}" if self.control_port is not None else ""
         rest = f"; REST {self.rest_url}" if self.rest_url is not None else ""
-        self._emit(SimEvent("listening", f"{self.config.host} ({scheme}): {where}{control}{rest}"))
+        self._emit(SimEvent(SimEventKind.LISTENING, f"{self.config.host} ({scheme}): {where}{control}{rest}"))
 
-    def _standalone_venue(self) -> Venue:
-        """The exchange when there is no acceptor to own one (no accounts): markets and seeds only."""
-        seeds_house = any(seed.account == HOUSE_ACCOUNT for seed in self.config.seed_orders)
-        house = [AccountState(HOUSE_ACCOUNT, self.config.house_balance)] if seeds_house else []
-        venue = Venue([m.market() for m in self.config.markets], house)
+    def _exchange(self) -> Venue:
+        """The one exchange the FIX acceptor and the REST API both serve: markets, accounts (the
+        house too when seed orders need it) and seed orders."""
+        balances = dict(self._balances)
+        if any(seed.account == HOUSE_ACCOUNT for seed in self.config.seed_orders):
+            balances.setdefault(HOUSE_ACCOUNT, self.config.house_balance)
+        venue = Venue([m.market() for m in self.config.markets], [AccountState(k, b) for k, b in balances.items()])
         venue.seed(self.config.seed_orders)
         return venue
 
@@ -200,8 +202,8 @@ class Simulator:
     @property
     def exchange(self):  # type: ignore[no-untyped-def]
         """The matching engine (read it from tests; it is changed through FIX and ``admin``)."""
-        assert self._acceptor is not None, "simulator not started (or has no accounts)"
-        return self._acceptor.venue.exchange
+        assert self._venue is not None, "simulator not started"
+        return self._venue.exchange
 
     def stop(self) -> None:
         """Close every listener and connection, then stop QuickFIX."""

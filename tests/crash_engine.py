@@ -18,7 +18,6 @@ import sys
 import time
 from decimal import Decimal
 
-import quickfix as fix
 
 from fixengine.config import EngineConfig
 from fixengine.engine import Engine
@@ -49,7 +48,7 @@ async def main(config_path: str, point: str) -> None:
         OrderEntry._transmit = send_then_die  # type: ignore[method-assign]
     engine = Engine(config)
     if point == "after-receive":
-        session_id = engine._session_ids[config.sessions[0].name]
+        name = config.sessions[0].name
 
         def die_unjournaled(self, messages):  # type: ignore[no-untyped-def]
             # Whether the PendingNew comes in the New's batch or alone depends on timing: either
@@ -58,7 +57,7 @@ async def main(config_path: str, point: str) -> None:
             if not acks:
                 return
             seq = int(acks[-1].split("\x0134=", 1)[1].split("\x01", 1)[0])
-            session = fix.Session.lookupSession(session_id)
+            session = engine._quickfix.lookup(name)
             deadline = time.monotonic() + 5
             while session.getExpectedTargetNum() <= seq and time.monotonic() < deadline:
                 time.sleep(0.001)  # QuickFIX's thread counts it as soon as the callback returns

@@ -13,11 +13,10 @@ import random
 import socket
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import quickfix as fix
 
@@ -62,7 +61,8 @@ from fixengine.fix.tags import (
 from fixengine.fix.timestamps import utc_timestamp
 from fixengine.orders.wire import first_values
 from fixengine.fix.quickfix import GuardedApplication, Runner, common_defaults, create, out_of_sequence_logout, set_dictionaries
-from simulator.config import HOUSE_ACCOUNT, SimulatorConfig
+from simulator.config import SimulatorConfig
+from simulator.events import SimEvent, SimEventKind, SimEventSink
 from simulator.faults import (
     DEFAULT_SEQUENCE_JUMP,
     MAX_SEQUENCE_JUMP,
@@ -72,7 +72,6 @@ from simulator.faults import (
     FaultController,
     FaultError,
 )
-from simulator.exchange.matching import AccountState
 from simulator.fix.order_reports import Outgoing, business_reject
 from simulator.fix.retention import RetentionWindow
 from simulator.exchange.venue import UnsupportedHere, Venue
@@ -84,17 +83,6 @@ LOGON_SETTLE_S = 2.0  # how long logout() waits for a Logon already received to 
 SKIPPED_TEST_REQ_ID = "simulator-skipped"  # marks the Heartbeats that use numbers a SequenceReset skips
 
 
-@dataclass(frozen=True)
-class SimEvent:
-    """Something the simulator wants its operator (or a test) to see."""
-
-    kind: str  # listening, admitted, refused, logged_on, logged_out, closed
-    detail: str
-    key_id: str = ""
-    session_type: str = ""
-
-
-SimEventSink = Callable[[SimEvent], None]
 
 
 # QuickFIX must be told its port (it cannot report one the OS picked). A port the OS hands out for
@@ -182,7 +170,7 @@ class SimulatorApplication(GuardedApplication):
             return
         session = self._sessions[key]
         self._venue.logged_on(key, self.logon_flags.get(key, {}))
-        self.guard("onLogon", lambda: self._sink(SimEvent("logged_on", session.begin_string, session.key_id, session.session_type.value)))
+        self.guard("onLogon", lambda: self._sink(SimEvent(SimEventKind.LOGGED_ON, session.begin_string, session.key_id, session.session_type.value)))
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
         key = sessionID.toString()
@@ -197,7 +185,7 @@ class SimulatorApplication(GuardedApplication):
         session = self._sessions[key]
         self.guard("onLogout(8013)", lambda: self.send(self._venue.logged_out(key)))
         self.guard("onLogout(enable)", lambda: self._enable(sessionID))
-        self.guard("onLogout", lambda: self._sink(SimEvent("logged_out", session.begin_string, session.key_id, session.session_type.value)))
+        self.guard("onLogout", lambda: self._sink(SimEvent(SimEventKind.LOGGED_OUT, session.begin_string, session.key_id, session.session_type.value)))
 
     @staticmethod
     def _enable(session_id: fix.SessionID) -> None:
@@ -321,20 +309,16 @@ def acceptor_settings(
 
 
 class Acceptor:
-    """The QuickFIX SocketAcceptor and the Python thread its event loop runs on."""
+    """The QuickFIX SocketAcceptor and the Python thread its event loop runs on: a client of the
+    simulator's exchange (``venue``), as the REST API is."""
 
-    def __init__(self, config: SimulatorConfig, accounts: dict[str, Decimal], sink: SimEventSink, faults: FaultController):
-        key_ids = sorted(accounts)
+    def __init__(self, config: SimulatorConfig, key_ids: list[str], venue: Venue, sink: SimEventSink, faults: FaultController):
         self.port = free_loopback_port()
         self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log, prefix="simulator.messages")
-        balances = dict(accounts)
-        if any(seed.account == HOUSE_ACCOUNT for seed in config.seed_orders):
-            balances.setdefault(HOUSE_ACCOUNT, config.house_balance)
-        self.venue = Venue([m.market() for m in config.markets], [AccountState(k, b) for k, b in balances.items()])
-        self.venue.seed(config.seed_orders)
         self._faults = faults
-        self.application = SimulatorApplication(sink, self._messages, self.venue, faults)
-        self._settings, self._session_ids = acceptor_settings(config, key_ids, self.port)
+        self._venue = venue
+        self.application = SimulatorApplication(sink, self._messages, venue, faults)
+        self._settings, self._session_ids = acceptor_settings(config, sorted(key_ids), self.port)
         self._store = fix.MemoryStoreFactory()
         acceptor = create(fix.SocketAcceptor, self.application, self._store, self._settings, "the simulator's")
         self._runner = Runner(acceptor, "simulator-quickfix")
@@ -345,7 +329,7 @@ class Acceptor:
         """DAY and GTD orders expire on time even when nothing else happens in their market."""
         while not self._stopping.wait(EXPIRY_CHECK_S):
             try:
-                self.application.send(self.venue.expire())
+                self.application.send(self._venue.expire())
             except Exception:  # noqa: BLE001 - keep expiring; say what went wrong
                 log.error("order expiry failed:\n%s", traceback.format_exc())
 

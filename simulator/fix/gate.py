@@ -38,7 +38,7 @@ from fixengine.fix.tags import (
     TEXT,
 )
 from fixengine.fix.timestamps import utc_timestamp
-from simulator.fix.acceptor import SimEvent, SimEventSink
+from simulator.events import SimEvent, SimEventKind, SimEventSink
 from simulator.config import ListenerSpec
 from simulator.faults import FaultController, LinkFaults, rest_of_message
 from simulator.fix.logon import Refusal
@@ -129,7 +129,7 @@ class GateHub:
             first = await asyncio.wait_for(self._first_message(reader), self._logon_timeout)
         except (asyncio.TimeoutError, FramingError, ConnectionError, ssl.SSLError) as exc:
             reason = "no Logon within the logon timeout" if isinstance(exc, asyncio.TimeoutError) else str(exc)
-            self._sink(SimEvent("closed", f"{spec.name} from {peer}: {reason}"))
+            self._sink(SimEvent(SimEventKind.CLOSED, f"{spec.name} from {peer}: {reason}"))
             await _close(writer)
             return
         message, rest = first
@@ -137,14 +137,14 @@ class GateHub:
         for tag, value in parse(message):
             fields.setdefault(tag, value)
         if fields.get(MSG_TYPE) != MSG_LOGON:
-            self._sink(SimEvent("closed", f"{spec.name} from {peer}: first message is not a Logon"))
+            self._sink(SimEvent(SimEventKind.CLOSED, f"{spec.name} from {peer}: first message is not a Logon"))
             await _close(writer)
             return
         key_id, target = fields.get(SENDER_COMP_ID, ""), fields.get(TARGET_COMP_ID, "")
         injected = self._faults.take_logon_refusal(key_id)
         refusal = Refusal(injected) if injected is not None else self._decide(fields, spec, self.connected_keys)
         if refusal is not None:
-            self._sink(SimEvent("refused", f"{spec.name}: {refusal.text}", key_id, target))
+            self._sink(SimEvent(SimEventKind.REFUSED, f"{spec.name}: {refusal.text}", key_id, target))
             await self._refuse(fields, refusal, reader, writer)
             return
         self.connected_keys.add(key_id)
@@ -158,13 +158,13 @@ class GateHub:
 
         loop = asyncio.get_running_loop()
         link = self._faults.attach(key_id, abort=lambda: loop.call_soon_threadsafe(writer.transport.abort))
-        self._sink(SimEvent("admitted", spec.name, key_id, target))
+        self._sink(SimEvent(SimEventKind.ADMITTED, spec.name, key_id, target))
         try:
             await self._relay(message + rest, reader, writer, link, release)
         finally:
             self._faults.detach(link)
             release()
-            self._sink(SimEvent("closed", f"{spec.name}: connection ended", key_id, target))
+            self._sink(SimEvent(SimEventKind.CLOSED, f"{spec.name}: connection ended", key_id, target))
 
     async def _first_message(self, reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
         frames = FrameReader()

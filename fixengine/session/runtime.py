@@ -1,0 +1,113 @@
+"""The engine's QuickFIX side: its initiators (one per TLS group) on their threads, the inbox that
+carries what their callbacks saw to the asyncio loop, and sending.
+
+One writer: QuickFIX's threads only append to the inbox; everything that changes state happens in
+the loop, which takes the inbox in batches. Order is kept: a run of application messages is handed
+over together (one journal commit), then the session event that followed it, and so on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable, Iterable, Mapping
+
+import quickfix as fix
+
+from fixengine.config import EngineConfig, SessionConfig
+from fixengine.fix.framing import quickfix_text
+from fixengine.fix.quickfix import Runner, create
+from fixengine.orders.wire import Fields
+from fixengine.session.application import ApplicationMessage, EngineApplication, SessionRecord
+from fixengine.session.events import SessionEvent
+from fixengine.session.settings import initiator_groups, initiator_settings, session_id
+
+Messages = list[tuple[str, str, str]]  # (session, MsgType, raw FIX) of a run of application messages
+
+
+class InitiatorRuntime:
+    """QuickFIX initiators for the engine's sessions, handing their events to the loop."""
+
+    def __init__(self, config: EngineConfig, on_messages: Callable[[Messages], None],
+                 on_event: Callable[[SessionEvent], None]):
+        self._config = config
+        self._on_messages = on_messages  # a run of application messages, in order
+        self._on_event = on_event  # a session event, after the messages that came before it
+        self._session_ids = {s.name: session_id(s) for s in config.sessions}
+        self._runners: list[Runner] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: collections.deque[SessionEvent] = collections.deque()  # from QuickFIX's threads
+        self._wake_scheduled = False
+
+    @property
+    def names(self) -> Iterable[str]:
+        return self._session_ids.keys()
+
+    def build(self, loop: asyncio.AbstractEventLoop, records: Mapping[str, SessionRecord]) -> None:
+        """Create the initiators (not started yet: their sessions exist, so their stores can be read)."""
+        self._loop = loop
+        for group in initiator_groups(list(self._config.sessions)):
+            self._runners.append(self._initiator(group, records))
+
+    def _initiator(self, sessions: list[SessionConfig], records: Mapping[str, SessionRecord]) -> Runner:
+        settings = initiator_settings(self._config, sessions)
+        mine = {session_id(s).toString(): records[s.name] for s in sessions}
+        app = EngineApplication(mine, self._emit_threadsafe)
+        store = fix.FileStoreFactory(settings)
+        tls = sessions[0].tls
+        initiator = create(fix.SSLSocketInitiator if tls else fix.SocketInitiator, app, store, settings, "the engine's")
+        return Runner(initiator, "quickfix-tls" if tls else "quickfix")
+
+    def start(self) -> None:
+        for runner in self._runners:
+            runner.start()
+
+    async def stop(self) -> None:
+        """Stop QuickFIX, then hand over what it read before it stopped."""
+        for runner in self._runners:
+            await asyncio.to_thread(runner.stop)
+        self.take_inbox()
+
+    def close(self) -> None:
+        """Drop the initiators (after ``stop``, once their sessions' counts are read): their C++
+        sessions leave QuickFIX's process-wide registry, so an engine started again in this
+        process (same SessionIDs) gets fresh sessions."""
+        self._runners.clear()
+
+    def lookup(self, name: str) -> fix.Session | None:
+        """The QuickFIX session of ``name`` (None while the initiators stop)."""
+        return fix.Session.lookupSession(self._session_ids[name])
+
+    def send(self, session: SessionConfig, msg_type: str, fields: Fields) -> bool:
+        message = fix.Message(quickfix_text(session.dialect.begin_string, msg_type, fields), False)
+        return fix.Session.sendToTarget(message, self._session_ids[session.name])
+
+    def send_message(self, name: str, message: fix.Message) -> bool:
+        return fix.Session.sendToTarget(message, self._session_ids[name])
+
+    def _emit_threadsafe(self, event: SessionEvent) -> None:
+        """Called on QuickFIX's thread: hand the event to the loop, nothing more. Events queue in
+        the inbox; the loop is woken once per batch, not once per event (each wake-up is a write
+        to its self-pipe and a fight for the GIL)."""
+        self._inbox.append(event)
+        if not self._wake_scheduled:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                self._wake_scheduled = True
+                loop.call_soon_threadsafe(self.take_inbox)
+
+    def take_inbox(self) -> None:
+        self._wake_scheduled = False  # before taking: an event appended from now on wakes us again
+        inbox = self._inbox
+        messages: Messages = []  # a run of application messages, handled together
+        while inbox:
+            event = inbox.popleft()
+            if isinstance(event, ApplicationMessage):
+                messages.append((event.session, event.msg_type, event.raw))
+                continue
+            if messages:  # in the order things happened: a run, then this event
+                self._on_messages(messages)
+                messages = []
+            self._on_event(event)
+        if messages:
+            self._on_messages(messages)
