@@ -14,6 +14,9 @@ act on them ask it:
 
 Thread safety: one lock per object. The relay reads ``LinkFaults.armed`` and ``.silent`` without it on
 every chunk: a plain attribute read, at worst one chunk late.
+
+One file on purpose (over 400 lines): one method a fault, each a few lines, all on the same two
+objects; a file per fault would scatter the locking rules above.
 """
 
 from __future__ import annotations
