@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from fixengine._toml import problems_from_validation, read_toml
 from fixengine.errors import ConfigError, KeyLoadError, Problem
@@ -211,6 +213,201 @@ class RestConfig(_Model):
         return self
 
 
+# --- the OMS gateway's session map (``fixengine serve``, issue 12) ------------------------------
+
+# Subaccount number in 79 AllocAccount: 0 is the primary account; 0-63 in Kalshi's current docs
+# (0-32 before 2026H2), spec §10.7 and the NewOrderSingle table.
+MAX_SUBACCOUNT = 63
+# What an OMS may send on order entry (FIX 4.4 MsgTypes): NewOrderSingle, OrderCancelRequest,
+# OrderCancelReplaceRequest, OrderMassCancelRequest, OrderStatusRequest, OrderMassStatusRequest.
+ORDER_ENTRY_MSG_TYPES: tuple[str, ...] = ("D", "F", "G", "q", "H", "AF")
+_COMP_ID = r"^[!-~]+$"  # printable ASCII, no spaces (QuickFIX writes it into file names and settings)
+
+
+class GatewayConfig(_Model):
+    """The OMS-facing FIX 4.4 acceptor of ``fixengine serve``. Its listening ports are per client
+    (``[[oms_client]]``); clients that share a port share one acceptor.
+
+    ``[gateway]`` and ``[[oms_client]]`` come together: a gateway without clients would listen on no
+    port, and clients without a gateway would be silently ignored; either is reported as a problem."""
+
+    host: Annotated[str, Field(min_length=1)] = Field(
+        "127.0.0.1", description="address the OMS acceptors bind to; 0.0.0.0 for every interface"
+    )
+    data_dir: Path | None = Field(
+        None, description="the gateway's own stores (OMS-side sessions, ClOrdID map); default data_dir/gateway"
+    )
+
+
+class OmsClientConfig(_Model):
+    """One OMS allowed to trade through the gateway: who it is, where it connects, the Kalshi session
+    that carries its orders and what it may do.
+
+    CompIDs are as the OMS writes them: ``sender_comp_id`` is the OMS's SenderCompID (49) and
+    ``target_comp_id`` is the TargetCompID (56) it addresses the gateway with. A 35=q OrderMassCancel
+    needs both ``"q"`` in ``message_types`` and ``may_mass_cancel = true`` (off by default: one
+    message cancels everything the client has)."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    sender_comp_id: Annotated[str, Field(min_length=1, max_length=64, pattern=_COMP_ID)] = Field(
+        description="the OMS's SenderCompID (49)"
+    )
+    target_comp_id: Annotated[str, Field(min_length=1, max_length=64, pattern=_COMP_ID)] = Field(
+        description="the TargetCompID (56) the OMS addresses the gateway with"
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(description="the gateway port this OMS connects to")
+    session: Annotated[str, Field(min_length=1)] = Field(
+        description="name of the [[session]] (KalshiNR or KalshiRT, not a listener) that carries its orders"
+    )
+    subaccount: Annotated[int, Field(ge=0, le=MAX_SUBACCOUNT)] | None = Field(
+        None, description="79 AllocAccount on its orders: Kalshi subaccount number, 0 = primary; absent: not sent"
+    )
+    message_types: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: list(ORDER_ENTRY_MSG_TYPES),
+        description="FIX 4.4 MsgTypes (35) the client may send; others are rejected",
+    )
+    ticker_pattern: str = Field(
+        ".*", description="regular expression a ticker (55) must match in full, e.g. '^KXHIGHNY-'"
+    )
+    max_quantity: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Field(
+        description="largest OrderQty (38) of one order, in contracts"
+    )
+    max_notional: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Field(
+        description="largest OrderQty x Price of one order, in dollars"
+    )
+    may_mass_cancel: bool = Field(False, description="whether 35=q OrderMassCancelRequest is allowed")
+
+    @field_validator("message_types")
+    @classmethod
+    def _known_message_types(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in ORDER_ENTRY_MSG_TYPES]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} not supported; the gateway takes {', '.join(ORDER_ENTRY_MSG_TYPES)}"
+            )
+        repeated = sorted({t for t in value if value.count(t) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(map(repr, repeated))} listed more than once")
+        return value
+
+    @field_validator("ticker_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _mass_cancel_needs_q(self) -> OmsClientConfig:
+        if self.may_mass_cancel and "q" not in self.message_types:
+            raise ValueError("may_mass_cancel = true needs \"q\" (OrderMassCancelRequest) in message_types")
+        return self
+
+    def allows_ticker(self, ticker: str) -> bool:
+        return re.fullmatch(self.ticker_pattern, ticker) is not None
+
+
+def gateway_map_problems(
+    sessions: Iterable[tuple[str, SessionType | None, bool]],
+    clients: Iterable[Mapping[str, Any]],
+    gateway: bool,
+) -> list[Problem]:
+    """The session map's cross-checks, as ``Problem``s naming the field. ``sessions`` are (name,
+    type or None if unknown, is a listener); ``clients`` carry name, sender_comp_id, target_comp_id,
+    port and session where readable (a missing or malformed value is skipped: it is reported elsewhere).
+    Works on typed models and on raw TOML alike, so a file with broken fields still gets these."""
+    sessions = list(sessions)
+    clients = list(clients)
+    out: list[Problem] = []
+    if clients and not gateway:
+        out.append(Problem("oms_client", "[[oms_client]] needs a [gateway] section"))
+    if gateway and not clients:
+        out.append(Problem("gateway", "[gateway] has no [[oms_client]]: it would listen on no port"))
+    by_name = {name: (t, listener) for name, t, listener in sessions}
+    seen_names: dict[str, int] = {}
+    seen_pairs: dict[tuple[str, str], tuple[int, Any]] = {}
+    for i, c in enumerate(clients):
+        where = f"oms_client[{i}]"
+        name = c.get("name")
+        if isinstance(name, str):
+            if name in seen_names:
+                out.append(Problem(f"{where}.name", f"{name!r} is already the name of oms_client[{seen_names[name]}]"))
+            else:
+                seen_names[name] = i
+        session = c.get("session")
+        if isinstance(session, str) and session:
+            if session not in by_name:
+                known = ", ".join(repr(n) for n in by_name) or "none"
+                out.append(Problem(f"{where}.session", f"no [[session]] named {session!r} (sessions: {known})"))
+            else:
+                t, listener = by_name[session]
+                if t is not None and t not in ORDER_ENTRY:
+                    out.append(Problem(
+                        f"{where}.session",
+                        f"{session!r} is a {t.value} session; orders go on order entry (KalshiNR, KalshiRT)",
+                    ))
+                elif listener:
+                    out.append(Problem(
+                        f"{where}.session", f"{session!r} is a listener session (20126): it cannot send orders"
+                    ))
+        sender, target, port = c.get("sender_comp_id"), c.get("target_comp_id"), c.get("port")
+        if isinstance(sender, str) and isinstance(target, str):
+            pair = (sender, target)
+            if pair in seen_pairs:
+                j, other_port = seen_pairs[pair]
+                if other_port == port:
+                    reason = (f"{sender} -> {target} on port {port} is also oms_client[{j}]: "
+                              "a Logon on that port could not be told apart")
+                else:
+                    reason = (f"{sender} -> {target} is also oms_client[{j}] (port {other_port}): "
+                              "QuickFIX session ids and their stores must be distinct")
+                out.append(Problem(f"{where}.sender_comp_id", reason))
+            else:
+                seen_pairs[pair] = (i, port)
+    return out
+
+
+def _typed_map_problems(config: EngineConfig) -> list[Problem]:
+    sessions = [(s.name, s.session_type, s.logon.listener) for s in config.sessions]
+    clients = [c.model_dump() for c in config.oms_clients]
+    return gateway_map_problems(sessions, clients, config.gateway is not None)
+
+
+def _raw_map_problems(raw: dict[str, Any]) -> list[Problem]:
+    """The same checks on a file that did not validate, best effort."""
+    sessions = []
+    for s in raw.get("session") if isinstance(raw.get("session"), list) else []:
+        if isinstance(s, dict) and isinstance(s.get("name"), str):
+            try:
+                t: SessionType | None = SessionType(s.get("session_type"))
+            except ValueError:
+                t = None
+            logon = s.get("logon")
+            sessions.append((s["name"], t, isinstance(logon, dict) and logon.get("listener") is True))
+    clients_raw = raw.get("oms_client")
+    clients = [c if isinstance(c, dict) else {} for c in clients_raw] if isinstance(clients_raw, list) else []
+    gateway = raw.get("gateway") is not None
+    if clients_raw is not None and not isinstance(clients_raw, list):
+        return []  # reported as a type error
+    return gateway_map_problems(sessions, clients, gateway)
+
+
+def _as_validation_error(title: str, problems: list[Problem]) -> ValidationError:
+    """``Problem``s raised from a model validator with their own locations (pydantic keeps them)."""
+    details: list[InitErrorDetails] = []
+    for p in problems:
+        loc: list[str | int] = []
+        for part in p.where.split("."):
+            m = re.fullmatch(r"(\w+)\[(\d+)\]", part)
+            loc.extend([m.group(1), int(m.group(2))] if m else [part])
+        details.append(InitErrorDetails(
+            type=PydanticCustomError("gateway_map", "{reason}", {"reason": p.reason}), loc=tuple(loc), input=None
+        ))
+    return ValidationError.from_exception_data(title, details)
+
+
 class EngineConfig(_Model):
     data_dir: Path = Field(Path("var"), description="default home of stores, logs and generated dictionaries")
     store_dir: Path | None = Field(None, description="QuickFIX message stores; default data_dir/store")
@@ -222,6 +419,10 @@ class EngineConfig(_Model):
     sessions: Annotated[list[SessionConfig], Field(min_length=1, alias="session")]
     embedded_simulator: EmbeddedSimulatorConfig | None = None
     rest: RestConfig | None = Field(None, description="reconciliation over Kalshi's REST API; absent: off")
+    gateway: GatewayConfig | None = Field(None, description="the OMS gateway of fixengine serve; absent: off")
+    oms_clients: list[OmsClientConfig] = Field(
+        default_factory=list, alias="oms_client", description="the OMS session map; requires [gateway]"
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -244,6 +445,26 @@ class EngineConfig(_Model):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _session_map(self) -> EngineConfig:
+        problems = _typed_map_problems(self)
+        if problems:
+            raise _as_validation_error(type(self).__name__, problems)
+        return self
+
+    @property
+    def gateway_path(self) -> Path | None:
+        """The gateway's store directory, or None without a gateway."""
+        if self.gateway is None:
+            return None
+        return self.gateway.data_dir or self.data_dir / "gateway"
+
+    def oms_client(self, name: str) -> OmsClientConfig:
+        for c in self.oms_clients:
+            if c.name == name:
+                return c
+        raise KeyError(name)
 
     @property
     def store_path(self) -> Path:
@@ -283,6 +504,8 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             fix(s, ("private_key_file", "tls_ca_file"))
     if isinstance(raw.get("embedded_simulator"), dict):
         fix(raw["embedded_simulator"], ("config",))
+    if isinstance(raw.get("gateway"), dict):
+        fix(raw["gateway"], ("data_dir",))
     return raw
 
 
@@ -294,7 +517,11 @@ def load_config(path: str | Path) -> EngineConfig:
     try:
         return EngineConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(str(path), problems_from_validation(exc, {"sessions": "session"})) from None
+        problems = problems_from_validation(exc, {"sessions": "session", "oms_clients": "oms_client"})
+        if not any(err["type"] == "gateway_map" for err in exc.errors()):
+            # the session map's checks did not run (other fields failed): run them on the raw file
+            problems.extend(p for p in _raw_map_problems(raw) if p not in problems)
+        raise ConfigError(str(path), problems) from None
 
 
 def check_config(path: str | Path, *, embedded_check: Callable[[Path], list[Problem]] | None = None) -> list[Problem]:
@@ -322,5 +549,29 @@ def check_config(path: str | Path, *, embedded_check: Callable[[Path], list[Prob
             problems.append(Problem(f"session[{i}].tls_ca_file", f"{s.tls_ca_file} does not exist"))
     if embedded is not None and embedded_check is not None:
         problems.extend(embedded_check(embedded.config))
+    if embedded is not None and config.oms_clients:
+        problems.extend(_listener_clashes(config, embedded.config))
     return problems
+
+
+def _listener_clashes(config: EngineConfig, simulator_config: Path) -> list[Problem]:
+    """OMS ports that the embedded simulator also listens on (compared on port alone: both bind on
+    this machine). An unreadable simulator file is the embedded check's to report."""
+    try:
+        raw = read_toml(simulator_config)
+    except ConfigError:
+        return []
+    ports: dict[int, str] = {}
+    listeners = raw.get("listeners")
+    for name, port in (listeners.items() if isinstance(listeners, dict) else []):
+        if isinstance(port, int) and port:
+            ports[port] = f"listener {name}"
+    for key in ("control_port", "rest_port"):
+        if isinstance(raw.get(key), int) and raw[key]:
+            ports[raw[key]] = key
+    return [
+        Problem(f"oms_client[{i}].port", f"port {c.port} is also the embedded simulator's {ports[c.port]} ({simulator_config})")
+        for i, c in enumerate(config.oms_clients)
+        if c.port in ports
+    ]
 
