@@ -25,9 +25,11 @@ from fixengine.gateway.translate import (
     OmsMessage,
     OrderRefusal,
     SessionRefusal,
+    StatusRequest,
     Translated,
     mass_cancel_report,
     reports,
+    status_reports,
     translate,
 )
 from fixengine.kalshi.prices import Action, Contract, WireSide
@@ -153,7 +155,7 @@ def test_a_repeated_tag_is_a_session_reject() -> None:
 
 
 def test_unsupported_and_unentitled_msg_types_get_a_business_reject() -> None:
-    status = translate([(35, "H"), (34, "3"), (11, "s-1")], ENT, {})
+    status = translate([(35, "BE"), (34, "3"), (11, "s-1")], ENT, {})
     assert isinstance(status, BusinessRefusal) and (status.tag, status.reason) == (35, 3)
     no_replace = Entitlements(max_quantity=D(1), max_notional=D(1), msg_types=frozenset({"D", "F"}))
     replace = translate([(35, "G"), (34, "4"), (11, "r-1"), (41, "oms-1")], no_replace, {})
@@ -218,6 +220,44 @@ def test_a_mass_cancel_covers_the_clients_own_open_orders_only() -> None:
     assert isinstance(by_symbol, Translated) and by_symbol.request == MassCancel("1", ("k-9",), "KXTEST-X")
     ack = keep(mass_cancel_report("m-1", everything.request))  # type: ignore[arg-type]
     assert (ack[531], ack[533]) == ("7", "2")
+
+
+def test_an_order_status_request_is_answered_from_the_book_with_the_omss_clordid() -> None:
+    order = live_order()
+    asked = translate([(35, "H"), (34, "5"), (11, "oms-1"), (790, "st-1"), (55, BOOK_TICKER), (54, "1")], ENT,
+                      {"oms-1": order})
+    assert isinstance(asked, Translated) and isinstance(asked.request, StatusRequest)
+    [report] = status_reports(asked.request, {"k-0": order}, {"k-0": OmsChain("oms-1")}, ExecIds("s"), NOW)
+    f = keep(report)
+    assert (f[150], f[39], f[11], f[37], f[790], f[151], f[14]) == ("I", "0", "oms-1", "O-1", "st-1", "10.00", "0.00")
+
+
+def test_an_order_status_request_for_an_unknown_clordid_says_unknown_order() -> None:
+    asked = translate([(35, "H"), (34, "5"), (11, "nobody"), (55, BOOK_TICKER), (54, "2")], ENT, {})
+    assert isinstance(asked, Translated) and isinstance(asked.request, StatusRequest)
+    [report] = status_reports(asked.request, {}, {}, ExecIds(), NOW)
+    f = keep(report)
+    assert (f[150], f[39], f[103], f[11], f[55], f[54]) == ("I", "8", "5", "nobody", BOOK_TICKER, "2")
+
+
+def test_a_mass_status_request_reports_each_open_order_of_the_client_then_says_last() -> None:
+    order = live_order()
+    other = Order(**{**{s: getattr(order, s) for s in Order.__slots__}, "key": "k-9", "ticker": "KXTEST-X"})  # type: ignore[attr-defined]
+    closed = Order(**{**{s: getattr(order, s) for s in Order.__slots__}, "key": "k-8", "status": order.status.FILLED})  # type: ignore[attr-defined]
+    orders = {"oms-1": order, "oms-1b": order, "oms-9": other, "oms-8": closed}
+    book = {o.key: o for o in orders.values()}
+    chains = {"k-0": OmsChain("oms-1b"), "k-9": OmsChain("oms-9")}
+    everything = translate([(35, "AF"), (584, "ms-1"), (585, "7")], ENT, orders)
+    assert isinstance(everything, Translated) and isinstance(everything.request, StatusRequest)
+    reports_ = [keep(m) for m in status_reports(everything.request, book, chains, ExecIds(), NOW)]
+    assert [(f[11], f[584], f[911], f.get(912)) for f in reports_] == [("oms-1b", "ms-1", "2", None), ("oms-9", "ms-1", "2", "Y")]
+    by_symbol = translate([(35, "AF"), (584, "ms-2"), (585, "1"), (55, "KXTEST-X")], ENT, orders)
+    assert isinstance(by_symbol, Translated) and by_symbol.request.orders == ("k-9",)  # type: ignore[union-attr]
+    nothing = translate([(35, "AF"), (584, "ms-3"), (585, "1"), (55, "KXTEST-NONE")], ENT, orders)
+    [empty] = status_reports(nothing.request, book, chains, ExecIds(), NOW)  # type: ignore[union-attr]
+    assert (keep(empty)[911], keep(empty)[912]) == ("0", "Y")
+    malformed = translate([(35, "AF"), (584, "ms-4"), (585, "8")], ENT, orders)
+    assert isinstance(malformed, SessionRefusal) and (malformed.tag, malformed.reason) == (585, 5)
 
 
 def test_a_mass_cancel_is_refused_when_not_entitled_or_not_supported() -> None:

@@ -2,9 +2,10 @@
 
 In: ``translate`` takes one message an OMS sent (its fields as ``(tag, value)`` pairs, 35 included,
 as ``fixengine.fix.framing.parse`` gives them, or a tag -> value mapping) and returns either a
-``Translated`` engine request (``NewOrder``, ``CancelOrder``, ``ReplaceOrder``, or a ``MassCancel`` of
-the client's own open orders) or a refusal naming the tag and the reason, which is never sent to
-Kalshi:
+``Translated`` engine request (``NewOrder``, ``CancelOrder``, ``ReplaceOrder``, a ``MassCancel`` of
+the client's own open orders, or a ``StatusRequest``: OrderStatusRequest H and OrderMassStatusRequest
+AF, which Kalshi has neither of, answered from the book by ``status_reports`` with ExecType I) or a
+refusal naming the tag and the reason, which is never sent to Kalshi:
 
 - ``SessionRefusal`` (Reject 35=3, RefTagID 371, SessionRejectReason 373): malformed input, a
   required tag missing, a value that is not a number;
@@ -180,8 +181,21 @@ FIX44_CXL_REJ_REASONS: Final = frozenset({0, 1, 2, 3, 4, 5, 6, 99})
 FIX44_SIDES: Final = frozenset("123456789ABCDEFG")
 FIX44_MASS_CANCEL_TYPES: Final = frozenset("1234567")
 
+# Status requests: Kalshi has neither; the gateway answers them from the book.
+MSG_ORDER_STATUS_REQUEST: Final[str] = "H"
+MSG_ORDER_MASS_STATUS_REQUEST: Final[str] = "AF"
+MASS_STATUS_REQ_ID: Final[int] = 584
+MASS_STATUS_REQ_TYPE: Final[int] = 585
+ORD_STATUS_REQ_ID: Final[int] = 790
+TOT_NUM_REPORTS: Final[int] = 911
+LAST_RPT_REQUESTED: Final[int] = 912
+EXEC_TYPE_ORDER_STATUS: Final[str] = "I"
+MASS_STATUS_BY_SYMBOL: Final[str] = "1"
+MASS_STATUS_ALL: Final[str] = "7"
+UNKNOWN_ORDER_REJ_REASON: Final[int] = 5  # OrdRejReason (103) 5: unknown order
+
 SUPPORTED: Final = frozenset({MSG_NEW_ORDER_SINGLE, MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST,
-                              MSG_ORDER_MASS_CANCEL_REQUEST})
+                              MSG_ORDER_MASS_CANCEL_REQUEST, MSG_ORDER_STATUS_REQUEST, MSG_ORDER_MASS_STATUS_REQUEST})
 SIDE_BUY_YES: Final[str] = "1"
 SIDE_SELL_YES: Final[str] = "2"
 
@@ -386,10 +400,24 @@ class MassCancel:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusRequest:
+    """OrderStatusRequest (H) of one order, or OrderMassStatusRequest (AF) of the client's open
+    orders (all, or those on ``ticker``): answered from the book by ``status_reports``, never sent
+    to Kalshi."""
+
+    request_id: str  # OrdStatusReqID (790) or MassStatusReqID (584), echoed on every report
+    mass: bool
+    orders: tuple[str, ...]  # book keys: the order asked about (H), or the open orders covered (AF)
+    cl_ord_id: str = ""  # H: the ClOrdID asked about, answered even when unknown
+    ticker: str = ""
+    side: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Translated:
     """An OMS request the engine can act on, with the OMS's own ClOrdIDs to answer with."""
 
-    request: NewOrder | CancelOrder | ReplaceOrder | MassCancel
+    request: NewOrder | CancelOrder | ReplaceOrder | MassCancel | StatusRequest
     cl_ord_id: str  # the OMS's ClOrdID (11)
     orig_cl_ord_id: str | None = None  # the OMS's OrigClOrdID (41) on F and G
     order_key: str | None = None  # the book's key of the order F and G change
@@ -594,6 +622,58 @@ def _mass_cancel(f: Mapping[int, str], entitlements: Entitlements, orders: Mappi
     return Translated(MassCancel(kind, tuple(keys), ticker), cl_ord_id)
 
 
+def _status(f: Mapping[int, str], orders: Mapping[str, Order]) -> Translated:
+    cl_ord_id = _required(f, CL_ORD_ID)
+    order = orders.get(cl_ord_id)
+    request = StatusRequest(f.get(ORD_STATUS_REQ_ID, ""), False, (order.key,) if order is not None else (),
+                            cl_ord_id, f.get(SYMBOL, ""), f.get(SIDE, ""))
+    return Translated(request, cl_ord_id)
+
+
+def _mass_status(f: Mapping[int, str], orders: Mapping[str, Order]) -> Translated:
+    request_id = _required(f, MASS_STATUS_REQ_ID)
+    kind = _required(f, MASS_STATUS_REQ_TYPE)
+    if kind not in (MASS_STATUS_BY_SYMBOL, MASS_STATUS_ALL):
+        raise _Malformed(MASS_STATUS_REQ_TYPE, VALUE_INCORRECT,
+                         f"MassStatusReqType (585) {kind}: only 1 (by Symbol) and 7 (all orders) are served")
+    ticker = _required(f, SYMBOL) if kind == MASS_STATUS_BY_SYMBOL else None
+    keys = sorted({o.key for o in orders.values()
+                   if not o.status.terminal and (ticker is None or o.ticker == ticker)})
+    return Translated(StatusRequest(request_id, True, tuple(keys), ticker=ticker or ""), "")
+
+
+def status_reports(request: StatusRequest, book: Mapping[str, Order], chains: Mapping[str, OmsChain],
+                   exec_ids: ExecIds, now: datetime) -> list[OmsMessage]:
+    """The answer to a status request, from the book (``book``: key -> order; ``chains``: key -> the
+    OMS's chain). Each order is one ExecutionReport with ExecType I (Order Status) and its current
+    state; an unknown order (H) is answered with OrdStatus 8 and OrdRejReason 5; a mass status with
+    no open orders is one such report with TotNumReports 0."""
+    echo = [(MASS_STATUS_REQ_ID if request.mass else ORD_STATUS_REQ_ID, request.request_id)] if request.request_id else []
+    known = [book[k] for k in request.orders if k in book]
+    if not known:
+        fields: Fields = [
+            (ORDER_ID, NONE_ID), (CL_ORD_ID, request.cl_ord_id or NONE_ID), (EXEC_ID, exec_ids()),
+            (EXEC_TYPE, EXEC_TYPE_ORDER_STATUS), (ORD_STATUS, _ORD_STATUS[Status.REJECTED]),
+            (SYMBOL, request.ticker or NO_SYMBOL), (SIDE, request.side if request.side in FIX44_SIDES else SIDE_BUY_YES),
+            (LEAVES_QTY, "0"), (CUM_QTY, "0"), (AVG_PX, "0"), (TRANSACT_TIME, utc_timestamp(now)),
+        ]
+        if request.mass:
+            fields += [(TOT_NUM_REPORTS, "0"), (LAST_RPT_REQUESTED, "Y")]
+        else:
+            fields += [(ORD_REJ_REASON, str(UNKNOWN_ORDER_REJ_REASON)),
+                       (TEXT, f"ClOrdID (11) {request.cl_ord_id} is not an order of this client")]
+        return [OmsMessage(MSG_EXECUTION_REPORT, fields + echo)]
+    out = []
+    for i, order in enumerate(known, 1):
+        chain = chains.get(order.key) or OmsChain(order.key)
+        extra = list(echo)
+        if request.mass:
+            extra += [(TOT_NUM_REPORTS, str(len(known)))] + ([(LAST_RPT_REQUESTED, "Y")] if i == len(known) else [])
+        out.append(_report(order, exec_ids, now, chain=chain, exec_type=EXEC_TYPE_ORDER_STATUS,
+                           ord_status=_ORD_STATUS[order.status], cl_ord_id=chain.cl_ord_id, extra=extra))
+    return out
+
+
 def _seq_num(f: Mapping[int, str]) -> int:
     text = f.get(MSG_SEQ_NUM, "")
     return int(text) if text.isdigit() else 0
@@ -649,6 +729,10 @@ def translate(
             return _cancel(f, orders, new_id)
         if msg_type == MSG_ORDER_CANCEL_REPLACE_REQUEST:
             return _replace(f, entitlements, orders, new_id, tick)
+        if msg_type == MSG_ORDER_STATUS_REQUEST:
+            return _status(f, orders)
+        if msg_type == MSG_ORDER_MASS_STATUS_REQUEST:
+            return _mass_status(f, orders)
         return _mass_cancel(f, entitlements, orders)
     except _Malformed as exc:
         return SessionRefusal(seq, msg_type, exc.tag, exc.reason, exc.text)
