@@ -20,6 +20,12 @@ from fixengine._toml import problems_from_validation, read_toml
 from fixengine.errors import ConfigError, KeyLoadError, Problem
 from fixengine.fix.dialect import Dialect
 from fixengine.fix.tags import (
+    MSG_NEW_ORDER_SINGLE,
+    MSG_ORDER_CANCEL_REPLACE_REQUEST,
+    MSG_ORDER_CANCEL_REQUEST,
+    MSG_ORDER_MASS_CANCEL_REQUEST,
+    MSG_ORDER_MASS_STATUS_REQUEST,
+    MSG_ORDER_STATUS_REQUEST,
     ALWAYS_EMIT_NEW_BEFORE_TRADE,
     CANCEL_ORDERS_ON_DISCONNECT,
     ENABLE_IOC_CANCEL_REPORT,
@@ -220,7 +226,10 @@ class RestConfig(_Model):
 MAX_SUBACCOUNT = 63
 # What an OMS may send on order entry (FIX 4.4 MsgTypes): NewOrderSingle, OrderCancelRequest,
 # OrderCancelReplaceRequest, OrderMassCancelRequest, OrderStatusRequest, OrderMassStatusRequest.
-ORDER_ENTRY_MSG_TYPES: tuple[str, ...] = ("D", "F", "G", "q", "H", "AF")
+ORDER_ENTRY_MSG_TYPES: tuple[str, ...] = (
+    MSG_NEW_ORDER_SINGLE, MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST,
+    MSG_ORDER_MASS_CANCEL_REQUEST, MSG_ORDER_STATUS_REQUEST, MSG_ORDER_MASS_STATUS_REQUEST,
+)
 _COMP_ID = r"^[!-~]+$"  # printable ASCII, no spaces (QuickFIX writes it into file names and settings)
 
 

@@ -113,6 +113,7 @@ class Engine:
         if self._loop is None or self._stopped:
             return
         self._stopped = True
+        self._sessions.stop()  # no reconnect, probe or connect check from here on
         if self._orders is not None:
             self._orders.flush()  # what was requested before stop() goes out before the Logout
         for name in self._quickfix.names:
@@ -123,7 +124,6 @@ class Engine:
             await asyncio.wait_for(self._sessions.all_logged_out(), timeout)
         except asyncio.TimeoutError:
             log.warning("sessions still logged on after %.1fs; disconnecting", timeout)
-        self._sessions.stop()
         for task in list(self._tasks):
             task.cancel()
         await self._quickfix.stop()  # what QuickFIX read before it stopped is journaled now ...

@@ -6,9 +6,7 @@ its type hints, with hypothesis) and runs the loop's body on it."""
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
-import pkgutil
 import types
 import typing
 from datetime import datetime, timezone
@@ -23,6 +21,7 @@ import fixengine
 import fixengine.events
 from fixengine.events import AnyEvent, Event, OrderEvent, SessionEvent
 from fixengine.session.application import ApplicationMessage, LogonUnanswered
+from tests.helpers.package import public_classes_of_fixengine
 
 # Handed from QuickFIX's thread to the engine's loop and consumed there: never published.
 INTERNAL = {ApplicationMessage, LogonUnanswered}
@@ -32,19 +31,6 @@ EXPORTED = {getattr(fixengine.events, name) for name in fixengine.events.__all__
 EVENTS = sorted(
     (c for c in EXPORTED if inspect.isclass(c) and issubclass(c, Event) and c not in BASES), key=lambda c: c.__name__
 )
-
-
-def public_classes_of_fixengine() -> list[type]:
-    """Every public class defined in a fixengine module (each module imported)."""
-    found = []
-    for info in pkgutil.walk_packages(fixengine.__path__, "fixengine."):
-        if info.name.rpartition(".")[2] == "__main__":
-            continue  # importing it runs the CLI
-        module = importlib.import_module(info.name)
-        for name, obj in vars(module).items():
-            if inspect.isclass(obj) and obj.__module__ == module.__name__ and not name.startswith("_"):
-                found.append(obj)
-    return found
 
 
 # --- building any event from its type hints ----------------------------------------------------

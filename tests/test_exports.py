@@ -5,9 +5,6 @@ every error is defined in ``fixengine.errors``, and the README's examples import
 from __future__ import annotations
 
 import ast
-import importlib
-import inspect
-import pkgutil
 import re
 import types
 from pathlib import Path
@@ -15,23 +12,11 @@ from pathlib import Path
 import fixengine
 from fixengine import Event, FixEngineError
 from fixengine.session.application import ApplicationMessage, LogonUnanswered
+from tests.helpers.package import public_classes_of_fixengine
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # Handed from QuickFIX's thread to the engine's loop and consumed there: never published.
 INTERNAL_EVENTS = {ApplicationMessage, LogonUnanswered}
-
-
-def public_classes_of_fixengine() -> list[type]:
-    """Every public class defined in a fixengine module (each module imported)."""
-    found = []
-    for info in pkgutil.walk_packages(fixengine.__path__, "fixengine."):
-        if info.name.rpartition(".")[2] == "__main__":
-            continue  # importing it runs the CLI
-        module = importlib.import_module(info.name)
-        for name, obj in vars(module).items():
-            if inspect.isclass(obj) and obj.__module__ == module.__name__ and not name.startswith("_"):
-                found.append(obj)
-    return found
 
 
 def test_all_is_sorted() -> None:

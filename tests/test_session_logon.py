@@ -13,7 +13,7 @@ from fixengine.config import LogonFlags
 from fixengine.fix.dialect import Dialect
 from fixengine.engine import Engine
 from fixengine.errors import LogonRefusedError
-from fixengine.events import HeartbeatReceived, LoggedOn, LoggedOut, LogonSent, SessionRejectReceived
+from fixengine.events import HeartbeatReceived, LoggedOn, LoggedOut, LogonSent, ReconnectScheduled, SessionRejectReceived
 from fixengine.kalshi.facts import SessionType
 from fixengine.kalshi.signing import Signer, generate_private_key
 from tests.helpers.sessions import TLS_ON, engine_config
@@ -46,6 +46,8 @@ async def test_signed_logon_heartbeats_and_clean_logout(tmp_path, make_key, star
     out = await events.wait_for(LoggedOut)
     assert out.by_counterparty is False
     assert not engine.is_logged_on("s1")
+    # Logging out because the engine stops schedules no reconnect.
+    assert not [e for e in events.drain() if isinstance(e, ReconnectScheduled)]
     sim_events.wait_for("logged_out", key.key_id)
 
 

@@ -100,6 +100,15 @@ NO_COLLATERAL_AMOUNT_CHANGES: Final[int] = 1703
 COLLATERAL_AMOUNT_CHANGE: Final[int] = 1704
 COLLATERAL_AMOUNT_TYPE: Final[int] = 1705
 
+# Fee and status requests (the OMS gateway: Kalshi has no status requests; the book answers them).
+COMMISSION: Final[int] = 12
+COMM_TYPE: Final[int] = 13
+MASS_STATUS_REQ_ID: Final[int] = 584
+MASS_STATUS_REQ_TYPE: Final[int] = 585
+ORD_STATUS_REQ_ID: Final[int] = 790
+TOT_NUM_REPORTS: Final[int] = 911
+LAST_RPT_REQUESTED: Final[int] = 912
+
 # --- Kalshi additions (fix-spec §4.2, §10.2, §19) -------------------------------------------------
 
 # Logon switches (Y/N, except MessageRetentionPeriod: hours).
@@ -138,3 +147,5 @@ MSG_ORDER_CANCEL_REPLACE_REQUEST: Final[str] = "G"
 MSG_BUSINESS_MESSAGE_REJECT: Final[str] = "j"
 MSG_ORDER_MASS_CANCEL_REQUEST: Final[str] = "q"
 MSG_ORDER_MASS_CANCEL_REPORT: Final[str] = "r"
+MSG_ORDER_STATUS_REQUEST: Final[str] = "H"
+MSG_ORDER_MASS_STATUS_REQUEST: Final[str] = "AF"

@@ -54,6 +54,15 @@ from typing import Final
 
 from fixengine.errors import InvalidOrderError
 from fixengine.fix.tags import (
+    COMM_TYPE,
+    COMMISSION,
+    LAST_RPT_REQUESTED,
+    MASS_STATUS_REQ_ID,
+    MASS_STATUS_REQ_TYPE,
+    MSG_ORDER_MASS_STATUS_REQUEST,
+    MSG_ORDER_STATUS_REQUEST,
+    ORD_STATUS_REQ_ID,
+    TOT_NUM_REPORTS,
     AVG_PX,
     BUSINESS_REJECT_REASON,
     BUSINESS_REJECT_REF_ID,
@@ -139,10 +148,8 @@ from fixengine.orders.wire import (
     first_values,
 )
 
-# --- FIX 4.4 tags and values the engine's vocabulary (fixengine.fix.tags) does not need ----------
+# --- FIX 4.4 values the engine's vocabulary (fixengine.fix.tags) does not need --------------------
 
-COMMISSION: Final[int] = 12
-COMM_TYPE: Final[int] = 13
 COMM_TYPE_ABSOLUTE: Final[str] = "3"
 NONE_ID: Final[str] = "NONE"  # OrderID (37) of an order the exchange never had
 NO_SYMBOL: Final[str] = "[N/A]"  # Symbol (55) of a refusal that named none
@@ -182,13 +189,6 @@ FIX44_SIDES: Final = frozenset("123456789ABCDEFG")
 FIX44_MASS_CANCEL_TYPES: Final = frozenset("1234567")
 
 # Status requests: Kalshi has neither; the gateway answers them from the book.
-MSG_ORDER_STATUS_REQUEST: Final[str] = "H"
-MSG_ORDER_MASS_STATUS_REQUEST: Final[str] = "AF"
-MASS_STATUS_REQ_ID: Final[int] = 584
-MASS_STATUS_REQ_TYPE: Final[int] = 585
-ORD_STATUS_REQ_ID: Final[int] = 790
-TOT_NUM_REPORTS: Final[int] = 911
-LAST_RPT_REQUESTED: Final[int] = 912
 EXEC_TYPE_ORDER_STATUS: Final[str] = "I"
 MASS_STATUS_BY_SYMBOL: Final[str] = "1"
 MASS_STATUS_ALL: Final[str] = "7"

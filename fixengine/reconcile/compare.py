@@ -50,9 +50,7 @@ from fixengine.orders.reports import (
     Reason,
     RejectCode,
 )
-from fixengine.rest.models import RestFill
-from fixengine.rest.models import RestOrder
-from fixengine.rest.models import Settlement
+from fixengine.rest.models import RestFill, RestOrder, Settlement
 
 ZERO = Decimal(0)
 HEAL_PREFIX = "rec:"

@@ -142,13 +142,14 @@ class SessionSupervisor:
             self._expect_logon(status, CONNECT_GRACE_S)
 
     def stop(self) -> None:
+        """The engine is stopping: its Logouts must not schedule reconnects, probes or checks."""
         self._stopped = True
         for status in self.status.values():
             self._cancel_timers(status)
 
     def on_event(self, event: Event) -> bool:
         """Handle a session event; False when it is not to be published (a repeat, or internal)."""
-        status = self.status.get(getattr(event, "session", ""))
+        status = self.status.get(event.session)
         if status is None:
             self._publish(event)
             return True
