@@ -60,13 +60,26 @@ def run(config_path: Path) -> None:
     from fixengine.config import load_config
 
     config = load_config(config_path)
-    sys.exit(asyncio.run(_run(config)))
+    sys.exit(asyncio.run(_until_stopped(config, _run_engine)))
 
 
-async def _run(config) -> int:  # type: ignore[no-untyped-def]
+@cli.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Engine TOML config.")
+def serve(config_path: Path) -> None:
+    """Run the Kalshi sessions and the OMS gateway ([gateway], [[oms_client]]) until SIGINT/SIGTERM;
+    then log out of Kalshi, then of the OMSs. Prints one line saying where it listens."""
+    from fixengine.config import load_config
+
+    config = load_config(config_path)
+    if config.gateway is None:
+        raise click.ClickException(f"{config_path}: serve needs a [gateway] section and [[oms_client]] entries")
+    sys.exit(asyncio.run(_until_stopped(config, _serve)))
+
+
+async def _until_stopped(config, body) -> int:  # type: ignore[no-untyped-def]
+    """Run ``body(effective config, stop)`` (the embedded simulator around it, if configured)
+    until SIGINT/SIGTERM sets ``stop``."""
     from contextlib import nullcontext
-
-    from fixengine.engine import Engine
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -77,12 +90,24 @@ async def _run(config) -> int:  # type: ignore[no-untyped-def]
     else:
         context = nullcontext((config, None))
     with context as (effective, _embedded):
-        engine = Engine(effective)  # session events are logged (fixengine.engine, INFO)
-        await engine.start()
-        await stop.wait()
-        logging.getLogger("fixengine").info("stopping: logging out")
-        await engine.stop()
+        await body(effective, stop)
     return 0
+
+
+async def _run_engine(config, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+    from fixengine.engine import Engine
+
+    engine = Engine(config)  # session events are logged (fixengine.engine, INFO)
+    await engine.start()
+    await stop.wait()
+    logging.getLogger("fixengine").info("stopping: logging out")
+    await engine.stop()
+
+
+async def _serve(config, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+    from fixengine.serve import serve as serve_until
+
+    await serve_until(config, stop, announce=click.echo)
 
 
 @cli.command("check-config")
@@ -137,6 +162,47 @@ def reconcile_cmd(config_path: Path, sessions: tuple[str, ...], as_json: bool) -
         sys.exit(2)
     click.echo(as_json_text(results) if as_json else as_table(results))
     sys.exit(0 if all(f.clean for f in results.values()) else 1)
+
+
+def _decimal_option(ctx: click.Context, param: click.Parameter, value: str):  # type: ignore[no-untyped-def]
+    """A price or quantity option as a Decimal (never a float): ``0.45`` stays 0.45."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not a number") from None
+    if not number.is_finite() or number <= 0:
+        raise click.BadParameter(f"{value!r} must be a positive number")
+    return number
+
+
+@cli.command("oms-client")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The gateway's address.")
+@click.option("--port", required=True, type=int, help="The gateway's OMS port.")
+@click.option("--sender", required=True, help="Our SenderCompID (49).")
+@click.option("--target", required=True, help="The TargetCompID (56) the gateway answers to.")
+@click.option("--symbol", required=True, help="Market ticker (55) to trade.")
+@click.option("--store", "store_dir", default="var/oms-client", show_default=True, type=click.Path(path_type=Path),
+              help="QuickFIX FileStore: sequence numbers and sent messages survive restarts.")
+@click.option("--price", default="0.45", show_default=True, callback=_decimal_option, help="Resting buy price (dollars of YES).")
+@click.option("--cross-price", default="0.60", show_default=True, callback=_decimal_option,
+              help="Price of the IOC buy that trades against resting sells.")
+@click.option("--quantity", default="10", show_default=True, callback=_decimal_option, help="Contracts per order.")
+@click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds each step may wait for its answer.")
+@click.pass_context
+def oms_client_cmd(ctx: click.Context, host: str, port: int, sender: str, target: str, symbol: str, store_dir: Path,
+                   price, cross_price, quantity, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    """A FIX 4.4 OMS against the gateway (fixengine serve): place a resting buy, amend it, cancel it,
+    buy at --cross-price against resting sells, ask its status, log out. One line per report; exit 0
+    when every step got its answer, 1 with the reason otherwise."""
+    from fixengine.oms_client import run_demo
+
+    if not ctx.obj["verbose"]:  # the demo prints its own story; log only what goes wrong
+        logging.getLogger().setLevel(logging.WARNING)
+    sys.exit(asyncio.run(run_demo(host=host, port=port, sender=sender, target=target, symbol=symbol, store_dir=store_dir,
+                                  price=price, cross_price=cross_price, quantity=quantity, timeout=timeout)))
 
 
 def run_command(command: click.Command) -> None:

@@ -285,6 +285,9 @@ class OmsClientConfig(_Model):
         description="largest OrderQty x Price of one order, in dollars"
     )
     may_mass_cancel: bool = Field(False, description="whether 35=q OrderMassCancelRequest is allowed")
+    reset_on_logon: bool = Field(
+        False, description="start both sequences from 1 at every logon (the OMS's choice; off keeps them for resends)"
+    )
 
     @field_validator("message_types")
     @classmethod

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 import quickfix as fix
@@ -64,6 +64,7 @@ class Engine:
         self._quickfix = InitiatorRuntime(config, self._take_messages, self._on_event)
         self._sessions = SessionSupervisor(config.sessions, self._quickfix.lookup, self._log_and_publish, self._spawn)
         self._subscribers: list[asyncio.Queue[Event]] = []
+        self._observers: list[Callable[[Event], None]] = []
         self._orders: OrderEntry | None = None
         self._reconciler: Reconciler | None = None
         self._messages = MessageLogs(config.log_path, enabled=config.message_log)
@@ -169,6 +170,8 @@ class Engine:
         self._publish(event)
 
     def _publish(self, event: Event) -> None:
+        for observe in self._observers:
+            observe(event)
         for queue in self._subscribers:
             queue.put_nowait(event)
 
@@ -225,6 +228,11 @@ class Engine:
                     with contextlib.suppress(FixEngineError):  # published as ReconciliationFailed
                         await self.reconcile(name)
 
+    def observe(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback`` in the loop with every event as it happens, before any stream sees it
+        (for code that must act in the same turn, such as the gateway). It must not block."""
+        self._observers.append(callback)
+
     def events(self) -> "EventStream":
         """Every session event from now on, in order. Take it before ``start`` to see them all."""
         return EventStream(self._subscribers)
@@ -235,6 +243,12 @@ class Engine:
         if self._orders is None:
             raise FixEngineError("engine not started")
         return self._orders
+
+    @property
+    def order_entry(self) -> OrderEntry:
+        """The synchronous order entry behind ``submit``/``cancel``/``replace``, for code running in
+        the engine's loop that must journal and queue in the same turn (the gateway)."""
+        return self._order_entry()
 
     async def submit(self, session: str, order: NewOrder) -> Order:
         """Journal a new order on ``session`` and queue it; returns it as pending. It goes out in

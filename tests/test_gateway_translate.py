@@ -4,16 +4,15 @@ every OMS-bound message valid against QuickFIX's FIX 4.4 dictionary."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
 import pytest
-import quickfix as fix
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixengine.fix.dictionary import base_dictionary_dir
-from fixengine.fix.framing import quickfix_text
+from fixengine.gateway.outbound import Fix44Check
 from fixengine.gateway.translate import (
     BusinessRefusal,
     CancelRefusal,
@@ -27,13 +26,14 @@ from fixengine.gateway.translate import (
     SessionRefusal,
     StatusRequest,
     Translated,
+    catch_up,
     mass_cancel_report,
     reports,
     status_reports,
     translate,
 )
 from fixengine.kalshi.prices import Action, Contract, WireSide
-from fixengine.orders.book import Order, OrderBook, OrderEvent
+from fixengine.orders.book import Order, OrderBook, OrderEvent, Status
 from fixengine.orders.reports import (
     CancelReject,
     CxlRejResponseTo,
@@ -41,6 +41,7 @@ from fixengine.orders.reports import (
     Fill,
     OrdStatus,
     Reason,
+    RejectCode,
 )
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder, TimeInForce
 from fixengine.orders.wire import first_values
@@ -382,27 +383,20 @@ def test_a_refused_cancel_becomes_an_order_cancel_reject_and_kalshis_code_is_map
 
 # --- FIX 4.4 validity and quantities ----------------------------------------------------------------
 
-HEADER = [(49, "GATEWAY"), (56, "OMS"), (34, "1"), (52, "20261130-10:00:00.000")]
-_DICTIONARY: list[fix.DataDictionary] = []
-
-
-def fix44() -> fix.DataDictionary:
-    if not _DICTIONARY:
-        _DICTIONARY.append(fix.DataDictionary(str(base_dictionary_dir() / "FIX44.xml")))
-    return _DICTIONARY[0]
+CHECK = Fix44Check()
 
 
 def validate(message: OmsMessage) -> None:
-    dd = fix44()
-    text = quickfix_text("FIX.4.4", message.msg_type, HEADER + message.fields)
-    dd.validate(fix.Message(text, dd, False))
+    problem = CHECK.problem(message.msg_type, message.fields)
+    assert problem is None, f"{problem}: {message}"
 
 
 def test_the_dictionary_check_sees_a_bad_message() -> None:
-    with pytest.raises(fix.RequiredTagMissing):
-        validate(OmsMessage("8", [(37, "O-1"), (11, "x"), (17, "1"), (150, "F")]))  # required fields missing
-    with pytest.raises(fix.IncorrectTagValue):  # Kalshi's CxlRejReason 18 is not FIX 4.4's: sent as 99
-        validate(OmsMessage("9", [(37, "O-1"), (11, "a"), (41, "b"), (39, "0"), (434, "2"), (102, "18")]))
+    missing = CHECK.problem("8", [(37, "O-1"), (11, "x"), (17, "1"), (150, "F")])
+    assert missing is not None and "Required tag missing" in missing
+    # Kalshi's CxlRejReason 18 is not FIX 4.4's (the gateway sends 99)
+    wrong = CHECK.problem("9", [(37, "O-1"), (11, "a"), (41, "b"), (39, "0"), (434, "2"), (102, "18")])
+    assert wrong is not None and "102" in wrong
 
 
 @settings(max_examples=60, deadline=None)
@@ -438,3 +432,53 @@ def test_random_fills_and_cancels_keep_the_quantities_adding_up(steps: list) -> 
         else:
             assert cum + leaves == order_qty, f
     assert len({first_values(m.fields)[17] for m in messages}) == len(messages)
+
+
+# --- after a restart: what the OMS must still be told -------------------------------------------------
+
+
+def told(book: OrderBook, ex: FakeExchange, key: str = "k-0") -> tuple[OmsChain, ExecIds]:
+    """The chain of an order whose New the OMS was told."""
+    chain, exec_ids = OmsChain("oms-1", order_qty=D(10)), ExecIds()
+    for event in book.apply(ex.new()):
+        if isinstance(event, OrderEvent):
+            _, chain = reports(event, chain, exec_ids, NOW)
+    return chain, exec_ids
+
+
+def test_catch_up_tells_missed_fills_as_one_trade_then_the_cancel() -> None:
+    book, ex = book_with_order()
+    chain, exec_ids = told(book, ex)
+    book.apply(ex.trade(D(3), D("0.40")))
+    book.apply(ex.trade(D(1), D("0.44")))
+    book.apply(ex.report(ExecType.CANCELED, OrdStatus.CANCELED, leaves=D(0)))
+    out, after = catch_up(book.order("k-0"), chain, None, exec_ids, NOW)
+    trade, canceled = (keep(m) for m in out)
+    # LastPx: the fills' average from Kalshi's AvgPx; this exchange reports none, so the limit price
+    assert (trade[150], trade[32], trade[31], trade[14], trade[151], trade[39]) == ("F", "4.00", "0.45", "4.00", "6.00", "1")
+    assert (canceled[150], canceled[14], canceled[151], canceled[38]) == ("4", "4.00", "0.00", "10.00")
+    assert after.done and after.cum_qty == D(4)
+    assert catch_up(book.order("k-0"), after, None, exec_ids, NOW) == ([], after)  # told once
+
+
+def test_catch_up_of_a_replace_done_and_a_cancel_refused_while_the_gateway_was_down() -> None:
+    book, ex = book_with_order()
+    chain, exec_ids = told(book, ex)
+    book.replace("k-0", "k-1", D(6))
+    book.apply(ex.replaced("k-1", D(6), D("0.46")))
+    out, after = catch_up(book.order("k-0"), chain.requested("oms-2", "G"), "k-1", exec_ids, NOW)
+    [replaced] = (keep(m) for m in out)
+    assert (replaced[150], replaced[11], replaced[41], replaced[38]) == ("5", "oms-2", "oms-1", "6.00")
+    assert (after.cl_ord_id, after.pending, after.order_qty) == ("oms-2", None, D(6))
+
+    refused, _ = catch_up(book.order("k-0"), after.requested("oms-3", "F"), "k-2", exec_ids, NOW)
+    [reject] = (keep(m) for m in refused)
+    assert (refused[0].msg_type, reject[11], reject[41], reject[434]) == ("9", "oms-3", "oms-2", "1")
+
+
+def test_catch_up_of_an_order_the_exchange_never_got_is_a_reject_with_the_reason() -> None:
+    book, _ = book_with_order()
+    never = replace(book.order("k-0"), status=Status.REJECTED, reason=Reason(RejectCode.OTHER, None, "never sent"))
+    out, after = catch_up(never, OmsChain("oms-1", order_qty=D(10)), None, ExecIds(), NOW)
+    [rejected] = (keep(m) for m in out)
+    assert (rejected[150], rejected[39], rejected[58]) == ("8", "8", "never sent") and after.done

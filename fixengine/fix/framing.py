@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from fixengine.fix.tags import BEGIN_STRING, BODY_LENGTH, CHECK_SUM, MSG_SEQ_NUM, MSG_TYPE
 
@@ -25,6 +26,11 @@ _TRAILER_START = _CHECK_SUM.encode()
 
 class FramingError(ValueError):
     """The stream is not FIX: bad header, bad BodyLength or bad CheckSum."""
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal as a FIX price or quantity: plain digits, no exponent, no trailing zeros (``0.45``, ``10``)."""
+    return format(value.normalize(), "f") if value else "0"
 
 
 def checksum(data: bytes) -> str:

@@ -4,6 +4,7 @@ gateway's acceptor to come all run on this.
 - ``GuardedApplication``: the base of every QuickFIX Application here. A Python exception must never
   cross into C++ (it would end QuickFIX's thread), so callbacks run through ``guard``.
 - ``Runner``: one QuickFIX initiator or acceptor and the Python thread its event loop runs on.
+- ``LoopInbox``: how their callbacks hand what they saw to the asyncio loop.
 - ``common_defaults`` / ``set_dictionaries``: the settings every session here shares, built in
   memory (no .cfg files to drift).
 - The QuickFIX 1.16 quirks the project works around, each named: ``out_of_sequence_logout`` and the
@@ -12,12 +13,14 @@ gateway's acceptor to come all run on this.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 import threading
 import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import quickfix as fix
 
@@ -29,6 +32,7 @@ from fixengine.fix.tags import MSG_SEQ_NUM
 log = logging.getLogger("fixengine.quickfix")
 
 Connector = TypeVar("Connector", fix.Initiator, fix.Acceptor)
+T = TypeVar("T")
 
 
 class GuardedApplication(fix.Application):
@@ -44,6 +48,39 @@ class GuardedApplication(fix.Application):
             fn()
         except Exception:  # noqa: BLE001
             self._log.error("error in QuickFIX callback %s:\n%s", what, traceback.format_exc())
+
+
+class LoopInbox(Generic[T]):
+    """What QuickFIX's threads hand to the asyncio loop: ``put`` there (nothing more: a slow
+    callback shows up as missed heartbeats), taken in the loop in order, in batches, by ``take``.
+    The loop is woken once per batch, not once per item: each wake-up is a write to its self-pipe
+    and a fight for the GIL."""
+
+    def __init__(self, take: Callable[[list[T]], None]):
+        self._take = take
+        self._items: collections.deque[T] = collections.deque()
+        self._wake_scheduled = False
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def put(self, item: T) -> None:
+        """On QuickFIX's thread."""
+        self._items.append(item)
+        if not self._wake_scheduled:
+            loop = self.loop
+            if loop is not None and not loop.is_closed():
+                self._wake_scheduled = True
+                loop.call_soon_threadsafe(self.drain)
+
+    def drain(self) -> None:
+        """In the loop (or once QuickFIX has stopped): hand over what was put, in order."""
+        self._wake_scheduled = False  # before taking: an item put from now on wakes the loop again
+        items = self._items
+        if not items:
+            return
+        batch = []
+        while items:
+            batch.append(items.popleft())
+        self._take(batch)
 
 
 def create(cls: Callable[..., Connector], app: fix.Application, store: fix.MessageStoreFactory,

@@ -11,6 +11,13 @@ _INDEX_ENTRY = re.compile(rb"(\d+),(\d+),(\d+) ")
 _SEQNUMS = re.compile(r"(\d+)\s*:\s*(\d+)")
 
 
+def next_sequence_numbers(store_dir: Path) -> tuple[int, int] | None:
+    """The next sender and target MsgSeqNum of the (one) session stored in ``store_dir``, or None."""
+    seqnums = sorted(store_dir.glob("*.seqnums"))
+    numbers = _SEQNUMS.search(seqnums[0].read_text()) if seqnums else None
+    return None if numbers is None else (int(numbers.group(1)), int(numbers.group(2)))
+
+
 def sent_cl_ord_ids(store_dir: Path) -> set[str] | None:
     """The ClOrdIDs (11) of the requests a session's QuickFIX FileStore holds as sent, or None
     without a store. QuickFIX stores a message (body, then its index entry), then counts it in the
@@ -18,13 +25,10 @@ def sent_cl_ord_ids(store_dir: Path) -> set[str] | None:
     counterparty, at the latest by resend. One stored but not counted (the process died in
     between) never left, and its number goes to the next message: only the index's latest entry
     for each number below the next sender MsgSeqNum counts."""
-    headers, seqnums = sorted(store_dir.glob("*.header")), sorted(store_dir.glob("*.seqnums"))
-    if not headers or not seqnums:
+    headers, numbers = sorted(store_dir.glob("*.header")), next_sequence_numbers(store_dir)
+    if not headers or numbers is None:
         return None
-    numbers = _SEQNUMS.search(seqnums[0].read_text())
-    if numbers is None:
-        return None
-    next_sender = int(numbers.group(1))
+    next_sender = numbers[0]
     latest: dict[int, tuple[int, int]] = {}
     for seq, offset, size in _INDEX_ENTRY.findall(headers[0].read_bytes()):
         latest[int(seq)] = (int(offset), int(size))

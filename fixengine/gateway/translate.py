@@ -109,6 +109,7 @@ from fixengine.fix.tags import (
     TOTAL_AFFECTED_ORDERS,
     TRANSACT_TIME,
 )
+from fixengine.fix.framing import plain
 from fixengine.fix.timestamps import parse_utc_timestamp, utc_timestamp
 from fixengine.kalshi.prices import (
     CENT,
@@ -215,9 +216,10 @@ _REQUEST_FIELD_TAG = {"ticker": SYMBOL, "quantity": ORDER_QTY, "price": PRICE, "
                       "expire_time": EXPIRE_TIME, "post_only": EXEC_INST}
 
 
-def plain(value: Decimal) -> str:
-    """A Decimal as FIX wants it: plain digits, no exponent, no trailing zeros (``0.45``, ``10``)."""
-    return format(value.normalize(), "f") if value else "0"
+def ord_status(order: Order) -> str:
+    """The order's OrdStatus (39) in FIX 4.4."""
+    return _ORD_STATUS[order.status]
+
 
 
 # --- who may do what ------------------------------------------------------------------------------
@@ -272,6 +274,13 @@ class OmsChain:
     acknowledged: bool = False
     done: bool = False
     traded: Decimal = Decimal(0)  # sum of LastQty x LastPx told: AvgPx when Kalshi's is not known
+    cum_qty: Decimal = Decimal(0)  # the CumQty (14) last told
+    # The OrderQty (38) the OMS asked for (last replace included). Kalshi's reports shrink 38 to
+    # CumQty + LeavesQty on a cancel unless the session asks otherwise (21008); FIX 4.4 keeps it.
+    order_qty: Decimal | None = None
+
+    def quantity(self, order: Order) -> Decimal:
+        return self.order_qty if self.order_qty is not None else order.quantity
 
     def requested(self, cl_ord_id: str, msg_type: str) -> OmsChain:
         """A cancel (F) or replace (G) of the OMS was passed on to the engine."""
@@ -779,7 +788,8 @@ def _report(order: Order, exec_ids: ExecIds, now: datetime, *, exec_type: str, o
         fields.append((ORIG_CL_ORD_ID, orig_cl_ord_id))
     fields += [
         (EXEC_ID, exec_ids()), (EXEC_TYPE, exec_type), (ORD_STATUS, ord_status),
-        (SYMBOL, order.ticker), (SIDE, order.side.value), (ORDER_QTY, format_quantity(order.quantity)),
+        (SYMBOL, order.ticker), (SIDE, order.side.value),
+        (ORDER_QTY, format_quantity(chain.quantity(order) if chain is not None else order.quantity)),
         (ORD_TYPE, ORD_TYPE_LIMIT), (PRICE, plain(order.yes_price)),
         (LEAVES_QTY, format_quantity(leaves)), (CUM_QTY, format_quantity(cum)),
         (AVG_PX, _avg_px(order, chain or OmsChain(cl_ord_id), cum)),
@@ -800,13 +810,27 @@ def _reason_fields(reason: Reason | None, code_tag: int, allowed: frozenset[int]
 def _ack(order: Order, chain: OmsChain, exec_ids: ExecIds, now: datetime) -> OmsMessage:
     """The New an OMS expects before anything else happens to its order."""
     return _report(order, exec_ids, now, chain=chain, exec_type="0", ord_status="0", cl_ord_id=chain.cl_ord_id,
-                   cum_qty=Decimal(0), leaves_qty=order.quantity)
+                   cum_qty=Decimal(0), leaves_qty=chain.quantity(order))
 
 
 def reports(event: OrderEvent, chain: OmsChain, exec_ids: ExecIds, now: datetime) -> tuple[list[OmsMessage], OmsChain]:
     """What the OMS that owns the order is told of ``event``, and its chain afterwards.
 
     An event it need not hear of (a second New, an outcome still unknown) gives no message."""
+    out, chain = _reports(event, chain, exec_ids, now)
+    return out, _told(out, chain)
+
+
+def _told(out: list[OmsMessage], chain: OmsChain) -> OmsChain:
+    """The chain with the CumQty of the last ExecutionReport in ``out``."""
+    for message in reversed(out):
+        if message.msg_type == MSG_EXECUTION_REPORT:
+            cum = next(v for t, v in message.fields if t == CUM_QTY)
+            return replace(chain, cum_qty=Decimal(cum))
+    return chain
+
+
+def _reports(event: OrderEvent, chain: OmsChain, exec_ids: ExecIds, now: datetime) -> tuple[list[OmsMessage], OmsChain]:
     order = event.order
     status = _ORD_STATUS[order.status]
     out: list[OmsMessage] = []
@@ -832,9 +856,9 @@ def reports(event: OrderEvent, chain: OmsChain, exec_ids: ExecIds, now: datetime
         ends = order.status in (Status.CANCELED, Status.EXPIRED) and not chain.done
         if ends:
             # the fill that ended an IOC (or FOK): first the Trade on a working order, then its end
-            working = "2" if order.cum_qty >= order.quantity else "1"
+            working = "2" if order.cum_qty >= chain.quantity(order) else "1"
             out.append(_report(order, exec_ids, now, chain=chain, exec_type="F", ord_status=working, cl_ord_id=chain.cl_ord_id,
-                               leaves_qty=max(order.quantity - order.cum_qty, Decimal(0)), extra=trade))
+                               leaves_qty=max(chain.quantity(order) - order.cum_qty, Decimal(0)), extra=trade))
             end = _ORD_STATUS[order.status]
             if working == "1":
                 out.append(_report(order, exec_ids, now, chain=chain, exec_type=end, ord_status=end, cl_ord_id=chain.cl_ord_id,
@@ -857,6 +881,7 @@ def reports(event: OrderEvent, chain: OmsChain, exec_ids: ExecIds, now: datetime
         return out, replace(chain, cl_ord_id=cl_ord_id, pending=None, pending_type=None, acknowledged=True, done=True)
     if isinstance(event, OrderReplaced):
         new_id = chain.pending or chain.cl_ord_id
+        chain = replace(chain, order_qty=order.quantity)  # the replace's new total quantity
         out.append(_report(order, exec_ids, now, chain=chain, exec_type="5", ord_status=status, cl_ord_id=new_id,
                            orig_cl_ord_id=chain.cl_ord_id))
         return out, replace(chain, cl_ord_id=new_id, pending=None, pending_type=None, acknowledged=True,
@@ -885,3 +910,64 @@ def reports(event: OrderEvent, chain: OmsChain, exec_ids: ExecIds, now: datetime
 
 def _text(reason: Reason | None) -> Fields:
     return [(TEXT, reason.text)] if reason is not None and reason.text else []
+
+
+def catch_up(order: Order, chain: OmsChain, engine_pending: str | None, exec_ids: ExecIds,
+             now: datetime) -> tuple[list[OmsMessage], OmsChain]:
+    """After a restart: what the OMS must still be told of ``order`` (the book's snapshot now),
+    given what it was told (``chain``). Fills missed in between are told as one Trade of their
+    sum (LastPx their average); ``engine_pending`` is the engine's ClOrdID of the OMS's cancel or
+    replace in flight, to tell whether it was done or refused."""
+    if chain.done:
+        return [], chain
+    out: list[OmsMessage] = []
+    status = _ORD_STATUS[order.status]
+    if order.status is Status.REJECTED:
+        out.append(_report(order, exec_ids, now, chain=chain, exec_type="8", ord_status="8", cl_ord_id=chain.cl_ord_id,
+                           cum_qty=Decimal(0), leaves_qty=Decimal(0),
+                           extra=_reason_fields(order.reason, ORD_REJ_REASON, FIX44_ORD_REJ_REASONS)))
+        return out, _told(out, replace(chain, done=True))
+    if order.order_id is None and order.status is Status.PENDING_NEW:
+        return out, chain  # no news from the exchange yet
+    if not chain.acknowledged:
+        out.append(_ack(order, chain, exec_ids, now))
+        chain = replace(chain, acknowledged=True)
+    missed = order.cum_qty - chain.cum_qty
+    if missed > 0:
+        total = order.avg_yes_price * order.cum_qty if order.avg_yes_price is not None else None
+        last_px = (total - chain.traded) / missed if total is not None else order.yes_price
+        last_px = last_px.quantize(Decimal("0.0001")) if last_px != last_px.to_integral_value() else last_px
+        chain = replace(chain, traded=chain.traded + missed * last_px)
+        working = "2" if order.cum_qty >= chain.quantity(order) else "1"
+        ord_status = status if order.status in (Status.PENDING_CANCEL, Status.PENDING_REPLACE) else working
+        out.append(_report(order, exec_ids, now, chain=chain, exec_type="F", ord_status=ord_status,
+                           cl_ord_id=chain.cl_ord_id, cum_qty=order.cum_qty,
+                           leaves_qty=Decimal(0) if working == "2" else max(chain.quantity(order) - order.cum_qty, Decimal(0)),
+                           extra=[(LAST_QTY, format_quantity(missed)), (LAST_PX, plain(last_px))]))
+    if chain.pending is not None and order.pending is None:
+        by_request = chain.pending_type == MSG_ORDER_CANCEL_REQUEST and order.status is Status.CANCELED
+        replaced = chain.pending_type == MSG_ORDER_CANCEL_REPLACE_REQUEST and order.cl_ord_id == engine_pending
+        if by_request:
+            out.append(_report(order, exec_ids, now, chain=chain, exec_type="4", ord_status="4", cl_ord_id=chain.pending,
+                               orig_cl_ord_id=chain.cl_ord_id, leaves_qty=Decimal(0), extra=_text(order.reason)))
+            return out, _told(out, replace(chain, cl_ord_id=chain.pending, pending=None, pending_type=None, done=True))
+        if replaced:
+            chain = replace(chain, order_qty=order.quantity)
+            out.append(_report(order, exec_ids, now, chain=chain, exec_type="5", ord_status=status, cl_ord_id=chain.pending,
+                               orig_cl_ord_id=chain.cl_ord_id))
+            chain = replace(chain, cl_ord_id=chain.pending, pending=None, pending_type=None)
+        elif order.status not in (Status.FILLED,):
+            response_to = CxlRejResponseTo.CANCEL if chain.pending_type == MSG_ORDER_CANCEL_REQUEST else CxlRejResponseTo.REPLACE
+            out.append(OmsMessage(MSG_ORDER_CANCEL_REJECT, [
+                (ORDER_ID, order.order_id or NONE_ID), (CL_ORD_ID, chain.pending), (ORIG_CL_ORD_ID, chain.cl_ord_id),
+                (ORD_STATUS, status), (CXL_REJ_RESPONSE_TO, response_to.value), (CXL_REJ_REASON, str(TOO_LATE_TO_CANCEL)
+                                                                                  if order.status.terminal else str(OTHER)),
+            ]))
+            chain = replace(chain, pending=None, pending_type=None)
+    if order.status in (Status.CANCELED, Status.EXPIRED):
+        out.append(_report(order, exec_ids, now, chain=chain, exec_type=status, ord_status=status, cl_ord_id=chain.cl_ord_id,
+                           leaves_qty=Decimal(0), extra=_text(order.reason)))
+        chain = replace(chain, done=True)
+    elif order.status is Status.FILLED:
+        chain = replace(chain, done=True, pending=None, pending_type=None)
+    return out, _told(out, chain)

@@ -122,22 +122,29 @@ class Reconciled:
 Entry = NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject | BusinessReject | Reconciled | Marked
 
 
+def open_journal_db(path: Path, schema: str, *, durable: bool = False, what: str = "journal") -> sqlite3.Connection:
+    """A journal's SQLite database, owned by this process (exclusive lock), in WAL mode, with
+    ``schema`` applied. Transactions are the caller's (``isolation_level=None``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=1.0)
+    try:
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        db.executescript(schema)  # takes the exclusive lock
+    except sqlite3.OperationalError as exc:
+        db.close()
+        if "locked" in str(exc):
+            raise FixEngineError(f"{what} {path} is in use by another process (one engine per data_dir)") from None
+        raise FixEngineError(f"{what} {path} cannot be opened: {exc}") from None
+    return db
+
+
 class Journal:
     def __init__(self, path: Path, *, durable: bool = False):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.closed = False
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=1.0)
-        try:
-            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._db.executescript(SCHEMA)  # takes the exclusive lock
-        except sqlite3.OperationalError as exc:
-            self._db.close()
-            if "locked" in str(exc):
-                raise FixEngineError(f"journal {path} is in use by another process (one engine per data_dir)") from None
-            raise FixEngineError(f"journal {path} cannot be opened: {exc}") from None
+        self._db = open_journal_db(path, SCHEMA, durable=durable)
 
     def close(self) -> None:
         """Commit what is written, and close."""

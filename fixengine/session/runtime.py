@@ -9,14 +9,13 @@ over together (one journal commit), then the session event that followed it, and
 from __future__ import annotations
 
 import asyncio
-import collections
 from collections.abc import Callable, Iterable, Mapping
 
 import quickfix as fix
 
 from fixengine.config import EngineConfig, SessionConfig
 from fixengine.fix.framing import quickfix_text
-from fixengine.fix.quickfix import Runner, create
+from fixengine.fix.quickfix import LoopInbox, Runner, create
 from fixengine.orders.wire import Fields
 from fixengine.session.application import ApplicationMessage, EngineApplication, SessionRecord
 from fixengine.session.events import SessionEvent
@@ -35,9 +34,7 @@ class InitiatorRuntime:
         self._on_event = on_event  # a session event, after the messages that came before it
         self._session_ids = {s.name: session_id(s) for s in config.sessions}
         self._runners: list[Runner] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._inbox: collections.deque[SessionEvent] = collections.deque()  # from QuickFIX's threads
-        self._wake_scheduled = False
+        self._inbox: LoopInbox[SessionEvent] = LoopInbox(self._take)  # from QuickFIX's threads
 
     @property
     def names(self) -> Iterable[str]:
@@ -45,14 +42,14 @@ class InitiatorRuntime:
 
     def build(self, loop: asyncio.AbstractEventLoop, records: Mapping[str, SessionRecord]) -> None:
         """Create the initiators (not started yet: their sessions exist, so their stores can be read)."""
-        self._loop = loop
+        self._inbox.loop = loop
         for group in initiator_groups(list(self._config.sessions)):
             self._runners.append(self._initiator(group, records))
 
     def _initiator(self, sessions: list[SessionConfig], records: Mapping[str, SessionRecord]) -> Runner:
         settings = initiator_settings(self._config, sessions)
         mine = {session_id(s).toString(): records[s.name] for s in sessions}
-        app = EngineApplication(mine, self._emit_threadsafe)
+        app = EngineApplication(mine, self._inbox.put)
         store = fix.FileStoreFactory(settings)
         tls = sessions[0].tls
         initiator = create(fix.SSLSocketInitiator if tls else fix.SocketInitiator, app, store, settings, "the engine's")
@@ -85,23 +82,13 @@ class InitiatorRuntime:
     def send_message(self, name: str, message: fix.Message) -> bool:
         return fix.Session.sendToTarget(message, self._session_ids[name])
 
-    def _emit_threadsafe(self, event: SessionEvent) -> None:
-        """Called on QuickFIX's thread: hand the event to the loop, nothing more. Events queue in
-        the inbox; the loop is woken once per batch, not once per event (each wake-up is a write
-        to its self-pipe and a fight for the GIL)."""
-        self._inbox.append(event)
-        if not self._wake_scheduled:
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                self._wake_scheduled = True
-                loop.call_soon_threadsafe(self.take_inbox)
-
     def take_inbox(self) -> None:
-        self._wake_scheduled = False  # before taking: an event appended from now on wakes us again
-        inbox = self._inbox
+        """Hand over now what QuickFIX's threads have put in the inbox (at stop)."""
+        self._inbox.drain()
+
+    def _take(self, events: list[SessionEvent]) -> None:
         messages: Messages = []  # a run of application messages, handled together
-        while inbox:
-            event = inbox.popleft()
+        for event in events:
             if isinstance(event, ApplicationMessage):
                 messages.append((event.session, event.msg_type, event.raw))
                 continue

@@ -1,0 +1,185 @@
+"""The gateway's journal: what the OMSs asked, which engine order answers to which OMS ClOrdIDs, and
+what the OMSs were told, in SQLite (WAL), beside the engine's own journal.
+
+The order of writes is what makes a kill lose nothing:
+
+- An OMS request, and the ClOrdID map it makes, are committed before the engine's journal commit
+  that precedes its send to Kalshi (``record_request`` ... ``commit``, then the engine's flush).
+- The reports for an OMS are committed with the ExecIDs they carry before QuickFIX stores and
+  sends them (``record_outgoing`` ... ``commit``, then ``send``), and marked forwarded after. A
+  restart sends again, flagged PossResend (97=Y), what was committed but not marked: the OMS may
+  see a flagged copy of a report, never the same ExecID unflagged, and never a lost one.
+- What each order's OMS was told (its ``OmsChain``) is committed with those reports; a restart
+  compares it with the engine's book and tells the OMS what happened in between
+  (``fixengine.gateway.translate.catch_up``).
+- The last OMS MsgSeqNum journaled per client: QuickFIX counts a message as received before the
+  loop journals it, so a restart asks the OMS again for what came after.
+
+One process owns it (exclusive lock), as the engine's journal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from fixengine.gateway.translate import OmsChain
+from fixengine.orders.journal import open_journal_db
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,
+    client TEXT NOT NULL,
+    seq INTEGER NOT NULL,          -- the OMS's MsgSeqNum (34)
+    msg_type TEXT NOT NULL,
+    cl_ord_id TEXT,                -- the OMS's ClOrdID (11)
+    raw TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_by_clordid ON requests (client, cl_ord_id);
+CREATE TABLE IF NOT EXISTS links (
+    order_key TEXT PRIMARY KEY,    -- the engine's key of the order (the ClOrdID sent to Kalshi)
+    client TEXT NOT NULL,
+    chain TEXT NOT NULL,           -- what the OMS was told (OmsChain, JSON)
+    engine_pending TEXT,           -- the engine's ClOrdID of the cancel/replace in flight
+    request TEXT NOT NULL          -- the OMS's NewOrderSingle as translated (for an order the engine never got)
+);
+CREATE TABLE IF NOT EXISTS cl_ord_ids (
+    client TEXT NOT NULL,
+    cl_ord_id TEXT NOT NULL,       -- every ClOrdID the OMS used on an order
+    order_key TEXT NOT NULL,
+    PRIMARY KEY (client, cl_ord_id)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    client TEXT NOT NULL,
+    msg_type TEXT NOT NULL,
+    fields TEXT NOT NULL           -- JSON [[tag, value], ...]
+);
+CREATE TABLE IF NOT EXISTS counters (
+    client TEXT PRIMARY KEY,
+    exec_id INTEGER NOT NULL DEFAULT 0,   -- the last ExecID number given to this client
+    received INTEGER                      -- the last OMS MsgSeqNum journaled
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One order of one OMS client, as journaled."""
+
+    order_key: str
+    client: str
+    chain: OmsChain
+    engine_pending: str | None
+    request: str  # the NewOrderSingle's fields, JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    id: int
+    client: str
+    msg_type: str
+    fields: list[tuple[int, str]]
+
+
+def _chain_json(chain: OmsChain) -> str:
+    data = asdict(chain)
+    data["traded"] = str(chain.traded)
+    data["cum_qty"] = str(chain.cum_qty)
+    data["order_qty"] = None if chain.order_qty is None else str(chain.order_qty)
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _chain(text: str) -> OmsChain:
+    data = json.loads(text)
+    data["traded"] = Decimal(data["traded"])
+    data["cum_qty"] = Decimal(data["cum_qty"])
+    data["order_qty"] = None if data.get("order_qty") is None else Decimal(data["order_qty"])
+    return OmsChain(**data)
+
+
+class GatewayJournal:
+    def __init__(self, path: Path):
+        self.path = path
+        self._db = open_journal_db(path, SCHEMA, what="gateway journal")
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.commit()
+            self._db.close()
+            self.closed = True
+
+    def commit(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> int:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+        return self._db.execute(sql, args).lastrowid or 0
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def record_request(self, client: str, seq: int, msg_type: str, cl_ord_id: str | None, raw: str) -> None:
+        self._write("INSERT INTO requests (client, seq, msg_type, cl_ord_id, raw) VALUES (?, ?, ?, ?, ?)",
+                    (client, seq, msg_type, cl_ord_id, raw))
+        self._write("INSERT INTO counters (client, received) VALUES (?, ?) "
+                    "ON CONFLICT (client) DO UPDATE SET received = MAX(COALESCE(received, 0), excluded.received)",
+                    (client, seq))
+
+    def record_received(self, client: str, seq: int) -> None:
+        """The OMS's messages up to ``seq`` are journaled (or were admin messages)."""
+        self._write("INSERT INTO counters (client, received) VALUES (?, ?) "
+                    "ON CONFLICT (client) DO UPDATE SET received = excluded.received", (client, seq))
+
+    def record_link(self, link: Link) -> None:
+        self._write("INSERT INTO links (order_key, client, chain, engine_pending, request) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (order_key) DO UPDATE SET chain = excluded.chain, engine_pending = excluded.engine_pending",
+                    (link.order_key, link.client, _chain_json(link.chain), link.engine_pending, link.request))
+
+    def record_cl_ord_id(self, client: str, cl_ord_id: str, order_key: str) -> None:
+        self._write("INSERT OR IGNORE INTO cl_ord_ids (client, cl_ord_id, order_key) VALUES (?, ?, ?)",
+                    (client, cl_ord_id, order_key))
+
+    def record_outgoing(self, client: str, msg_type: str, fields: list[tuple[int, str]], exec_id: int) -> int:
+        """A message for ``client``, to be marked forwarded once QuickFIX has stored it; ``exec_id``
+        is the client's ExecID counter after it."""
+        row = self._write("INSERT INTO outbox (client, msg_type, fields) VALUES (?, ?, ?)",
+                          (client, msg_type, json.dumps(fields, separators=(",", ":"))))
+        self._write("INSERT INTO counters (client, exec_id) VALUES (?, ?) "
+                    "ON CONFLICT (client) DO UPDATE SET exec_id = MAX(exec_id, excluded.exec_id)", (client, exec_id))
+        return row
+
+    def mark_forwarded(self, up_to: int) -> None:
+        """Every outgoing message up to row ``up_to`` is in its OMS session's store."""
+        self._write("DELETE FROM outbox WHERE id <= ?", (up_to,))
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def links(self) -> list[Link]:
+        rows = self._db.execute("SELECT order_key, client, chain, engine_pending, request FROM links ORDER BY rowid")
+        return [Link(key, client, _chain(chain), pending, request) for key, client, chain, pending, request in rows]
+
+    def cl_ord_ids(self) -> list[tuple[str, str, str]]:
+        """(client, OMS ClOrdID, order key), in the order they were recorded."""
+        return list(self._db.execute("SELECT client, cl_ord_id, order_key FROM cl_ord_ids ORDER BY rowid"))
+
+    def unforwarded(self) -> list[Outgoing]:
+        rows = self._db.execute("SELECT id, client, msg_type, fields FROM outbox ORDER BY id")
+        return [Outgoing(i, c, t, [(int(tag), v) for tag, v in json.loads(f)]) for i, c, t, f in rows]
+
+    def exec_id_counter(self, client: str) -> int:
+        row = self._db.execute("SELECT exec_id FROM counters WHERE client = ?", (client,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def received(self, client: str) -> int | None:
+        row = self._db.execute("SELECT received FROM counters WHERE client = ?", (client,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def has_request(self, client: str, msg_type: str, cl_ord_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM requests WHERE client = ? AND msg_type = ? AND cl_ord_id = ? LIMIT 1",
+                               (client, msg_type, cl_ord_id)).fetchone()
+        return row is not None

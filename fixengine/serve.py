@@ -1,0 +1,40 @@
+"""``fixengine serve``: the engine and the OMS gateway as one long-running service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from fixengine.config import EngineConfig
+from fixengine.engine import Engine
+from fixengine.gateway.service import Gateway
+
+log = logging.getLogger("fixengine.serve")
+
+
+def listening_line(config: EngineConfig, ports: list[int]) -> str:
+    """The one line that says where the service listens."""
+    assert config.gateway is not None
+    clients = ", ".join(
+        f"{c.name} ({c.sender_comp_id}->{c.target_comp_id} on {c.port}, via {c.session})" for c in config.oms_clients
+    )
+    where = ", ".join(f"{config.gateway.host}:{p}" for p in ports)
+    return f"fixengine serve: OMS gateway listening on {where}; clients: {clients}"
+
+
+async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[str], None] = print) -> None:
+    """Run the Kalshi sessions and the OMS gateway until ``stop`` is set, then stop both: the
+    Kalshi side first (what was requested goes out, the last reports come in and reach the OMSs),
+    then the OMS sessions are logged out."""
+    engine = Engine(config)
+    gateway = Gateway(config, engine)
+    await engine.start()
+    try:
+        gateway.start()  # same turn as engine.start(): no report can come in between
+        announce(listening_line(config, gateway.ports))
+        await stop.wait()
+        log.info("stopping: logging out of Kalshi, then the OMSs")
+    finally:
+        await engine.stop()
+        await gateway.stop()
