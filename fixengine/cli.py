@@ -67,12 +67,22 @@ def run(config_path: Path) -> None:
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Engine TOML config.")
 def serve(config_path: Path) -> None:
     """Run the Kalshi sessions and the OMS gateway ([gateway], [[oms_client]]) until SIGINT/SIGTERM;
-    then log out of Kalshi, then of the OMSs. Prints one line saying where it listens."""
+    then log out of Kalshi, then of the OMSs. Prints one line saying where it listens. SIGHUP reads
+    the config again: a new client on a port of its own starts listening, entitlements change;
+    no one connected is disconnected."""
     from fixengine.config import load_config
 
     config = load_config(config_path)
     if config.gateway is None:
         raise click.ClickException(f"{config_path}: serve needs a [gateway] section and [[oms_client]] entries")
+
+    async def _serve(effective, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+        from fixengine.serve import serve as serve_until
+
+        reload = asyncio.Event()  # SIGHUP: read the session map again (new clients, entitlements)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.set)
+        await serve_until(effective, stop, announce=click.echo, reload=reload, read_config=lambda: load_config(config_path))
+
     sys.exit(asyncio.run(_until_stopped(config, _serve)))
 
 
@@ -102,12 +112,6 @@ async def _run_engine(config, stop: asyncio.Event) -> None:  # type: ignore[no-u
     await stop.wait()
     logging.getLogger("fixengine").info("stopping: logging out")
     await engine.stop()
-
-
-async def _serve(config, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
-    from fixengine.serve import serve as serve_until
-
-    await serve_until(config, stop, announce=click.echo)
 
 
 @cli.command("check-config")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from fixengine.config import EngineConfig
 from fixengine.engine import Engine
+from fixengine.errors import FixEngineError
 from fixengine.gateway.service import Gateway
 
 log = logging.getLogger("fixengine.serve")
@@ -23,18 +24,39 @@ def listening_line(config: EngineConfig, ports: list[int]) -> str:
     return f"fixengine serve: OMS gateway listening on {where}; clients: {clients}"
 
 
-async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[str], None] = print) -> None:
+async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[str], None] = print, *,
+                reload: asyncio.Event | None = None, read_config: Callable[[], EngineConfig] | None = None) -> None:
     """Run the Kalshi sessions and the OMS gateway until ``stop`` is set, then stop both: the
     Kalshi side first (what was requested goes out, the last reports come in and reach the OMSs),
-    then the OMS sessions are logged out."""
+    then the OMS sessions are logged out. Each time ``reload`` is set (SIGHUP), the session map
+    is read again (``read_config``) and applied without disconnecting anyone (``Gateway.reload``)."""
     engine = Engine(config)
     gateway = Gateway(config, engine)
     await engine.start()
     try:
         gateway.start()  # same turn as engine.start(): no report can come in between
         announce(listening_line(config, gateway.ports))
-        await stop.wait()
+        while not stop.is_set():
+            waits = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(reload.wait())] if reload else [])
+            _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if reload is not None and reload.is_set() and not stop.is_set():
+                reload.clear()
+                _reload(gateway, read_config)
         log.info("stopping: logging out of Kalshi, then the OMSs")
     finally:
         await engine.stop()
         await gateway.stop()
+
+
+def _reload(gateway: Gateway, read_config: Callable[[], EngineConfig] | None) -> None:
+    if read_config is None:
+        return
+    try:
+        config = read_config()
+    except FixEngineError as exc:
+        log.error("reload: the config has problems; nothing changed:\n%s", exc)
+        return
+    for line in gateway.reload(config) or ["nothing changed"]:
+        log.info("reload: %s", line)

@@ -104,6 +104,11 @@ class OmsApplication(GuardedApplication):
         self._emit = emit
         self._logs = dict(logs)
 
+    def serve(self, session_id: str, client: str, messages: SessionMessageLog) -> None:
+        """Answer to ``session_id`` as ``client`` from now on (a client added while running)."""
+        self._logs[session_id] = messages
+        self._clients[session_id] = client
+
     def onCreate(self, session_id: fix.SessionID) -> None:
         pass
 
@@ -184,22 +189,35 @@ class OmsAcceptors:
     def __init__(self, gateway: GatewayConfig, clients: Iterable[OmsClientConfig], store_dir: Path,
                  on_events: Callable[[list[OmsSessionEvent]], None], *, log_dir: Path | None = None,
                  application: Callable[..., OmsApplication] = OmsApplication):
-        self._clients = {c.name: c for c in clients}
-        self._session_ids = {name: session_id(c) for name, c in self._clients.items()}
+        self._gateway, self._store_dir = gateway, store_dir
+        self._clients: dict[str, OmsClientConfig] = {}
+        self._session_ids: dict[str, fix.SessionID] = {}
         self._inbox: LoopInbox[OmsSessionEvent] = LoopInbox(on_events)
         self._messages = MessageLogs(log_dir or store_dir, enabled=log_dir is not None, prefix="fixengine.oms")
-        by_port: dict[int, list[OmsClientConfig]] = {}
-        for c in self._clients.values():
-            by_port.setdefault(c.port, []).append(c)
-        names = {sid.toString(): name for name, sid in self._session_ids.items()}
-        logs = {sid.toString(): self._messages.for_session(f"oms-{name}") for name, sid in self._session_ids.items()}
-        self._app = application(names, self._inbox.put, logs)
+        self._app = application({}, self._inbox.put, {})
         store_dir.mkdir(parents=True, exist_ok=True)
         self._runners: dict[int, Runner] = {}
+        self._started = False
+        self.add(clients)
+
+    def add(self, clients: Iterable[OmsClientConfig]) -> None:
+        """Serve more clients, each on a port no running acceptor has: a new acceptor per port, so
+        that no client already connected is touched."""
+        by_port: dict[int, list[OmsClientConfig]] = {}
+        for c in clients:
+            if c.port in self._runners:
+                raise ValueError(f"port {c.port} already has a running acceptor; a client joins it at a restart")
+            by_port.setdefault(c.port, []).append(c)
         for port, members in sorted(by_port.items()):
-            settings = acceptor_settings(gateway, members, store_dir)
+            for c in members:
+                sid = session_id(c)
+                self._clients[c.name], self._session_ids[c.name] = c, sid
+                self._app.serve(sid.toString(), c.name, self._messages.for_session(f"oms-{c.name}"))
+            settings = acceptor_settings(self._gateway, members, self._store_dir)
             acceptor = create(fix.SocketAcceptor, self._app, fix.FileStoreFactory(settings), settings, "the gateway's OMS")
-            self._runners[port] = Runner(acceptor, f"quickfix-oms-{port}")
+            self._runners[port] = runner = Runner(acceptor, f"quickfix-oms-{port}")
+            if self._started:
+                runner.start()
 
     @property
     def ports(self) -> list[int]:
@@ -211,6 +229,7 @@ class OmsAcceptors:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._inbox.loop = loop
+        self._started = True
         self._messages.start()
         for runner in self._runners.values():
             runner.start()

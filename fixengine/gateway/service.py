@@ -102,6 +102,11 @@ def _entitlements(c: OmsClientConfig) -> Entitlements:
                         ticker_pattern=c.ticker_pattern, may_mass_cancel=c.may_mass_cancel)
 
 
+def _identity(c: OmsClientConfig) -> tuple[object, ...]:
+    """What a running client's session is: changing any of it means a new session."""
+    return c.sender_comp_id, c.target_comp_id, c.port, c.session, c.reset_on_logon
+
+
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -162,6 +167,40 @@ class Gateway:
         self._record_all_received()
         self._journal.close()
         self._acceptors = None
+
+    def reload(self, config: EngineConfig) -> list[str]:
+        """Apply a changed session map without disconnecting anyone: a new client on a port of its
+        own starts listening, changed entitlements apply from the client's next message. What would
+        touch a connected client (a client moved or removed, or added on a port already served)
+        waits for a restart. Returns one line per change, applied or not."""
+        said = []
+        added = []
+        for c in config.oms_clients:
+            old = self._clients.get(c.name)
+            if old is None:
+                if c.port in self.ports:
+                    said.append(f"{c.name}: port {c.port} is already served; the client joins it at the next restart")
+                elif c.session not in {s.name for s in self.config.sessions}:
+                    said.append(f"{c.name}: session {c.session!r} is not running; the client starts at the next restart")
+                else:
+                    added.append(c)
+            elif _identity(old) != _identity(c):
+                said.append(f"{c.name}: CompIDs, port, session or reset_on_logon changed; applied at the next restart")
+            elif old != c:
+                self._clients[c.name], self._entitled[c.name] = c, _entitlements(c)
+                said.append(f"{c.name}: entitlements updated")
+        for name in self._clients.keys() - {c.name for c in config.oms_clients}:
+            said.append(f"{name}: no longer in the config; still served until the next restart")
+        for c in added:
+            self._clients[c.name], self._entitled[c.name] = c, _entitlements(c)
+            self._keys[c.name] = {}
+            self._views[c.name] = _ClientOrders(self._keys[c.name], self._order)
+            self._exec_ids[c.name] = ExecIds(prefix="E", last=self._journal.exec_id_counter(c.name) if self._journal else 0)
+            self._waiting[c.name] = collections.deque()
+        if added and self._acceptors is not None:
+            self._acceptors.add(added)
+            said += [f"{c.name}: listening on {c.port}" for c in added]
+        return said
 
     def is_logged_on(self, client: str) -> bool:
         return self._acceptors is not None and self._acceptors.is_logged_on(client)

@@ -1,0 +1,85 @@
+"""``fixengine serve`` as a user runs it: a real process with the embedded simulator, an OMS trading
+through it, a client added by SIGHUP without disconnecting the first, a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+from decimal import Decimal as D
+from pathlib import Path
+
+from fixengine.oms_client import OmsClient
+from tests.helpers.sessions import unused_port
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+TICKER = "KXHIGHNY-26NOV22-T45"  # config/simulator.toml's market, with resting sells at 0.55
+
+
+def local_config(tmp_path: Path, port: int) -> Path:
+    """config/local.toml in ``tmp_path``: its own data, the simulator on free ports, desk-a and
+    desk-b on ``port``."""
+    sim = (CONFIG_DIR / "simulator.toml").read_text().replace('data_dir = "../var/simulator"', 'data_dir = "var/sim"')
+    (tmp_path / "sim.toml").write_text(re.sub(r"(?m)^(Kalshi[A-Z]+|fix44) = \d+", r"\1 = 0", sim))
+    local = (CONFIG_DIR / "local.toml").read_text()
+    local = local.replace('data_dir = "../var/local"', 'data_dir = "var"').replace('config = "simulator.toml"', 'config = "sim.toml"')
+    local = local.replace("../var/local/", "var/").replace("port = 9876", f"port = {port}")
+    path = tmp_path / "local.toml"
+    path.write_text(local)
+    return path
+
+
+def oms(port: int, sender: str, store: Path) -> OmsClient:
+    return OmsClient(host="127.0.0.1", port=port, sender_comp_id=sender, target_comp_id="FIXENGINE", store_dir=store)
+
+
+async def test_serve_trades_adds_a_client_on_sighup_and_stops_cleanly(tmp_path) -> None:
+    port, new_port = unused_port(), unused_port()
+    config = local_config(tmp_path, port)
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "fixengine", "serve", "--config", str(config)],
+                                stdout=subprocess.PIPE, stderr=log_file, text=True, cwd=tmp_path)
+    desk_a = oms(port, "DESK_A", tmp_path / "oms-a")
+    desk_c = oms(new_port, "DESK_C", tmp_path / "oms-c")
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)  # type: ignore[union-attr]
+        assert f"listening on 127.0.0.1:{port}" in line and "desk-a (DESK_A->FIXENGINE" in line, line
+        await desk_a.start()
+        await desk_a.wait_logged_on(timeout=20)
+        bought = desk_a.new_order(TICKER, "1", D(2), D("0.60"))
+        await desk_a.wait_for(lambda r: desk_a.order(bought).done, timeout=20)
+        assert (desk_a.order(bought).ord_status, desk_a.order(bought).cum_qty) == ("2", D(2))
+
+        with config.open("a") as f:
+            f.write(f'\n[[oms_client]]\nname = "desk-c"\nsender_comp_id = "DESK_C"\ntarget_comp_id = "FIXENGINE"\n'
+                    f'port = {new_port}\nsession = "kalshi-nr"\nmax_quantity = "10"\nmax_notional = "10"\n')
+        proc.send_signal(signal.SIGHUP)
+        await desk_c.start()
+        await desk_c.wait_logged_on(timeout=20)
+        assert desk_a.is_logged_on()
+        again = desk_a.new_order(TICKER, "1", D(1), D("0.60"))  # desk-a's session went on untouched
+        await desk_a.wait_for(lambda r: desk_a.order(again).done, timeout=20)
+
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(asyncio.to_thread(proc.wait), 60) == 0
+        log = log_path.read_text()
+        assert log.count("OMS desk-a logged on") == 1, log  # never disconnected by the reload
+        assert "reload: desk-c: listening on" in log and log.count("logged out by us") == 2, log
+        assert "OMS desk-a logged out" in log and "Traceback" not in log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await desk_a.stop()
+        await desk_c.stop()
+
+
+def test_serve_without_a_gateway_says_so(tmp_path) -> None:
+    path = tmp_path / "engine.toml"
+    path.write_text((CONFIG_DIR / "kalshi-demo.toml").read_text().split("[gateway]")[0].split("[[oms_client]]")[0])
+    result = subprocess.run([sys.executable, "-m", "fixengine", "serve", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "serve needs a [gateway] section" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
