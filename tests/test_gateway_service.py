@@ -18,7 +18,16 @@ from fixengine.kalshi.prices import Action, Contract
 from fixengine.orders.book import OrderAccepted, OrderFilled
 from fixengine.orders.requests import NewOrder, TimeInForce
 from simulator.config import MarketEntry
-from tests.helpers.gateway import TICKER, RawOms, gateway_config, oms_differences, oms_logged_on, oms_for, running_gateway
+from tests.helpers.gateway import (
+    TICKER,
+    RawOms,
+    gateway_config,
+    oms_client_entry,
+    oms_differences,
+    oms_for,
+    oms_logged_on,
+    running_gateway,
+)
 
 
 def is_report(cl_ord_id: str, exec_type: str):  # type: ignore[no-untyped-def]
@@ -258,3 +267,38 @@ async def test_a_report_that_is_not_valid_fix44_is_never_sent_and_raises_an_aler
             assert after.get(58) == "after the bad one"
             assert not [r for r in oms.received if r.msg_type == "8"]
             assert len(gateway.alerts) == 1 and "Required tag missing" in gateway.alerts[0]
+
+
+async def test_a_clients_subaccount_goes_on_its_orders(tmp_path, market) -> None:
+    sim, desk, other = market
+    kalshi, trader = sessions(sim, desk, other)
+    config = gateway_config(tmp_path / "serve", kalshi, trader, clients=[oms_client_entry("desk", "OMS1", kalshi.name, subaccount=3)])
+    async with running_gateway(config) as (engine, gateway):
+        await engine.wait_logged_on()
+        async with oms_logged_on(config, "desk", tmp_path / "oms") as oms:
+            placed = oms.new_order(TICKER, "1", D(1), D("0.30"))
+            await oms.wait_for(is_report(placed, "0"))
+    sent = (config.log_path / "desk-kalshi.messages.log").read_text()
+    assert "|35=D|" in sent and "|79=3|" in sent
+
+
+async def test_an_nr_gap_healed_by_reconciliation_reaches_the_oms(tmp_path, market) -> None:
+    """Kalshi's reports of an OMS order are lost in an NR gap: reconciliation finds the order and
+    the OMS is told, its book equal to the exchange's."""
+    sim, desk, other = market
+    config = gateway_config(tmp_path / "serve", *sessions(sim, desk, other),
+                            rest=RestConfig(base_url=sim.rest_url, reconcile_interval=0, staleness_timeout=10))
+    async with running_gateway(config) as (engine, gateway):
+        events = engine.events()
+        await engine.wait_logged_on()
+        for _ in range(2):
+            await events.wait_for(BookReleased, timeout=15)
+        async with oms_logged_on(config, "desk", tmp_path / "oms") as oms:
+            await oms.wait_for(is_report(oms.new_order(TICKER, "1", D(1), D("0.30")), "0"))
+            sim.faults.drop_outbound(desk.key_id, 2)  # PendingNew and New of the next order: never read
+            lost = oms.new_order(TICKER, "1", D(2), D("0.31"))
+            assert await asyncio.to_thread(sim.faults.wait_spent, desk.key_id)
+            shows_gap = oms.new_order(TICKER, "1", D(1), D("0.32"))  # its reports show the gap
+            await oms.wait_for(is_report(lost, "0"), timeout=30)  # after the hold and the reconciliation
+            await oms.wait_for(is_report(shows_gap, "0"), timeout=30)
+            assert oms_differences(oms, sim) == [] and oms.unflagged_duplicates == []
