@@ -36,12 +36,14 @@ from fixengine.fix.tags import (
     HEART_BT_INT,
     MSG_LOGON,
     MSG_SEQ_NUM,
+    MSG_TEST_REQUEST,
     MSG_TYPE,
     POSS_DUP_FLAG,
     RESET_SEQ_NUM_FLAG,
     SENDER_COMP_ID,
     SENDING_TIME,
     TARGET_COMP_ID,
+    TEST_REQ_ID,
 )
 from fixengine.fix.timestamps import utc_timestamp
 
@@ -192,7 +194,10 @@ class OmsAcceptors:
         self._gateway, self._store_dir = gateway, store_dir
         self._clients: dict[str, OmsClientConfig] = {}
         self._session_ids: dict[str, fix.SessionID] = {}
-        self._inbox: LoopInbox[OmsSessionEvent] = LoopInbox(on_events)
+        self._on_events = on_events
+        self._inbox: LoopInbox[OmsSessionEvent] = LoopInbox(self._deliver)
+        self._logged_on: set[str] = set()
+        self._all_out: asyncio.Future[None] | None = None  # resolved when the last OMS has logged out
         self._messages = MessageLogs(log_dir or store_dir, enabled=log_dir is not None, prefix="fixengine.oms")
         self._app = application({}, self._inbox.put, {})
         store_dir.mkdir(parents=True, exist_ok=True)
@@ -240,9 +245,15 @@ class OmsAcceptors:
             session = self.lookup(name)
             if session is not None and session.isLoggedOn():
                 session.logout("the gateway is stopping")
-        deadline = asyncio.get_running_loop().time() + timeout
-        while any(self.is_logged_on(n) for n in self._clients) and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)  # QuickFIX has no "logged out" future to wait on; poll briefly
+                # QuickFIX sends the Logout at its next one-second tick, or at once after it has
+                # handled a message from the OMS: the answer to a TestRequest is one.
+                self.send(name, MSG_TEST_REQUEST, [(TEST_REQ_ID, "gateway-stopping")])
+        self._all_out = asyncio.get_running_loop().create_future()
+        if self._logged_on:
+            try:
+                await asyncio.wait_for(self._all_out, timeout)
+            except TimeoutError:
+                log.warning("OMS sessions still logged on after %.1fs: %s", timeout, ", ".join(sorted(self._logged_on)))
         for port, runner in self._runners.items():
             await asyncio.to_thread(runner.stop, lambda port=port: self._one_session_held(port))
         self._runners.clear()
@@ -264,6 +275,16 @@ class OmsAcceptors:
 
     def send_message(self, client: str, message: fix.Message) -> bool:
         return fix.Session.sendToTarget(message, self._session_ids[client])
+
+    def _deliver(self, batch: list[OmsSessionEvent]) -> None:
+        for event in batch:
+            if isinstance(event, OmsLoggedOn):
+                self._logged_on.add(event.client)
+            elif isinstance(event, OmsLoggedOut):
+                self._logged_on.discard(event.client)
+        if not self._logged_on and self._all_out is not None and not self._all_out.done():
+            self._all_out.set_result(None)
+        self._on_events(batch)
 
     def take_inbox(self) -> None:
         """Hand over now what QuickFIX's threads have put in the inbox (at stop)."""

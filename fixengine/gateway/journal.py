@@ -21,7 +21,7 @@ One process owns it (exclusive lock), as the engine's journal.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -84,20 +84,20 @@ class Outgoing:
     fields: list[tuple[int, str]]
 
 
+def _decimal(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _chain_json(chain: OmsChain) -> str:
-    data = asdict(chain)
-    data["traded"] = str(chain.traded)
-    data["cum_qty"] = str(chain.cum_qty)
-    data["order_qty"] = None if chain.order_qty is None else str(chain.order_qty)
-    return json.dumps(data, separators=(",", ":"))
+    """An OmsChain as a compact JSON list (written at every change of an order: kept cheap)."""
+    return json.dumps([chain.cl_ord_id, chain.pending, chain.pending_type, chain.acknowledged, chain.done,
+                       str(chain.traded), str(chain.cum_qty), _decimal(chain.order_qty)], separators=(",", ":"))
 
 
 def _chain(text: str) -> OmsChain:
-    data = json.loads(text)
-    data["traded"] = Decimal(data["traded"])
-    data["cum_qty"] = Decimal(data["cum_qty"])
-    data["order_qty"] = None if data.get("order_qty") is None else Decimal(data["order_qty"])
-    return OmsChain(**data)
+    cl_ord_id, pending, pending_type, acknowledged, done, traded, cum_qty, order_qty = json.loads(text)
+    return OmsChain(cl_ord_id, pending, pending_type, acknowledged, done, Decimal(traded), Decimal(cum_qty),
+                    None if order_qty is None else Decimal(order_qty))
 
 
 class GatewayJournal:
@@ -105,6 +105,7 @@ class GatewayJournal:
         self.path = path
         self._db = open_journal_db(path, SCHEMA, what="gateway journal")
         self.closed = False
+        self._counters: dict[str, tuple[int, int | None]] = {}  # client -> (ExecID counter, last received), to write
 
     def close(self) -> None:
         if not self.closed:
@@ -113,6 +114,13 @@ class GatewayJournal:
             self.closed = True
 
     def commit(self) -> None:
+        """Make everything recorded so far durable, the clients' counters with it."""
+        if self._counters:
+            for client, (exec_id, received) in self._counters.items():
+                self._write("INSERT INTO counters (client, exec_id, received) VALUES (?, ?, ?) ON CONFLICT (client) "
+                            "DO UPDATE SET exec_id = MAX(exec_id, excluded.exec_id), "
+                            "received = COALESCE(excluded.received, received)", (client, exec_id, received))
+            self._counters.clear()
         if self._db.in_transaction:
             self._db.execute("COMMIT")
 
@@ -121,24 +129,33 @@ class GatewayJournal:
             self._db.execute("BEGIN")
         return self._db.execute(sql, args).lastrowid or 0
 
+    def _count(self, client: str, *, exec_id: int | None = None, received: int | None = None) -> None:
+        """Counters are written once per commit, not once per message."""
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN")
+        old_exec_id, old_received = self._counters.get(client, (self.exec_id_counter(client), None))
+        self._counters[client] = (max(old_exec_id, exec_id or 0), received if received is not None else old_received)
+
     # --- writes -----------------------------------------------------------------------------------
 
     def record_request(self, client: str, seq: int, msg_type: str, cl_ord_id: str | None, raw: str) -> None:
         self._write("INSERT INTO requests (client, seq, msg_type, cl_ord_id, raw) VALUES (?, ?, ?, ?, ?)",
                     (client, seq, msg_type, cl_ord_id, raw))
-        self._write("INSERT INTO counters (client, received) VALUES (?, ?) "
-                    "ON CONFLICT (client) DO UPDATE SET received = MAX(COALESCE(received, 0), excluded.received)",
-                    (client, seq))
+        self._count(client, received=seq)
 
     def record_received(self, client: str, seq: int) -> None:
         """The OMS's messages up to ``seq`` are journaled (or were admin messages)."""
-        self._write("INSERT INTO counters (client, received) VALUES (?, ?) "
-                    "ON CONFLICT (client) DO UPDATE SET received = excluded.received", (client, seq))
+        self._count(client, received=seq)
 
     def record_link(self, link: Link) -> None:
-        self._write("INSERT INTO links (order_key, client, chain, engine_pending, request) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (order_key) DO UPDATE SET chain = excluded.chain, engine_pending = excluded.engine_pending",
+        """A new order of an OMS client."""
+        self._write("INSERT INTO links (order_key, client, chain, engine_pending, request) VALUES (?, ?, ?, ?, ?)",
                     (link.order_key, link.client, _chain_json(link.chain), link.engine_pending, link.request))
+
+    def record_chain(self, order_key: str, chain: OmsChain, engine_pending: str | None) -> None:
+        """What the OMS has been told of the order now, and the request in flight."""
+        self._write("UPDATE links SET chain = ?, engine_pending = ? WHERE order_key = ?",
+                    (_chain_json(chain), engine_pending, order_key))
 
     def record_cl_ord_id(self, client: str, cl_ord_id: str, order_key: str) -> None:
         self._write("INSERT OR IGNORE INTO cl_ord_ids (client, cl_ord_id, order_key) VALUES (?, ?, ?)",
@@ -149,8 +166,7 @@ class GatewayJournal:
         is the client's ExecID counter after it."""
         row = self._write("INSERT INTO outbox (client, msg_type, fields) VALUES (?, ?, ?)",
                           (client, msg_type, json.dumps(fields, separators=(",", ":"))))
-        self._write("INSERT INTO counters (client, exec_id) VALUES (?, ?) "
-                    "ON CONFLICT (client) DO UPDATE SET exec_id = MAX(exec_id, excluded.exec_id)", (client, exec_id))
+        self._count(client, exec_id=exec_id)
         return row
 
     def mark_forwarded(self, up_to: int) -> None:

@@ -358,7 +358,7 @@ class Gateway:
             link = _Linked(client.name, OmsChain(t.cl_ord_id, order_qty=request.quantity), None, request)
             self._links[request.client_order_id] = link
             self._map(client.name, t.cl_ord_id, request.client_order_id)
-            self._journal_link(request.client_order_id, link)
+            self._journal.record_link(Link(request.client_order_id, client.name, link.chain, None, request.model_dump_json()))
         elif isinstance(request, (CancelOrder, ReplaceOrder)):
             assert t.order_key is not None and t.orig_cl_ord_id is not None
             msg_type = MSG_ORDER_CANCEL_REQUEST if isinstance(request, CancelOrder) else MSG_ORDER_CANCEL_REPLACE_REQUEST
@@ -431,7 +431,7 @@ class Gateway:
 
     def _journal_link(self, key: str, link: _Linked) -> None:
         assert self._journal is not None
-        self._journal.record_link(Link(key, link.client, link.chain, link.engine_pending, link.request.model_dump_json()))
+        self._journal.record_chain(key, link.chain, link.engine_pending)
 
     def _emit(self, client: str, message: OmsMessage, *, poss_resend: bool = False) -> None:
         """Journal ``message`` for ``client`` and send it at the end of this turn, or, if it is not
