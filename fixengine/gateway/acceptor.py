@@ -28,7 +28,7 @@ import quickfix as fix
 
 from fixengine.config import GatewayConfig, OmsClientConfig
 from fixengine.fix.dictionary import base_dictionary_dir
-from fixengine.fix.framing import encode, quickfix_text
+from fixengine.fix.framing import encode, msg_type_of, quickfix_text, seq_num_of
 from fixengine.fix.message_log import MessageLogs, SessionMessageLog
 from fixengine.fix.quickfix import GuardedApplication, LoopInbox, Runner, common_defaults, create
 from fixengine.fix.tags import (
@@ -53,6 +53,7 @@ BEGIN_STRING = "FIX.4.4"
 # An internal session on every port, never an OMS: logged on over loopback only while QuickFIX
 # stops (the acceptor stop race, ``fixengine.fix.quickfix.Runner.stop``), so that no OMS session's
 # sequence numbers are touched by it.
+_POSS_DUP = f"\x01{POSS_DUP_FLAG}=Y\x01"
 STOP_HOLD_SENDER = "FIXENGINE-STOP-HOLD"
 STOP_HOLD_TARGET = "FIXENGINE-STOP"
 
@@ -135,21 +136,21 @@ class OmsApplication(GuardedApplication):
 
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         raw = message.toString()
-        messages = self._logs.get(session_id.toString())
+        key = session_id.toString()  # once: each binding call here costs the OMS's round trip
+        messages = self._logs.get(key)
         if messages is not None:
             messages.incoming(raw)
-        client = self._clients.get(session_id.toString())
+        client = self._clients.get(key)
         if client is None:
             return
         self.on_app(client, message, raw)
 
     def on_app(self, client: str, message: fix.Message, raw: str) -> None:
         """An application message: handed to the gateway (a subclass may raise QuickFIX's
-        ``UnsupportedMessageType`` and the like here, as QuickFIX's own applications do)."""
-        header = message.getHeader()
-        poss_dup = header.isSetField(POSS_DUP_FLAG) and header.getField(POSS_DUP_FLAG) == "Y"
-        event = OmsReceived(client, int(header.getField(MSG_SEQ_NUM)), header.getField(MSG_TYPE), raw, poss_dup)
-        self.guard("fromApp", lambda: self._emit(event))
+        ``UnsupportedMessageType`` and the like here, as QuickFIX's own applications do). Read
+        from the text QuickFIX gave, not field by field through the bindings."""
+        self.guard("fromApp", lambda: self._emit(
+            OmsReceived(client, seq_num_of(raw), msg_type_of(raw), raw, _POSS_DUP in raw)))
 
     def _record(self, session_id: fix.SessionID, message: fix.Message, *, outgoing: bool) -> None:
         messages = self._logs.get(session_id.toString())

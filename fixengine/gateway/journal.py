@@ -105,7 +105,7 @@ class GatewayJournal:
         self.path = path
         self._db = open_journal_db(path, SCHEMA, what="gateway journal")
         self.closed = False
-        self._counters: dict[str, tuple[int, int | None]] = {}  # client -> (ExecID counter, last received), to write
+        self._counters: dict[str, tuple[int | None, int | None]] = {}  # client -> (ExecID counter, last received), to write
 
     def close(self) -> None:
         if not self.closed:
@@ -117,8 +117,8 @@ class GatewayJournal:
         """Make everything recorded so far durable, the clients' counters with it."""
         if self._counters:
             for client, (exec_id, received) in self._counters.items():
-                self._write("INSERT INTO counters (client, exec_id, received) VALUES (?, ?, ?) ON CONFLICT (client) "
-                            "DO UPDATE SET exec_id = MAX(exec_id, excluded.exec_id), "
+                self._write("INSERT INTO counters (client, exec_id, received) VALUES (?, COALESCE(?, 0), ?) ON CONFLICT (client) "
+                            "DO UPDATE SET exec_id = MAX(exec_id, COALESCE(excluded.exec_id, 0)), "
                             "received = COALESCE(excluded.received, received)", (client, exec_id, received))
             self._counters.clear()
         if self._db.in_transaction:
@@ -133,8 +133,10 @@ class GatewayJournal:
         """Counters are written once per commit, not once per message."""
         if not self._db.in_transaction:
             self._db.execute("BEGIN")
-        old_exec_id, old_received = self._counters.get(client, (self.exec_id_counter(client), None))
-        self._counters[client] = (max(old_exec_id, exec_id or 0), received if received is not None else old_received)
+        old_exec_id, old_received = self._counters.get(client, (None, None))
+        if exec_id is not None and (old_exec_id is None or exec_id > old_exec_id):
+            old_exec_id = exec_id
+        self._counters[client] = (old_exec_id, received if received is not None else old_received)
 
     # --- writes -----------------------------------------------------------------------------------
 
