@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from conformance.harness import session_to
-from fixengine.config import EngineConfig, RestConfig
+from fixengine.config import EngineConfig
 from simulator.config import MarketEntry, SeedOrder
-from tests.helpers.gateway import TICKER, gateway_config, oms_differences, oms_for
+from tests.helpers.gateway import TICKER, gateway_config, oms_differences, oms_for, reconciled
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ async def test_sigkill_at_each_step_of_the_pipeline(tmp_path, make_key, start_si
     sim, sim_events = start_simulator([desk.account()], markets=[MarketEntry(ticker=TICKER)], rest_port=0,
                                       seed_orders=[SeedOrder(ticker=TICKER, side="sell_yes", price=D("0.55"), quantity=D(100))])
     config = gateway_config(tmp_path / "serve", session_to(sim, desk, name="desk-kalshi"),
-                            rest=RestConfig(base_url=sim.rest_url, reconcile_interval=0, staleness_timeout=10))
+                            rest=reconciled(sim))
     oms = oms_for(config, "desk", tmp_path / "oms")
 
     first = ServeProcess(config, point, tmp_path)
@@ -122,7 +122,7 @@ async def test_random_kills_amid_trading(tmp_path, make_key, start_simulator, se
     sim, _ = start_simulator([desk.account(), other.account()], markets=[MarketEntry(ticker=TICKER)], rest_port=0,
                              seed_orders=[SeedOrder(ticker=TICKER, side="sell_yes", price=D("0.55"), quantity=D(1000))])
     config = gateway_config(tmp_path / "serve", session_to(sim, desk, name="desk-kalshi"),
-                            rest=RestConfig(base_url=sim.rest_url, reconcile_interval=0, staleness_timeout=10))
+                            rest=reconciled(sim))
     trader = Engine(engine_config(tmp_path, session_to(sim, other, name="other")))
     await trader.start()
     oms = oms_for(config, "desk", tmp_path / "oms")

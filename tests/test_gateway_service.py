@@ -10,7 +10,6 @@ from decimal import Decimal as D
 import pytest
 
 from conformance.harness import session_to
-from fixengine.config import RestConfig
 from fixengine.events import BookReleased, ReconciliationDone
 from fixengine.fix.store import next_sequence_numbers
 from fixengine.gateway.translate import OmsMessage
@@ -26,6 +25,7 @@ from tests.helpers.gateway import (
     oms_differences,
     oms_for,
     oms_logged_on,
+    reconciled,
     running_gateway,
 )
 
@@ -207,7 +207,7 @@ async def test_heals_on_the_kalshi_side_reach_the_oms(tmp_path, market) -> None:
     ExecutionReports with the right cumulative quantities."""
     sim, desk, other = market
     config = gateway_config(tmp_path / "serve", *sessions(sim, desk, other),
-                            rest=RestConfig(base_url=sim.rest_url, reconcile_interval=0, staleness_timeout=10))
+                            rest=reconciled(sim))
     async with running_gateway(config) as (engine, gateway):
         events = engine.events()
         await engine.wait_logged_on()
@@ -233,7 +233,7 @@ async def test_heals_on_the_kalshi_side_reach_the_oms(tmp_path, market) -> None:
 async def test_a_restarted_gateway_tells_the_oms_what_happened_while_it_was_down(tmp_path, market) -> None:
     sim, desk, other = market
     config = gateway_config(tmp_path / "serve", *sessions(sim, desk, other),
-                            rest=RestConfig(base_url=sim.rest_url, reconcile_interval=0, staleness_timeout=10))
+                            rest=reconciled(sim))
     oms = oms_for(config, "desk", tmp_path / "oms")
     async with running_gateway(config) as (engine, gateway):
         await engine.wait_logged_on()
@@ -287,7 +287,7 @@ async def test_an_nr_gap_healed_by_reconciliation_reaches_the_oms(tmp_path, mark
     the OMS is told, its book equal to the exchange's."""
     sim, desk, other = market
     config = gateway_config(tmp_path / "serve", *sessions(sim, desk, other),
-                            rest=RestConfig(base_url=sim.rest_url, reconcile_interval=0, staleness_timeout=10))
+                            rest=reconciled(sim))
     async with running_gateway(config) as (engine, gateway):
         events = engine.events()
         await engine.wait_logged_on()

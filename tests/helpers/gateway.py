@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from fixengine.config import EngineConfig, SessionConfig
+from fixengine.config import EngineConfig, RestConfig, SessionConfig
 from fixengine.engine import Engine
 from fixengine.fix.framing import FrameReader, encode, parse
 from fixengine.fix.timestamps import utc_timestamp
@@ -32,6 +32,11 @@ def gateway_config(data_dir: Path, *sessions: SessionConfig, clients: list[dict[
         "data_dir": data_dir, "sessions": [s.model_dump() for s in sessions], "gateway": {},
         "oms_client": clients, **settings,
     })
+
+
+def reconciled(sim: Any) -> RestConfig:
+    """Reconciliation against the simulator's REST API at every logon (none periodic)."""
+    return RestConfig(base_url=sim.rest_url, reconcile_interval=0, staleness_timeout=10)
 
 
 def oms_client_entry(name: str, sender: str, session: str, **entitlements: Any) -> dict[str, Any]:
