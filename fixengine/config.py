@@ -288,6 +288,10 @@ class OmsClientConfig(_Model):
     reset_on_logon: bool = Field(
         False, description="start both sequences from 1 at every logon (the OMS's choice; off keeps them for resends)"
     )
+    cancel_on_disconnect: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        None, description="seconds after the client's session ends (or the gateway starts without it) before its "
+                          "own live orders are cancelled; absent: never. Other clients' orders are untouched"
+    )
 
     @field_validator("message_types")
     @classmethod

@@ -14,7 +14,7 @@ from fixengine.events import BookReleased, ReconciliationDone
 from fixengine.fix.store import next_sequence_numbers
 from fixengine.gateway.translate import OmsMessage
 from fixengine.kalshi.prices import Action, Contract
-from fixengine.orders.book import OrderAccepted, OrderFilled
+from fixengine.orders.book import OrderAccepted, OrderCanceled, OrderFilled
 from fixengine.orders.requests import NewOrder, TimeInForce
 from simulator.config import MarketEntry
 from tests.helpers.gateway import (
@@ -27,6 +27,7 @@ from tests.helpers.gateway import (
     oms_logged_on,
     reconciled,
     running_gateway,
+    wait_until,
 )
 
 
@@ -302,3 +303,63 @@ async def test_an_nr_gap_healed_by_reconciliation_reaches_the_oms(tmp_path, mark
             await oms.wait_for(is_report(lost, "0"), timeout=30)  # after the hold and the reconciliation
             await oms.wait_for(is_report(shows_gap, "0"), timeout=30)
             assert oms_differences(oms, sim) == [] and oms.unflagged_duplicates == []
+
+
+async def test_cancel_on_disconnect_cancels_only_that_clients_orders_after_its_grace(tmp_path, market) -> None:
+    sim, desk, other = market
+    kalshi, trader = sessions(sim, desk, other)
+    config = gateway_config(tmp_path / "serve", kalshi, trader, clients=[
+        oms_client_entry("desk", "OMS1", kalshi.name, cancel_on_disconnect=0.5),
+        oms_client_entry("steady", "OMS2", kalshi.name),
+    ])
+    async with running_gateway(config) as (engine, gateway):
+        await engine.wait_logged_on()
+        async with oms_logged_on(config, "steady", tmp_path / "steady") as steady:
+            kept = steady.new_order(TICKER, "1", D(2), D("0.30"))
+            await steady.wait_for(is_report(kept, "0"))
+            leaver = oms_for(config, "desk", tmp_path / "desk")
+            await leaver.start()
+            await leaver.wait_logged_on()
+            assert gateway.cancel_deadline("desk") is None  # logged on: nothing due
+            doomed = leaver.new_order(TICKER, "1", D(3), D("0.31"))
+            await leaver.wait_for(is_report(doomed, "0"))
+            events = engine.events()
+            await leaver.stop()
+            canceled = await events.wait_for(OrderCanceled, timeout=10)
+            assert canceled.order.order_id == leaver.order(doomed).order_id
+            open_ids = {o.order_id for o in sim.exchange.open_orders(desk.key_id)}
+            assert steady.order(kept).order_id in open_ids and leaver.order(doomed).order_id not in open_ids
+
+            back = oms_for(config, "desk", tmp_path / "desk")  # same store: the cancel is waiting for it
+            await back.start()
+            try:
+                await back.wait_logged_on()
+                await back.wait_for(lambda r: r.get(150) == "4", timeout=10)
+                assert oms_differences(back, sim) == [] and back.unflagged_duplicates == []
+            finally:
+                await back.stop()
+
+
+async def test_a_client_back_within_its_grace_keeps_its_orders(tmp_path, market) -> None:
+    sim, desk, other = market
+    kalshi, trader = sessions(sim, desk, other)
+    config = gateway_config(tmp_path / "serve", kalshi, trader,
+                            clients=[oms_client_entry("desk", "OMS1", kalshi.name, cancel_on_disconnect=60)])
+    async with running_gateway(config) as (engine, gateway):
+        await engine.wait_logged_on()
+        assert gateway.cancel_deadline("desk") is not None  # not connected since the start: the grace runs
+        oms = oms_for(config, "desk", tmp_path / "desk")
+        await oms.start()
+        await oms.wait_logged_on()
+        placed = oms.new_order(TICKER, "1", D(3), D("0.31"))
+        await oms.wait_for(is_report(placed, "0"))
+        await oms.stop()
+        await wait_until(lambda: gateway.cancel_deadline("desk") is not None)
+        again = oms_for(config, "desk", tmp_path / "desk")
+        await again.start()
+        try:
+            await again.wait_logged_on()
+            await wait_until(lambda: gateway.cancel_deadline("desk") is None)  # back in time: nothing cancelled
+            assert len(sim.exchange.open_orders(desk.key_id)) == 1
+        finally:
+            await again.stop()

@@ -133,6 +133,9 @@ class Gateway:
         # OMS messages waiting for their Kalshi session to be ready (logged on, book confirmed).
         self._waiting: dict[str, collections.deque[tuple[float, OmsReceived]]] = {n: collections.deque() for n in self._clients}
         self._drain_timer: asyncio.TimerHandle | None = None
+        self._grace: dict[str, asyncio.TimerHandle] = {}  # client -> its cancel-on-disconnect timer
+        self._cancel_pending: set[str] = set()  # clients whose cancels wait for their Kalshi session
+        self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.alerts: list[str] = []  # reports that could not be sent to an OMS (see ``_emit``)
 
@@ -155,13 +158,19 @@ class Gateway:
         self._engine.observe(self._on_engine_event)
         self._resume()
         self._acceptors.start(self._loop)
+        for name in self._clients:
+            self._cancel_later(name)  # not connected yet: the grace period starts now
 
     async def stop(self) -> None:
         """Send what is left, log every OMS out, stop the acceptors and close the journal."""
         if self._acceptors is None or self._journal is None:
             return
+        self._stopping = True
         if self._drain_timer is not None:
             self._drain_timer.cancel()
+        for timer in self._grace.values():
+            timer.cancel()
+        self._grace.clear()
         self._flush()
         await self._acceptors.stop()
         self._record_all_received()
@@ -200,6 +209,8 @@ class Gateway:
         if added and self._acceptors is not None:
             self._acceptors.add(added)
             said += [f"{c.name}: listening on {c.port}" for c in added]
+            for c in added:
+                self._cancel_later(c.name)
         return said
 
     def is_logged_on(self, client: str) -> bool:
@@ -291,9 +302,55 @@ class Gateway:
                 self._waiting[event.client].append((self._loop.time() + READY_TIMEOUT, event))
             elif isinstance(event, OmsLoggedOn):
                 log.info("OMS %s logged on", event.client)
+                self._keep_orders(event.client)
             elif isinstance(event, OmsLoggedOut):
                 log.info("OMS %s logged out", event.client)
+                self._cancel_later(event.client)
         self._drain()
+
+    # --- cancel on disconnect -----------------------------------------------------------------------
+
+    def _cancel_later(self, client: str) -> None:
+        """The client is gone: if it asked for it, its live orders are cancelled once its grace
+        period has passed without it logging on again."""
+        grace = self._clients[client].cancel_on_disconnect
+        if grace is None or self._loop is None or client in self._grace or self._stopping:
+            return  # a stopping gateway leaves orders alone: the OMS's grace starts at the next start
+        self._grace[client] = self._loop.call_later(grace, self._cancel_orders_of, client)
+
+    def cancel_deadline(self, client: str) -> float | None:
+        """When (the loop's clock) the client's live orders will be cancelled unless it logs on
+        again; None when no cancel is due."""
+        timer = self._grace.get(client)
+        return timer.when() if timer is not None else None
+
+    def _keep_orders(self, client: str) -> None:
+        timer = self._grace.pop(client, None)
+        if timer is not None:
+            timer.cancel()
+        self._cancel_pending.discard(client)
+
+    def _cancel_orders_of(self, client: str) -> None:
+        """Cancel every live order of ``client`` (and only of it); if its Kalshi session cannot
+        take cancels now, as soon as it can."""
+        self._grace.pop(client, None)
+        session = self._clients[client].session
+        if not self._engine.is_logged_on(session):
+            self._cancel_pending.add(client)  # retried when the session is back (``_on_engine_event``)
+            return
+        self._cancel_pending.discard(client)
+        entry, cancelled = self._engine.order_entry, 0
+        for key in set(self._keys[client].values()):
+            order = self._engine.book.orders.get(key)
+            if order is None or order.status.terminal or order.pending is not None:
+                continue
+            try:
+                entry.cancel(session, CancelOrder(order=key))
+            except FixEngineError as exc:
+                log.warning("%s: cancel on disconnect could not cancel %s: %s", client, key, exc)
+                continue
+            cancelled += 1
+        log.warning("%s: OMS disconnected for longer than its grace period: %d live orders cancelled", client, cancelled)
 
     def _ready(self, client: str) -> bool:
         session = self._clients[client].session
@@ -413,6 +470,8 @@ class Gateway:
         if not isinstance(event, OrderEvent):
             if any(self._waiting.values()):
                 self._drain()  # a logon or a released book may make a session ready
+            for client in list(self._cancel_pending):
+                self._cancel_orders_of(client)
             return
         link = self._links.get(event.order.key)
         if link is None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +92,14 @@ def oms_differences(oms: OmsClient, sim: Any) -> list[str]:
     return found
 
 
-def yes(value: str) -> Decimal:
-    return Decimal(value)
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Yield to the loop until ``condition`` holds (something the loop does on an event no test
+    can subscribe to), failing after ``timeout``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.005)
 
 
 class RawOms:
