@@ -76,12 +76,13 @@ def serve(config_path: Path) -> None:
     if config.gateway is None:
         raise click.ClickException(f"{config_path}: serve needs a [gateway] section and [[oms_client]] entries")
 
-    async def _serve(effective, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+    async def _serve(effective, stop: asyncio.Event, hurry: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
         from fixengine.serve import serve as serve_until
 
         reload = asyncio.Event()  # SIGHUP: read the session map again (new clients, entitlements)
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload.set)
-        await serve_until(effective, stop, announce=click.echo, reload=reload, read_config=lambda: load_config(config_path))
+        await serve_until(effective, stop, announce=click.echo, reload=reload, read_config=lambda: load_config(config_path),
+                          hurry=hurry)
 
     sys.exit(asyncio.run(_until_stopped(config, _serve)))
 
@@ -91,20 +92,24 @@ async def _until_stopped(config, body) -> int:  # type: ignore[no-untyped-def]
     until SIGINT/SIGTERM sets ``stop``."""
     from contextlib import nullcontext
 
-    stop = asyncio.Event()
+    stop, hurry = asyncio.Event(), asyncio.Event()
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()  # a second signal: stop without waiting
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     if config.embedded_simulator:
         context = _simulator("embedded").embedded_simulator(config)
     else:
         context = nullcontext((config, None))
     with context as (effective, _embedded):
-        await body(effective, stop)
+        await body(effective, stop, hurry)
     return 0
 
 
-async def _run_engine(config, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+async def _run_engine(config, stop: asyncio.Event, hurry: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
     from fixengine.engine import Engine
 
     engine = Engine(config)  # session events are logged (fixengine.engine, INFO)

@@ -246,6 +246,9 @@ class GatewayConfig(_Model):
     data_dir: Path | None = Field(
         None, description="the gateway's own stores (OMS-side sessions, ClOrdID map); default data_dir/gateway"
     )
+    shutdown_grace: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+        10.0, description="seconds a stop waits for orders in flight to be answered by Kalshi (a second SIGTERM: none)"
+    )
 
 
 class OmsClientConfig(_Model):

@@ -25,10 +25,13 @@ def listening_line(config: EngineConfig, ports: list[int]) -> str:
 
 
 async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[str], None] = print, *,
-                reload: asyncio.Event | None = None, read_config: Callable[[], EngineConfig] | None = None) -> None:
+                reload: asyncio.Event | None = None, read_config: Callable[[], EngineConfig] | None = None,
+                hurry: asyncio.Event | None = None) -> None:
     """Run the Kalshi sessions and the OMS gateway until ``stop`` is set, then stop both: the
     Kalshi side first (what was requested goes out, the last reports come in and reach the OMSs),
-    then the OMS sessions are logged out. Each time ``reload`` is set (SIGHUP), the session map
+    then the OMS sessions are logged out. Before that (``_wind_down``) new orders are refused and
+    what is in flight gets ``[gateway] shutdown_grace`` seconds to be answered, unless ``hurry`` is
+    set (a second SIGTERM). Each time ``reload`` is set (SIGHUP), the session map
     is read again (``read_config``) and applied without disconnecting anyone (``Gateway.reload``)."""
     engine = Engine(config)
     gateway = Gateway(config, engine)
@@ -44,10 +47,27 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
             if reload is not None and reload.is_set() and not stop.is_set():
                 reload.clear()
                 _reload(gateway, read_config)
+        await _wind_down(gateway, config.gateway.shutdown_grace if config.gateway else 0.0, hurry)
         log.info("stopping: logging out of Kalshi, then the OMSs")
     finally:
         await engine.stop()
         await gateway.stop()
+
+
+async def _wind_down(gateway: Gateway, grace: float, hurry: asyncio.Event | None) -> None:
+    """New orders refused, then up to ``grace`` seconds for what is in flight to be answered by
+    Kalshi (sooner if ``hurry`` is set: a second SIGTERM)."""
+    gateway.drain()
+    if not gateway.in_flight():
+        return
+    log.info("stopping: new orders refused; waiting up to %.0fs for %d requests in flight", grace, gateway.in_flight())
+    waits = [asyncio.ensure_future(gateway.settled())] + ([asyncio.ensure_future(hurry.wait())] if hurry else [])
+    done, pending = await asyncio.wait(waits, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    if gateway.in_flight():
+        log.warning("stopping with %d requests still unanswered by Kalshi (%s)", gateway.in_flight(),
+                    "second signal" if hurry is not None and hurry.is_set() else f"{grace:.0f}s grace passed")
 
 
 def _reload(gateway: Gateway, read_config: Callable[[], EngineConfig] | None) -> None:

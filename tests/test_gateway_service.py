@@ -363,3 +363,29 @@ async def test_a_client_back_within_its_grace_keeps_its_orders(tmp_path, market)
             assert len(sim.exchange.open_orders(desk.key_id)) == 1
         finally:
             await again.stop()
+
+
+async def test_a_stop_waits_for_orders_in_flight_and_a_second_signal_cuts_it_short(tmp_path, market, caplog) -> None:
+    """``serve``'s stop refuses new orders and waits (up to shutdown_grace) for Kalshi to answer
+    what is in flight; a second signal (``hurry``) stops at once."""
+    from fixengine.serve import serve
+
+    sim, desk, other = market
+    config = gateway_config(tmp_path / "serve", *sessions(sim, desk, other))
+    config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"shutdown_grace": 60.0})})
+    stop, hurry, listening = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    service = asyncio.ensure_future(serve(config, stop, announce=lambda line: listening.set(), hurry=hurry))
+    await asyncio.wait_for(listening.wait(), 20)
+    async with oms_logged_on(config, "desk", tmp_path / "oms") as oms:
+        await oms.wait_for(is_report(oms.new_order(TICKER, "1", D(1), D("0.30")), "0"))
+        sim.faults.drop_outbound(desk.key_id, 2)  # Kalshi's answers to the next order never arrive
+        unanswered = oms.new_order(TICKER, "1", D(1), D("0.31"))
+        assert await asyncio.to_thread(sim.faults.wait_spent, desk.key_id)
+        stop.set()
+        refused = oms.new_order(TICKER, "1", D(1), D("0.32"))  # while the stop waits
+        answer = await oms.wait_for(is_report(refused, "8"))
+        assert "stopping" in answer.get(58)
+        assert not service.done() and oms.order(unanswered).ord_status in (None, "A")  # still waiting for Kalshi
+        hurry.set()
+        await asyncio.wait_for(service, 30)
+    assert "(second signal)" in caplog.text

@@ -83,3 +83,46 @@ def test_serve_without_a_gateway_says_so(tmp_path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "serve needs a [gateway] section" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_sigterm_with_hundreds_of_orders_in_flight_answers_each_before_the_logout(tmp_path) -> None:
+    """The OMS keeps sending through the stop: every order the gateway received (its message log
+    says which) gets its final ack, or a refusal saying the gateway is stopping, before the
+    gateway logs the OMS out."""
+    port = unused_port()
+    config = local_config(tmp_path, port)
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "fixengine", "serve", "--config", str(config)],
+                                stdout=subprocess.PIPE, stderr=log_file, text=True, cwd=tmp_path)
+    desk = oms(port, "DESK_A", tmp_path / "oms-a")
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)  # type: ignore[union-attr]
+        assert "listening on" in line, line
+        await desk.start()
+        await desk.wait_logged_on(timeout=20)
+        for i in range(300):
+            desk.new_order(TICKER, "1", D(1), D("0.30") + D(i % 15) / 100)
+        proc.send_signal(signal.SIGTERM)  # while they are on their way, and more keep coming
+        i = 0
+        while desk.is_logged_on() and i < 3000:  # until the gateway logs it out
+            desk.new_order(TICKER, "1", D(1), D("0.30") + D(i % 15) / 100)
+            i += 1
+            await asyncio.sleep(0.002)  # an OMS sending at its own pace, not a wait for anything
+        assert await asyncio.wait_for(asyncio.to_thread(proc.wait), 60) == 0
+        # What the gateway had received when it began logging the OMS out (its TestRequest
+        # "gateway-stopping" goes with the Logout); an order crossing the Logout is answered too, but
+        # may find the session gone: the answer waits in its store for the OMS's next logon.
+        messages = (tmp_path / "var" / "log" / "oms-desk-a.messages.log").read_text()
+        before_logout = messages[:messages.index("|112=gateway-stopping|")]
+        received = re.findall(r"< [^\n]*\|35=D\|[^\n]*\|11=([^|]+)\|", before_logout)
+        assert len(received) > 300
+        unanswered = [c for c in received if desk.order(c).ord_status not in ("0", "8")]
+        assert unanswered == [], f"{len(unanswered)} of {len(received)} received orders never answered"
+        refused = [desk.order(c).text for c in received if desk.order(c).ord_status == "8"]
+        assert refused and all("stopping" in (text or "") for text in refused), refused[:3]
+        assert "Traceback" not in log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        await desk.stop()

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 
 from fixengine.config import EngineConfig, OmsClientConfig
 from fixengine.engine import Engine
-from fixengine.errors import FixEngineError
+from fixengine.errors import FixEngineError, SessionUnavailableError
 from fixengine.events import Event
 from fixengine.fix.framing import parse
 from fixengine.fix.tags import CL_ORD_ID, MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST, POSS_RESEND
@@ -136,6 +136,8 @@ class Gateway:
         self._grace: dict[str, asyncio.TimerHandle] = {}  # client -> its cancel-on-disconnect timer
         self._cancel_pending: set[str] = set()  # clients whose cancels wait for their Kalshi session
         self._stopping = False
+        self._draining = False  # a stop has begun: no new orders or amends
+        self._settled: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.alerts: list[str] = []  # reports that could not be sent to an OMS (see ``_emit``)
 
@@ -161,6 +163,24 @@ class Gateway:
         for name in self._clients:
             self._cancel_later(name)  # not connected yet: the grace period starts now
 
+    def drain(self) -> None:
+        """The first step of a stop: new orders and amends are refused from now on (cancels are
+        still taken), and OMS messages waiting for their Kalshi session are answered now."""
+        self._draining = True
+        if self._journal is not None:
+            self._drain()
+
+    def in_flight(self) -> int:
+        """OMS orders, cancels and amends Kalshi has not answered yet."""
+        return sum(1 for link in self._links.values()
+                   if not link.chain.done and (not link.chain.acknowledged or link.chain.pending is not None))
+
+    async def settled(self) -> None:
+        """Return once nothing is in flight (see ``in_flight``)."""
+        while self.in_flight():
+            self._settled = asyncio.get_running_loop().create_future()
+            await self._settled
+
     async def stop(self) -> None:
         """Send what is left, log every OMS out, stop the acceptors and close the journal."""
         if self._acceptors is None or self._journal is None:
@@ -171,6 +191,7 @@ class Gateway:
         for timer in self._grace.values():
             timer.cancel()
         self._grace.clear()
+        self._acceptors.take_inbox()  # what the OMSs sent until now is answered before their Logout
         self._flush()
         await self._acceptors.stop()
         self._record_all_received()
@@ -363,7 +384,7 @@ class Gateway:
         now = self._loop.time()
         handled = False
         for client, waiting in self._waiting.items():
-            ready = self._ready(client)
+            ready = self._ready(client) or self._draining  # a stopping gateway answers everything now
             while waiting and (ready or waiting[0][0] <= now):
                 _, event = waiting.popleft()
                 handled = True
@@ -406,6 +427,7 @@ class Gateway:
         exec_ids = self._exec_ids[client.name]
         if isinstance(request, NewOrder):
             try:
+                self._check_not_stopping()
                 entry.submit(client.session, request)
             except FixEngineError as exc:
                 refusal = OrderRefusal(t.cl_ord_id, request.ticker, "1" if request.action.value == "buy" else "2",
@@ -423,6 +445,7 @@ class Gateway:
                 if isinstance(request, CancelOrder):
                     entry.cancel(client.session, request)
                 else:
+                    self._check_not_stopping()
                     entry.replace(client.session, request)
             except FixEngineError as exc:
                 order = self._order(t.order_key)
@@ -452,6 +475,10 @@ class Gateway:
             for message in status_reports(request, book, chains, exec_ids, _utcnow()):
                 self._emit(client.name, message)
 
+    def _check_not_stopping(self) -> None:
+        if self._draining:
+            raise SessionUnavailableError("the gateway is stopping: new orders and amends are refused; cancels are taken")
+
     def _map(self, client: str, cl_ord_id: str, key: str) -> None:
         assert self._journal is not None
         self._keys[client][cl_ord_id] = key
@@ -480,6 +507,8 @@ class Gateway:
         self._update(event.order.key, link, chain)
         for message in out:
             self._emit(link.client, message)
+        if self._settled is not None and not self._settled.done():
+            self._settled.set_result(None)  # ``settled`` looks again
 
     def _update(self, key: str, link: _Linked, chain: OmsChain) -> None:
         if chain.pending is None:
