@@ -5,6 +5,7 @@ the Kalshi side; its book ends equal to the exchange's."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from decimal import Decimal as D
 
 import pytest
@@ -370,6 +371,7 @@ async def test_a_stop_waits_for_orders_in_flight_and_a_second_signal_cuts_it_sho
     what is in flight; a second signal (``hurry``) stops at once."""
     from fixengine.serve import serve
 
+    caplog.set_level(logging.INFO, logger="fixengine.serve")
     sim, desk, other = market
     config = gateway_config(tmp_path / "serve", *sessions(sim, desk, other))
     config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"shutdown_grace": 60.0})})
@@ -382,6 +384,7 @@ async def test_a_stop_waits_for_orders_in_flight_and_a_second_signal_cuts_it_sho
         unanswered = oms.new_order(TICKER, "1", D(1), D("0.31"))
         assert await asyncio.to_thread(sim.faults.wait_spent, desk.key_id)
         stop.set()
+        await wait_until(lambda: "new orders refused" in caplog.text)  # the stop has begun its wind-down
         refused = oms.new_order(TICKER, "1", D(1), D("0.32"))  # while the stop waits
         answer = await oms.wait_for(is_report(refused, "8"))
         assert "stopping" in answer.get(58)
