@@ -162,7 +162,7 @@ async def test_an_oms_away_gets_everything_it_missed_when_it_logs_on_again(tmp_p
         await sell_into(engine, "0.45", "3")
         await sell_into(engine, "0.44", "4")
         for _ in range(2):
-            await events.wait_for(OrderFilled, timeout=10)
+            await events.wait_for(OrderFilled, "desk-kalshi", timeout=10)  # the OMS's order, not the seller's
 
         again = oms_for(config, "desk", tmp_path / "oms")  # same store: it knows where it stopped
         await again.start()
