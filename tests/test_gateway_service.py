@@ -320,12 +320,14 @@ async def test_cancel_on_disconnect_cancels_only_that_clients_orders_after_its_g
             await steady.wait_for(is_report(kept, "0"))
             leaver = oms_for(config, "desk", tmp_path / "desk")
             await leaver.start()
-            await leaver.wait_logged_on()
-            assert gateway.cancel_deadline("desk") is None  # logged on: nothing due
-            doomed = leaver.new_order(TICKER, "1", D(3), D("0.31"))
-            await leaver.wait_for(is_report(doomed, "0"))
-            events = engine.events()
-            await leaver.stop()
+            try:
+                await leaver.wait_logged_on()
+                await wait_until(lambda: gateway.cancel_deadline("desk") is None)  # logged on: nothing due
+                doomed = leaver.new_order(TICKER, "1", D(3), D("0.31"))
+                await leaver.wait_for(is_report(doomed, "0"))
+                events = engine.events()
+            finally:
+                await leaver.stop()
             canceled = await events.wait_for(OrderCanceled, timeout=10)
             assert canceled.order.order_id == leaver.order(doomed).order_id
             open_ids = {o.order_id for o in sim.exchange.open_orders(desk.key_id)}
@@ -351,10 +353,12 @@ async def test_a_client_back_within_its_grace_keeps_its_orders(tmp_path, market)
         assert gateway.cancel_deadline("desk") is not None  # not connected since the start: the grace runs
         oms = oms_for(config, "desk", tmp_path / "desk")
         await oms.start()
-        await oms.wait_logged_on()
-        placed = oms.new_order(TICKER, "1", D(3), D("0.31"))
-        await oms.wait_for(is_report(placed, "0"))
-        await oms.stop()
+        try:
+            await oms.wait_logged_on()
+            placed = oms.new_order(TICKER, "1", D(3), D("0.31"))
+            await oms.wait_for(is_report(placed, "0"))
+        finally:
+            await oms.stop()
         await wait_until(lambda: gateway.cancel_deadline("desk") is not None)
         again = oms_for(config, "desk", tmp_path / "desk")
         await again.start()
@@ -377,7 +381,17 @@ async def test_a_stop_waits_for_orders_in_flight_and_a_second_signal_cuts_it_sho
     config = config.model_copy(update={"gateway": config.gateway.model_copy(update={"shutdown_grace": 60.0})})
     stop, hurry, listening = asyncio.Event(), asyncio.Event(), asyncio.Event()
     service = asyncio.ensure_future(serve(config, stop, announce=lambda line: listening.set(), hurry=hurry))
-    await asyncio.wait_for(listening.wait(), 20)
+    try:
+        await asyncio.wait_for(listening.wait(), 20)
+        await served_through_a_stop(config, sim, desk, tmp_path, stop, hurry, service, caplog)
+    finally:
+        stop.set()
+        hurry.set()
+        await asyncio.wait_for(service, 30)
+    assert "(second signal)" in caplog.text
+
+
+async def served_through_a_stop(config, sim, desk, tmp_path, stop, hurry, service, caplog) -> None:  # type: ignore[no-untyped-def]
     async with oms_logged_on(config, "desk", tmp_path / "oms") as oms:
         await oms.wait_for(is_report(oms.new_order(TICKER, "1", D(1), D("0.30")), "0"))
         sim.faults.drop_outbound(desk.key_id, 2)  # Kalshi's answers to the next order never arrive
@@ -391,4 +405,3 @@ async def test_a_stop_waits_for_orders_in_flight_and_a_second_signal_cuts_it_sho
         assert not service.done() and oms.order(unanswered).ord_status in (None, "A")  # still waiting for Kalshi
         hurry.set()
         await asyncio.wait_for(service, 30)
-    assert "(second signal)" in caplog.text
