@@ -90,8 +90,10 @@ def session_id(client: OmsClientConfig) -> fix.SessionID:
     return fix.SessionID(BEGIN_STRING, client.target_comp_id, client.sender_comp_id)
 
 
-def _hold_session_id() -> fix.SessionID:
-    return fix.SessionID(BEGIN_STRING, STOP_HOLD_TARGET, STOP_HOLD_SENDER)
+def _hold_session_id(port: int) -> fix.SessionID:
+    """One per port: QuickFIX keeps sessions in one registry per process, and an acceptor added at
+    a reload must not share its hold session with another."""
+    return fix.SessionID(BEGIN_STRING, f"{STOP_HOLD_TARGET}-{port}", f"{STOP_HOLD_SENDER}-{port}")
 
 
 class OmsApplication(GuardedApplication):
@@ -180,7 +182,7 @@ def acceptor_settings(gateway: GatewayConfig, clients: Iterable[OmsClientConfig]
     hold = fix.Dictionary()
     hold.setString("ResetOnLogon", "Y")
     hold.setString("PersistMessages", "N")
-    settings.set(_hold_session_id(), hold)
+    settings.set(_hold_session_id(clients[0].port), hold)
     return settings
 
 
@@ -304,10 +306,10 @@ class OmsAcceptors:
                 holder.close()
 
     def _hold(self, port: int) -> socket.socket | None:
-        hold = _hold_session_id()
+        hold = _hold_session_id(port)
         fields = [
-            (MSG_TYPE, MSG_LOGON), (MSG_SEQ_NUM, "1"), (SENDER_COMP_ID, STOP_HOLD_SENDER),
-            (SENDING_TIME, utc_timestamp(datetime.now(timezone.utc))), (TARGET_COMP_ID, STOP_HOLD_TARGET),
+            (MSG_TYPE, MSG_LOGON), (MSG_SEQ_NUM, "1"), (SENDER_COMP_ID, hold.getTargetCompID().getValue()),
+            (SENDING_TIME, utc_timestamp(datetime.now(timezone.utc))), (TARGET_COMP_ID, hold.getSenderCompID().getValue()),
             (ENCRYPT_METHOD, "0"), (HEART_BT_INT, "30"), (RESET_SEQ_NUM_FLAG, "Y"),
         ]
         try:
