@@ -44,6 +44,15 @@ def market(make_key, start_simulator):
     return sim, desk, other
 
 
+async def reconciled_once(engine):  # type: ignore[no-untyped-def]
+    """The engine's events, once each session's first reconciliation has released its book."""
+    events = engine.events()
+    await engine.wait_logged_on()
+    for _ in engine.config.sessions:
+        await events.wait_for(BookReleased, timeout=15)
+    return events
+
+
 def sessions(sim, desk, other):  # type: ignore[no-untyped-def]
     return session_to(sim, desk, name="desk-kalshi"), session_to(sim, other, name="other")
 
@@ -211,10 +220,7 @@ async def test_heals_on_the_kalshi_side_reach_the_oms(tmp_path, market) -> None:
     config = gateway_config(tmp_path / "serve", *sessions(sim, desk, other),
                             rest=reconciled(sim))
     async with running_gateway(config) as (engine, gateway):
-        events = engine.events()
-        await engine.wait_logged_on()
-        for _ in range(2):
-            await events.wait_for(BookReleased, timeout=15)  # each session's first reconciliation
+        events = await reconciled_once(engine)
         async with oms_logged_on(config, "desk", tmp_path / "oms") as oms:
             to_fill = oms.new_order(TICKER, "1", D(10), D("0.40"))
             to_cancel = oms.new_order(TICKER, "1", D(4), D("0.39"))
@@ -291,10 +297,7 @@ async def test_an_nr_gap_healed_by_reconciliation_reaches_the_oms(tmp_path, mark
     config = gateway_config(tmp_path / "serve", *sessions(sim, desk, other),
                             rest=reconciled(sim))
     async with running_gateway(config) as (engine, gateway):
-        events = engine.events()
-        await engine.wait_logged_on()
-        for _ in range(2):
-            await events.wait_for(BookReleased, timeout=15)
+        await reconciled_once(engine)
         async with oms_logged_on(config, "desk", tmp_path / "oms") as oms:
             await oms.wait_for(is_report(oms.new_order(TICKER, "1", D(1), D("0.30")), "0"))
             sim.faults.drop_outbound(desk.key_id, 2)  # PendingNew and New of the next order: never read
