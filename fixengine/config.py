@@ -6,6 +6,7 @@ the field (``session[0].logon.listener``) and the reason. Nothing is sent on a c
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -249,6 +250,54 @@ class GatewayConfig(_Model):
     shutdown_grace: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
         10.0, description="seconds a stop waits for orders in flight to be answered by Kalshi (a second SIGTERM: none)"
     )
+    tier: str = Field(
+        "premier", description="API usage tier of the Kalshi keys the gateway trades on: sets each Kalshi "
+                               "session's write budget, shared between its OMS clients (spec §8)"
+    )
+    request_cost: Annotated[int, Field(ge=1)] = Field(
+        10, description="write tokens one order, cancel or amend costs (Kalshi's default cost, spec §8)"
+    )
+    failed_logon_limit: Annotated[int, Field(ge=1)] = Field(
+        5, description="refused Logons from one address before it is locked out"
+    )
+    lockout: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+        300.0, description="seconds an address stays locked out after failed_logon_limit refused Logons"
+    )
+
+    @field_validator("tier")
+    @classmethod
+    def _known_tier(cls, value: str) -> str:
+        if value not in TIERS:
+            raise ValueError(f"tier {value!r} is not one of {', '.join(TIERS)}")
+        return value
+
+
+class AdminConfig(_Model):
+    """The service's HTTP endpoint (``fixengine serve``): health, status, the status page, metrics, and
+    admin actions. Reading is open to whoever reaches it (bind it to loopback or a private network);
+    every state change is a POST with the bearer token from ``token_file``."""
+
+    host: Annotated[str, Field(min_length=1)] = Field("127.0.0.1", description="address the admin server binds to")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(8280, description="its port; 0: any free port")
+    token_file: Path | None = Field(
+        None, description="file holding the bearer token for admin actions (readable by its owner only); "
+                          "absent: every admin action is refused (401)"
+    )
+
+
+class DropCopyConfig(_Model):
+    """Whose execution reports a drop-copy client receives copies of."""
+
+    clients: list[str] = Field(default_factory=list, description="names of order-entry [[oms_client]]s")
+    subaccounts: list[Annotated[int, Field(ge=0, le=MAX_SUBACCOUNT)]] = Field(
+        default_factory=list, description="every order-entry client trading on one of these subaccounts (79)"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> "DropCopyConfig":
+        if not self.clients and not self.subaccounts:
+            raise ValueError("name at least one client or subaccount to copy")
+        return self
 
 
 class OmsClientConfig(_Model):
@@ -268,8 +317,9 @@ class OmsClientConfig(_Model):
         description="the TargetCompID (56) the OMS addresses the gateway with"
     )
     port: Annotated[int, Field(ge=1, le=65535)] = Field(description="the gateway port this OMS connects to")
-    session: Annotated[str, Field(min_length=1)] = Field(
-        description="name of the [[session]] (KalshiNR or KalshiRT, not a listener) that carries its orders"
+    session: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="name of the [[session]] (KalshiNR or KalshiRT, not a listener) that carries its orders; "
+                          "required except on a drop-copy client"
     )
     subaccount: Annotated[int, Field(ge=0, le=MAX_SUBACCOUNT)] | None = Field(
         None, description="79 AllocAccount on its orders: Kalshi subaccount number, 0 = primary; absent: not sent"
@@ -281,11 +331,11 @@ class OmsClientConfig(_Model):
     ticker_pattern: str = Field(
         ".*", description="regular expression a ticker (55) must match in full, e.g. '^KXHIGHNY-'"
     )
-    max_quantity: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Field(
-        description="largest OrderQty (38) of one order, in contracts"
+    max_quantity: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None, description="largest OrderQty (38) of one order, in contracts; required except on a drop-copy client"
     )
-    max_notional: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Field(
-        description="largest OrderQty x Price of one order, in dollars"
+    max_notional: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None, description="largest OrderQty x Price of one order, in dollars; required except on a drop-copy client"
     )
     may_mass_cancel: bool = Field(False, description="whether 35=q OrderMassCancelRequest is allowed")
     reset_on_logon: bool = Field(
@@ -295,6 +345,52 @@ class OmsClientConfig(_Model):
         None, description="seconds after the client's session ends (or the gateway starts without it) before its "
                           "own live orders are cancelled; absent: never. Other clients' orders are untouched"
     )
+    # --- its share of the Kalshi session's write budget ([gateway] tier) ---
+    rate_share: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)] = Field(
+        Decimal(1), description="weight of this client in its Kalshi session's write budget (shares are relative)"
+    )
+    burst: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="requests the client may send at once above its share's rate; default: one second of its share"
+    )
+    when_throttled: Literal["refuse", "queue"] = Field(
+        "refuse", description="over its share: refuse at once (35=j 380=8, naming the quota) or queue for up to queue_timeout"
+    )
+    queue_timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+        1.0, description="longest a queued request waits for budget before it is refused (when_throttled = \"queue\")"
+    )
+    # --- who may log on as this client ---
+    password_file: Path | None = Field(
+        None, description="file holding the password the OMS sends in 554 Password on its Logon (readable by "
+                          "its owner only); absent: no password asked"
+    )
+    allowed_addresses: list[str] = Field(
+        default_factory=list, description="IP addresses or networks (CIDR) the client may connect from; empty: any"
+    )
+    slow_consumer_timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
+        10.0, description="seconds the client may leave the gateway's reports unread before it is disconnected"
+    )
+    drop_copy: DropCopyConfig | None = Field(
+        None, description="a read-only drop-copy session: receives copies of these clients' execution reports, "
+                          "sends no orders"
+    )
+
+    @field_validator("allowed_addresses")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for address in value:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                raise ValueError(f"{address!r} is not an IP address or network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _order_entry_needs(self) -> OmsClientConfig:
+        if self.drop_copy is None:
+            missing = [f for f in ("session", "max_quantity", "max_notional") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} required on an order-entry client (only a drop_copy client has none)")
+        return self
 
     @field_validator("message_types")
     @classmethod
@@ -385,6 +481,16 @@ def gateway_map_problems(
                 out.append(Problem(f"{where}.sender_comp_id", reason))
             else:
                 seen_pairs[pair] = (i, port)
+    copying = {c.get("name"): isinstance(c.get("drop_copy"), Mapping) for c in clients}
+    for i, c in enumerate(clients):
+        copy = c.get("drop_copy")
+        names = copy.get("clients") if isinstance(copy, Mapping) else None
+        for j, name in enumerate(names if isinstance(names, list) else []):
+            if name not in copying:
+                out.append(Problem(f"oms_client[{i}].drop_copy.clients[{j}]", f"no [[oms_client]] named {name!r}"))
+            elif copying[name]:
+                out.append(Problem(f"oms_client[{i}].drop_copy.clients[{j}]",
+                                   f"{name!r} is a drop-copy client itself: it has no orders to copy"))
     return out
 
 
@@ -442,6 +548,7 @@ class EngineConfig(_Model):
     oms_clients: list[OmsClientConfig] = Field(
         default_factory=list, alias="oms_client", description="the OMS session map; requires [gateway]"
     )
+    admin: AdminConfig = Field(AdminConfig(), description="fixengine serve's HTTP endpoint: health, status, metrics, admin")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -525,6 +632,11 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
         fix(raw["embedded_simulator"], ("config",))
     if isinstance(raw.get("gateway"), dict):
         fix(raw["gateway"], ("data_dir",))
+    if isinstance(raw.get("admin"), dict):
+        fix(raw["admin"], ("token_file",))
+    for c in raw.get("oms_client", []) if isinstance(raw.get("oms_client"), list) else []:
+        if isinstance(c, dict):
+            fix(c, ("password_file",))
     return raw
 
 
@@ -549,6 +661,7 @@ def check_config(path: str | Path, *, embedded_check: Callable[[Path], list[Prob
     ``embedded_check`` checks the ``[embedded_simulator]`` config file. The product never imports the
     simulator, so its checker is passed in by whoever has it (``fixengine check-config`` does)."""
     from fixengine.kalshi.signing import load_private_key
+    from fixengine.secrets import read_secret
 
     try:
         config = load_config(path)
@@ -566,6 +679,15 @@ def check_config(path: str | Path, *, embedded_check: Callable[[Path], list[Prob
             problems.append(Problem(f"session[{i}].{field}", str(exc)))
         if s.tls_ca_file is not None and not s.tls_ca_file.is_file():
             problems.append(Problem(f"session[{i}].tls_ca_file", f"{s.tls_ca_file} does not exist"))
+    secrets = [("admin.token_file", config.admin.token_file, "admin token file")] + [
+        (f"oms_client[{i}].password_file", c.password_file, "password file") for i, c in enumerate(config.oms_clients)
+    ]
+    for where, path, what in secrets:
+        if path is not None:
+            try:
+                read_secret(path, what)
+            except KeyLoadError as exc:
+                problems.append(Problem(where, str(exc)))
     if embedded is not None and embedded_check is not None:
         problems.extend(embedded_check(embedded.config))
     if embedded is not None and config.oms_clients:

@@ -71,7 +71,7 @@ class ConfigError(FixEngineError):
 
 
 class KeyLoadError(FixEngineError):
-    """A private or public key could not be loaded (missing, unsafe permissions, not a PEM key)."""
+    """A key or another secret file could not be loaded (missing, unsafe permissions, not a PEM key)."""
 
 
 # --- the session layer -----------------------------------------------------------------------

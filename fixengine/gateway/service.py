@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from fixengine.config import EngineConfig, OmsClientConfig
 from fixengine.engine import Engine
@@ -98,6 +99,10 @@ class _ClientOrders(Mapping[str, Order]):
 
 
 def _entitlements(c: OmsClientConfig) -> Entitlements:
+    if c.drop_copy is not None:  # read-only: every order-entry message is refused
+        return Entitlements(max_quantity=Decimal(0), max_notional=Decimal(0), msg_types=frozenset(),
+                            ticker_pattern=c.ticker_pattern, may_mass_cancel=False)
+    assert c.max_quantity is not None and c.max_notional is not None
     return Entitlements(max_quantity=c.max_quantity, max_notional=c.max_notional, msg_types=frozenset(c.message_types),
                         ticker_pattern=c.ticker_pattern, may_mass_cancel=c.may_mass_cancel)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import os
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from fixengine.secrets import read_private_file
 from fixengine.errors import KeyLoadError
 
 SOH = "\x01"
@@ -98,23 +98,7 @@ def load_private_key(
         raise KeyLoadError("give exactly one of a private key file or an environment variable")
     if file is not None:
         path = Path(file).expanduser()
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise KeyLoadError(f"private key file {path} does not exist") from None
-        except OSError as exc:
-            raise KeyLoadError(f"private key file {path} cannot be read: {exc.strerror}") from None
-        if not stat.S_ISREG(mode):
-            raise KeyLoadError(f"private key file {path} is not a regular file")
-        if mode & 0o077:
-            raise KeyLoadError(
-                f"private key file {path} is readable by group or others "
-                f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
-            )
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise KeyLoadError(f"private key file {path} cannot be read: {exc.strerror}") from None
+        data = read_private_file(path, "private key file")
         return _parse_private_key(data, f"private key file {path}")
     assert env is not None
     text = environ.get(env)
