@@ -151,7 +151,8 @@ def write_serve_config(path: Path, root: Path, sim_port: int, key_id: str, key_f
         f'[[session]]\nname = "kalshi-nr"\nhost = "127.0.0.1"\nport = {sim_port}\ntls = false\n'
         f'session_type = "KalshiNR"\napi_key_id = "{key_id}"\nprivate_key_file = "{key_file}"\nheartbeat_interval = 30\n\n'
         f'[session.logon]\nskip_pending_exec_reports = true\n\n'
-        f'[gateway]\nhost = "127.0.0.1"\n{clients}'
+        # The throttle set wide (its checks run, none binds): the benchmark measures the gateway's own cost.
+        f'[gateway]\nhost = "127.0.0.1"\ntier = "prestige"\nrequest_cost = 1\n\n[admin]\nport = 0\n{clients}'
     )
 
 

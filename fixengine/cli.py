@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from fixengine.errors import FixEngineError
+from fixengine.logs import LOG_FORMATS, LogFormat, configure_logging
 
 SIMULATOR_MISSING = "the simulator is not installed here: pip install 'fixengine[simulator]'"
 
@@ -26,21 +27,16 @@ def _simulator(module: str):  # type: ignore[no-untyped-def]
         raise click.ClickException(f"{SIMULATOR_MISSING} ({exc.name} is missing)") from None
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="text", show_default=True,
+              help="The log on standard error: text lines, or one JSON object per line (time, level, logger, "
+                   "message, correlation fields).")
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+def cli(ctx: click.Context, verbose: bool, log_format: LogFormat) -> None:
     """FIX connectivity engine for Kalshi."""
-    ctx.obj = {"verbose": verbose}
-    _setup_logging(verbose)
+    ctx.obj = {"verbose": verbose, "log_format": log_format}
+    configure_logging(log_format, verbose)
 
 
 @cli.command()
@@ -173,6 +169,36 @@ def reconcile_cmd(config_path: Path, sessions: tuple[str, ...], as_json: bool) -
     sys.exit(0 if all(f.clean for f in results.values()) else 1)
 
 
+@cli.command("status")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="The service's TOML config (its [admin] address).")
+@click.option("--url", help="The service's admin URL instead, e.g. http://127.0.0.1:8280.")
+@click.option("--json", "as_json", is_flag=True, help="Print the /status JSON instead of a table.")
+def status_cmd(config_path: Path | None, url: str | None, as_json: bool) -> None:
+    """Ask a running `fixengine serve` how it is: each Kalshi session and OMS client, with its
+    state, sequence numbers, last message ages, live orders and last reject. Exit 0: ready;
+    1: not ready (the reasons are printed); 2: the service does not answer."""
+    import json
+
+    import httpx
+
+    from fixengine.admin.status import as_table
+    from fixengine.config import load_config
+
+    if (config_path is None) == (url is None):
+        raise click.UsageError("give --config FILE or --url URL")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its one line per request is noise here
+    if url is None:
+        admin = load_config(config_path).admin
+        url = f"http://{admin.host if admin.host not in ('0.0.0.0', '::') else '127.0.0.1'}:{admin.port}"
+    try:
+        doc = httpx.get(f"{url.rstrip('/')}/status", timeout=5).raise_for_status().json()
+    except httpx.HTTPError as exc:
+        click.echo(f"error: no status from {url}: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(doc, indent=2) if as_json else as_table(doc))
+    sys.exit(0 if doc.get("ready") else 1)
+
+
 def _decimal_option(ctx: click.Context, param: click.Parameter, value: str):  # type: ignore[no-untyped-def]
     """A price or quantity option as a Decimal (never a float): ``0.45`` stays 0.45."""
     from decimal import Decimal, InvalidOperation
@@ -200,18 +226,23 @@ def _decimal_option(ctx: click.Context, param: click.Parameter, value: str):  # 
 @click.option("--quantity", default="10", show_default=True, callback=_decimal_option, help="Contracts per order.")
 @click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds each step may wait for its answer.")
+@click.option("--password-file", type=click.Path(path_type=Path),
+              help="File holding the password to send in 554 on the Logon (readable by its owner only).")
 @click.pass_context
 def oms_client_cmd(ctx: click.Context, host: str, port: int, sender: str, target: str, symbol: str, store_dir: Path,
-                   price, cross_price, quantity, timeout: float) -> None:  # type: ignore[no-untyped-def]
+                   price, cross_price, quantity, timeout: float, password_file: Path | None) -> None:  # type: ignore[no-untyped-def]
     """A FIX 4.4 OMS against the gateway (fixengine serve): place a resting buy, amend it, cancel it,
     buy at --cross-price against resting sells, ask its status, log out. One line per report; exit 0
     when every step got its answer, 1 with the reason otherwise."""
     from fixengine.oms_client import run_demo
+    from fixengine.secrets import read_secret
 
+    password = read_secret(password_file, "password file") if password_file is not None else None
     if not ctx.obj["verbose"]:  # the demo prints its own story; log only what goes wrong
         logging.getLogger().setLevel(logging.WARNING)
     sys.exit(asyncio.run(run_demo(host=host, port=port, sender=sender, target=target, symbol=symbol, store_dir=store_dir,
-                                  price=price, cross_price=cross_price, quantity=quantity, timeout=timeout)))
+                                  price=price, cross_price=cross_price, quantity=quantity, timeout=timeout,
+                                  password=password)))
 
 
 def run_command(command: click.Command) -> None:

@@ -257,11 +257,24 @@ class GatewayConfig(_Model):
     request_cost: Annotated[int, Field(ge=1)] = Field(
         10, description="write tokens one order, cancel or amend costs (Kalshi's default cost, spec §8)"
     )
+    throttle_reject_reason: Literal[8, 0] = Field(
+        8, description="BusinessRejectReason (380) of a rate refusal: 8, throttle limit exceeded (as Kalshi; from FIX 5.0, "
+                       "read by most FIX 4.4 engines), or 0, Other (for an OMS whose FIX 4.4 dictionary refuses 8)"
+    )
     failed_logon_limit: Annotated[int, Field(ge=1)] = Field(
         5, description="refused Logons from one address before it is locked out"
     )
     lockout: Annotated[float, Field(gt=0, allow_inf_nan=False)] = Field(
-        300.0, description="seconds an address stays locked out after failed_logon_limit refused Logons"
+        300.0, description="seconds an address stays locked out after failed_logon_limit refused Logons "
+                           "(counted within the last lockout seconds)"
+    )
+    # --- TLS on the OMS ports (absent: plain TCP) ---
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate (chain) the OMS ports present; set (with tls_key_file): OMSs connect over TLS 1.2+"
+    )
+    tls_key_file: Path | None = Field(None, description="its private key, PEM (readable by its owner only)")
+    tls_client_ca_file: Path | None = Field(
+        None, description="PEM CA bundle: every OMS must present a client certificate issued by it; absent: none asked"
     )
 
     @field_validator("tier")
@@ -270,6 +283,18 @@ class GatewayConfig(_Model):
         if value not in TIERS:
             raise ValueError(f"tier {value!r} is not one of {', '.join(TIERS)}")
         return value
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> GatewayConfig:
+        problems = []
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            missing = "tls_key_file" if self.tls_key_file is None else "tls_cert_file"
+            problems.append(Problem(missing, "tls_cert_file and tls_key_file go together"))
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            problems.append(Problem("tls_client_ca_file", "client certificates need TLS: set tls_cert_file and tls_key_file"))
+        if problems:
+            raise _as_validation_error(type(self).__name__, problems)
+        return self
 
 
 class AdminConfig(_Model):
@@ -537,7 +562,7 @@ class EngineConfig(_Model):
     data_dir: Path = Field(Path("var"), description="default home of stores, logs and generated dictionaries")
     store_dir: Path | None = Field(None, description="QuickFIX message stores; default data_dir/store")
     log_dir: Path | None = Field(None, description="message logs; default data_dir/log")
-    message_log: bool = Field(True, description="write every FIX message (RawData redacted) to a log")
+    message_log: bool = Field(True, description="write every FIX message of both sides to an append-only log (signatures, passwords redacted)")
     journal_sync: Literal["normal", "full"] = Field(
         "normal", description="normal: the journal survives a killed process; full: also a host crash (fsync per commit)"
     )
@@ -631,7 +656,7 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     if isinstance(raw.get("embedded_simulator"), dict):
         fix(raw["embedded_simulator"], ("config",))
     if isinstance(raw.get("gateway"), dict):
-        fix(raw["gateway"], ("data_dir",))
+        fix(raw["gateway"], ("data_dir", "tls_cert_file", "tls_key_file", "tls_client_ca_file"))
     if isinstance(raw.get("admin"), dict):
         fix(raw["admin"], ("token_file",))
     for c in raw.get("oms_client", []) if isinstance(raw.get("oms_client"), list) else []:
@@ -688,11 +713,46 @@ def check_config(path: str | Path, *, embedded_check: Callable[[Path], list[Prob
                 read_secret(path, what)
             except KeyLoadError as exc:
                 problems.append(Problem(where, str(exc)))
+    if config.gateway is not None:
+        problems.extend(_gateway_tls_problems(config.gateway))
     if embedded is not None and embedded_check is not None:
         problems.extend(embedded_check(embedded.config))
     if embedded is not None and config.oms_clients:
         problems.extend(_listener_clashes(config, embedded.config))
     return problems
+
+
+def _gateway_tls_problems(gateway: GatewayConfig) -> list[Problem]:
+    """The OMS ports' certificate, key and client CA, loaded as the gate will load them."""
+    import ssl
+
+    from fixengine.secrets import read_private_file
+
+    out: list[Problem] = []
+    cert, key, ca = gateway.tls_cert_file, gateway.tls_key_file, gateway.tls_client_ca_file
+    if cert is not None and key is not None:
+        for where, path in (("gateway.tls_cert_file", cert), ("gateway.tls_key_file", key)):
+            if not path.is_file():
+                out.append(Problem(where, f"{path} does not exist"))
+        if not out:
+            try:
+                read_private_file(key, "TLS key file")
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+            except KeyLoadError as exc:
+                out.append(Problem("gateway.tls_key_file", str(exc)))
+            except (OSError, ssl.SSLError) as exc:
+                why = getattr(exc, "reason", None) or exc.strerror or str(exc)
+                out.append(Problem("gateway.tls_cert_file", f"{cert} and {key} are not a PEM certificate and its key: {why}"))
+    if ca is not None:
+        if not ca.is_file():
+            out.append(Problem("gateway.tls_client_ca_file", f"{ca} does not exist"))
+        else:
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=str(ca))
+            except (OSError, ssl.SSLError) as exc:
+                why = getattr(exc, "reason", None) or exc.strerror or str(exc)
+                out.append(Problem("gateway.tls_client_ca_file", f"{ca} is not a PEM CA bundle: {why}"))
+    return out
 
 
 def _listener_clashes(config: EngineConfig, simulator_config: Path) -> list[Problem]:

@@ -17,6 +17,7 @@ import logging
 import random
 import time
 import uuid
+from dataclasses import dataclass
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
@@ -35,6 +36,7 @@ from fixengine.events import (
 )
 from fixengine.kalshi.facts import RESET_REQUIRED
 from fixengine.fix.message_log import MessageLogs
+from fixengine.logs import correlate
 from fixengine.orders.entry import OrderEntry
 from fixengine.orders.book import Order, OrderBook
 from fixengine.orders.journal import Journal
@@ -54,6 +56,23 @@ from fixengine.kalshi.signing import Signer, load_private_key
 _LOST_MESSAGES = (SequenceGap, ResendRefused, MessagesSkipped)
 
 log = logging.getLogger("fixengine.engine")
+
+
+@dataclass(frozen=True)
+class SessionHealth:
+    """One Kalshi session as ``Engine.health`` sees it now."""
+
+    name: str
+    session_type: str  # KalshiNR, KalshiRT, ...
+    phase: str  # connecting, logged_on, waiting (to reconnect), stopped (refused for good), disabled (by an operator)
+    reason: str | None  # why it is not logged on: the stop reason, Logon refusal or connect failure
+    book_held: bool  # new orders held until its book is confirmed (after messages were lost)
+    next_out_seq: int | None  # the MsgSeqNum we send next; None before QuickFIX has the session
+    next_in_seq: int | None  # the MsgSeqNum we expect next
+    last_in: float | None  # epoch seconds of the last message in; None: none yet
+    last_out: float | None
+    reconnect_attempts: int  # since it was last logged on
+    reconnect_at: float | None  # epoch seconds of the next reconnect attempt; None: none scheduled
 
 class Engine:
     """FIX sessions to Kalshi as an asyncio object. Start it, wait for logon, read its events."""
@@ -166,7 +185,7 @@ class Engine:
 
     def _log_and_publish(self, event: Event) -> None:
         level = logging.WARNING if isinstance(event, _LOST_MESSAGES) else logging.INFO
-        log.log(level, "%s: %s", event.session, event.describe())
+        log.log(level, "%s: %s", event.session, event.describe(), extra=correlate(session=event.session))
         self._publish(event)
 
     def _publish(self, event: Event) -> None:
@@ -199,7 +218,7 @@ class Engine:
             raise
         self._order_entry().forget_requests()
         done = ReconciliationDone(session, findings)
-        (log.info if findings.clean else log.error)("%s: %s", session, done.describe())
+        (log.info if findings.clean else log.error)("%s: %s", session, done.describe(), extra=correlate(session=session))
         self._publish(done)
         if findings.clean:
             self._order_entry().confirm_book(session)
@@ -310,6 +329,55 @@ class Engine:
             stream.close()
 
     # --- state --------------------------------------------------------------------------------
+
+    def disable_session(self, session: str) -> None:
+        """Log ``session`` out and keep it down until ``enable_session`` (an operator's action)."""
+        self._known(session)
+        self._sessions.disable(session)
+
+    def enable_session(self, session: str) -> None:
+        """Connect a disabled (or refused-for-good) session again, now."""
+        self._known(session)
+        self._sessions.enable(session)
+
+    def force_logout(self, session: str) -> None:
+        """Log ``session`` out now; it reconnects after its usual backoff."""
+        self._known(session)
+        self._sessions.force_logout(session)
+
+    def _known(self, session: str) -> None:
+        if session not in self._sessions.status:
+            raise FixEngineError(f"no session named {session!r}; configured: {', '.join(self._sessions.status)}")
+
+    def health(self) -> list[SessionHealth]:
+        """Every session as it is now (for the service's status, page and metrics)."""
+        out = []
+        for s in self.config.sessions:
+            status = self._sessions.status[s.name]
+            session = self._quickfix.lookup(s.name) if self._loop is not None else None
+            messages = self._messages.session(s.name)
+            out.append(SessionHealth(
+                name=s.name, session_type=s.session_type.value, phase=status.phase.value,
+                reason=status.stopped_reason or status.refusal or status.failure,
+                book_held=self._orders is not None and self._orders.is_held(s.name),
+                next_out_seq=session.getExpectedSenderNum() if session is not None else None,
+                next_in_seq=session.getExpectedTargetNum() if session is not None else None,
+                last_in=(messages.last_in or None) if messages is not None else None,
+                last_out=(messages.last_out or None) if messages is not None else None,
+                reconnect_attempts=status.attempt,
+                reconnect_at=status.retry.when() - self._loop.time() + time.time()
+                if status.retry is not None and self._loop is not None else None,
+            ))
+        return out
+
+    def observe_commits(self, callback: Callable[[float], None]) -> None:
+        """Tell ``callback`` how long each commit of the order journal took (seconds)."""
+        self._order_entry().journal.on_commit = callback
+
+    @property
+    def message_counts(self) -> Mapping[tuple[str, str, str], int]:
+        """FIX messages logged, by (session, "in"/"out", MsgType); empty with ``message_log`` off."""
+        return self._messages.counts
 
     def is_logged_on(self, session: str) -> bool:
         return self._sessions.is_logged_on(session)

@@ -37,7 +37,7 @@ from typing import ClassVar, Final
 import click
 import quickfix as fix
 
-from fixengine.fix.dictionary import base_dictionary_dir
+from fixengine.fix.dictionary import fix44_as_the_gateway_speaks
 from fixengine.fix.framing import plain, quickfix_text
 from fixengine.fix.quickfix import GuardedApplication, LoopInbox, Runner, common_defaults, create, out_of_sequence_logout
 from fixengine.fix.tags import (
@@ -56,6 +56,7 @@ from fixengine.fix.tags import (
     MASS_STATUS_REQ_TYPE,
     MSG_BUSINESS_MESSAGE_REJECT,
     MSG_EXECUTION_REPORT,
+    MSG_LOGON,
     MSG_LOGOUT,
     MSG_NEW_ORDER_SINGLE,
     MSG_ORDER_CANCEL_REJECT,
@@ -227,14 +228,16 @@ class OmsOrder:
 
 # What the callbacks hand over: (kind, text).
 _APP, _LOGON, _LOGOUT, _LOGOUT_TEXT, _REJECT_SENT = "app", "logon", "logout", "logout-text", "reject-sent"
+PASSWORD: Final = 554  # Password, on the Logon
 
 
 class _Callbacks(GuardedApplication):
     """QuickFIX callbacks of the one session: queue raw text, nothing more (QuickFIX's thread)."""
 
-    def __init__(self, emit: Callable[[tuple[str, str]], None]):
+    def __init__(self, emit: Callable[[tuple[str, str]], None], password: str | None = None):
         super().__init__(log)
         self._emit = emit
+        self._password = password
         self._target_before_logout: int | None = None
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
@@ -251,8 +254,11 @@ class _Callbacks(GuardedApplication):
         self.guard("onLogout", lambda: self._emit((_LOGOUT, "")))
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
+        msg_type = message.getHeader().getField(MSG_TYPE)
+        if msg_type == MSG_LOGON and self._password is not None:
+            message.setField(PASSWORD, self._password)  # 554: the gateway's check of who we are
         # A Reject we send: a gateway message failed FIX 4.4 validation and is never delivered.
-        if message.getHeader().getField(MSG_TYPE) == MSG_REJECT:
+        if msg_type == MSG_REJECT:
             self.guard("toAdmin(Reject)", lambda: self._emit((_REJECT_SENT, message.toString())))
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
@@ -306,8 +312,9 @@ class OmsClient:
     ``wait_for``, whenever it arrived."""
 
     def __init__(self, *, host: str, port: int, sender_comp_id: str, target_comp_id: str, store_dir: Path,
-                 heartbeat_interval: int = 30, reset_on_logon: bool = False):
+                 heartbeat_interval: int = 30, reset_on_logon: bool = False, password: str | None = None):
         self.host, self.port = host, port
+        self._password = password  # sent as 554 on each Logon; never logged
         self.sender_comp_id, self.target_comp_id = sender_comp_id, target_comp_id
         self.store_dir = Path(store_dir)
         self.heartbeat_interval = heartbeat_interval
@@ -331,6 +338,7 @@ class OmsClient:
         self._logged_on = asyncio.Event()
         self._logons = 0
         self._logout_text = ""
+        self.logouts: list[int] = []  # len(received) at each end of the session: what had come before it
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -342,7 +350,7 @@ class OmsClient:
         self._loop = self._inbox.loop = asyncio.get_running_loop()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         settings = self._settings()
-        app = _Callbacks(self._inbox.put)
+        app = _Callbacks(self._inbox.put, self._password)
         initiator = create(fix.SocketInitiator, app, fix.FileStoreFactory(settings), settings, "the OMS client's")
         self._runner = Runner(initiator, f"quickfix-oms-client-{self.sender_comp_id}")
         self._runner.start()
@@ -401,8 +409,9 @@ class OmsClient:
         settings = fix.SessionSettings()
         defaults = common_defaults("initiator")
         defaults.setString("FileStorePath", str(self.store_dir))
-        # The OMS's own FIX 4.4 as QuickFIX ships it: what the gateway sends is checked against it.
-        defaults.setString("DataDictionary", str(base_dictionary_dir() / "FIX44.xml"))
+        # The OMS's own FIX 4.4 as QuickFIX ships it, plus 380=8 (throttle limit exceeded, which the
+        # gateway and most venues send in FIX 4.4): what the gateway sends is checked against it.
+        defaults.setString("DataDictionary", str(fix44_as_the_gateway_speaks(self.store_dir / "dictionaries")))
         defaults.setString("ReconnectInterval", "1")  # QuickFIX reads it from [DEFAULT] only
         settings.set(defaults)
         session = fix.Dictionary()
@@ -531,6 +540,11 @@ class OmsClient:
             self._on_report(r)
         elif r.msg_type == MSG_ORDER_CANCEL_REJECT:
             self._on_cancel_reject(r)
+        elif r.msg_type == "j" and r.get(372) == "D":
+            # A BusinessMessageReject of a new order (a rate limit, say): the order's final answer.
+            order = self._by_cl_ord_id.get(r.get(379) or "")
+            if order is not None and order.ord_status is None:
+                order.ord_status, order.text = "8", r.get(TEXT)
 
     def _on_report(self, r: Received) -> None:
         exec_id = r.get(EXEC_ID)
@@ -660,6 +674,7 @@ class OmsClient:
                 self._logout_text = ""
                 self._logged_on.set()
             elif kind == _LOGOUT:
+                self.logouts.append(len(self.received))
                 self._logged_on.clear()
                 if self._logged_out_future is not None and not self._logged_out_future.done():
                     self._logged_out_future.set_result(None)
@@ -759,11 +774,13 @@ async def _demo_steps(client: OmsClient, symbol: str, price: Decimal, cross_pric
 
 
 async def run_demo(*, host: str, port: int, sender: str, target: str, symbol: str, store_dir: Path,
-                   price: Decimal, cross_price: Decimal, quantity: Decimal, timeout: float = 10.0) -> int:
+                   price: Decimal, cross_price: Decimal, quantity: Decimal, timeout: float = 10.0,
+                   password: str | None = None) -> int:
     """``fixengine oms-client``: log on, place a resting buy, amend it, cancel it, cross with an
     IOC buy (fills: LastQty/LastPx, fee in Commission 12), ask its status, log out. Each step waits
     on the report that answers it. 0 when every step got its answer, else 1 and the reason."""
-    client = OmsClient(host=host, port=port, sender_comp_id=sender, target_comp_id=target, store_dir=store_dir)
+    client = OmsClient(host=host, port=port, sender_comp_id=sender, target_comp_id=target, store_dir=store_dir,
+                       password=password)
     failure: str | None = None
     try:
         await client.start()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from fixengine.admin.server import AdminServer
 from fixengine.config import EngineConfig
 from fixengine.engine import Engine
 from fixengine.errors import FixEngineError
@@ -14,14 +15,16 @@ from fixengine.gateway.service import Gateway
 log = logging.getLogger("fixengine.serve")
 
 
-def listening_line(config: EngineConfig, ports: list[int]) -> str:
+def listening_line(config: EngineConfig, ports: list[int], admin_url: str | None = None) -> str:
     """The one line that says where the service listens."""
     assert config.gateway is not None
     clients = ", ".join(
-        f"{c.name} ({c.sender_comp_id}->{c.target_comp_id} on {c.port}, via {c.session})" for c in config.oms_clients
+        f"{c.name} ({c.sender_comp_id}->{c.target_comp_id} on {c.port}, "
+        f"{'drop copy' if c.drop_copy is not None else 'via ' + str(c.session)})" for c in config.oms_clients
     )
     where = ", ".join(f"{config.gateway.host}:{p}" for p in ports)
-    return f"fixengine serve: OMS gateway listening on {where}; clients: {clients}"
+    admin = f"; status and admin at {admin_url}" if admin_url else ""
+    return f"fixengine serve: OMS gateway listening on {where}{admin}; clients: {clients}"
 
 
 async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[str], None] = print, *,
@@ -36,9 +39,12 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
     engine = Engine(config)
     gateway = Gateway(config, engine)
     await engine.start()
+    admin: AdminServer | None = None
     try:
         gateway.start()  # same turn as engine.start(): no report can come in between
-        announce(listening_line(config, gateway.ports))
+        admin = AdminServer(config, engine, gateway, stopping=stop.is_set)
+        url = await admin.start()
+        announce(listening_line(config, gateway.ports, url))
         while not stop.is_set():
             waits = [asyncio.ensure_future(stop.wait())] + ([asyncio.ensure_future(reload.wait())] if reload else [])
             _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -52,6 +58,8 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
     finally:
         await engine.stop()
         await gateway.stop()
+        if admin is not None:
+            await admin.stop()
 
 
 async def _wind_down(gateway: Gateway, grace: float, hurry: asyncio.Event | None) -> None:

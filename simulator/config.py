@@ -13,7 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fixengine._toml import problems_from_validation, read_toml
 from fixengine.fix.dialect import Dialect
 from fixengine.errors import ConfigError, KeyLoadError, Problem
-from fixengine.kalshi.facts import FIX_TIERS, PORTS, SENDING_TIME_TOLERANCE_S, TIERS, SessionType
+from fixengine.kalshi.facts import (
+    DEFAULT_REQUEST_COST,
+    FIX_TIERS,
+    PORTS,
+    SENDING_TIME_TOLERANCE_S,
+    TIERS,
+    WRITE_RATE,
+    SessionType,
+    write_capacity,
+)
 from fixengine.kalshi.signing import load_public_key
 from simulator.exchange.matching import MarketConfig, MarketStatus
 
@@ -97,12 +106,28 @@ class TlsConfig(_Model):
         return self
 
 
-class ReadBudget(_Model):
-    """A REST read token bucket: ``capacity`` tokens, refilled at ``refill_rate`` tokens a second.
-    A request costs 10 tokens (a single order 2), as on Kalshi (rest-spec §10.1)."""
+class TokenBudget(_Model):
+    """A token bucket: ``capacity`` tokens, refilled at ``refill_rate`` tokens a second."""
 
     refill_rate: Annotated[float, Field(gt=0)]
     capacity: Annotated[float, Field(gt=0)]
+
+
+class ReadBudget(TokenBudget):
+    """A REST read token bucket. A request costs 10 tokens (a single order 2), as on Kalshi
+    (rest-spec §10.1)."""
+
+
+class WriteBudget(TokenBudget):
+    """A FIX Write token bucket (per API key and shard). Every order-entry request costs 10 tokens,
+    Kalshi's default cost (spec §8)."""
+
+    @model_validator(mode="after")
+    def _holds_a_request(self) -> "WriteBudget":
+        if self.capacity < DEFAULT_REQUEST_COST:
+            raise ValueError(f"capacity {self.capacity:g} is below one request's {DEFAULT_REQUEST_COST} tokens: "
+                             "no order could ever pass")
+        return self
 
 
 # Kalshi's read budgets per API usage tier (rest-spec §10.1): Basic and Advanced buckets hold 2 s of
@@ -117,6 +142,10 @@ READ_BUDGETS: dict[str, ReadBudget] = {
     "prestige": ReadBudget(refill_rate=10000, capacity=10000),
 }
 assert set(READ_BUDGETS) == set(TIERS)
+# Kalshi's write budgets per tier (spec §8): Basic's bucket holds 1 s of refill, the tiers above 2 s.
+WRITE_BUDGETS: dict[str, WriteBudget] = {
+    tier: WriteBudget(refill_rate=rate, capacity=write_capacity(tier)) for tier, rate in WRITE_RATE.items()
+}
 
 
 def _default_listeners() -> dict[str, int]:
@@ -152,6 +181,16 @@ class SimulatorConfig(_Model):
     rest_read_budgets: dict[str, ReadBudget] = Field(
         default_factory=dict, description="tier -> REST read token bucket; tiers not listed get Kalshi's budget"
     )
+    # Off unless asked for: tests and benchmarks drive one premier key at thousands of orders a
+    # second, far past its 100 a second. The demo turns it on; config/simulator.toml says how.
+    enforce_write_budget: bool = Field(
+        False, description="answer FIX order entry beyond the key's Write budget (its tier's token bucket; mass "
+                           "cancel at most once a second) with 35=j 380=8 'Rate limit exceeded', as Kalshi does; "
+                           "off: unlimited"
+    )
+    write_budgets: dict[str, WriteBudget] = Field(
+        default_factory=dict, description="tier -> FIX Write token bucket; tiers not listed get Kalshi's budget"
+    )
     message_log: bool = True
     accounts: list[AccountConfig] = Field(default_factory=list, alias="account")
     markets: list[MarketEntry] = Field(default_factory=list, alias="market")
@@ -169,9 +208,9 @@ class SimulatorConfig(_Model):
             raise ValueError(f"unknown listener {', '.join(unknown)}; use {', '.join(sorted(known))}")
         return v
 
-    @field_validator("rest_read_budgets")
+    @field_validator("rest_read_budgets", "write_budgets")
     @classmethod
-    def _known_budget_tiers(cls, v: dict[str, ReadBudget]) -> dict[str, ReadBudget]:
+    def _known_budget_tiers(cls, v: dict[str, TokenBudget]) -> dict[str, TokenBudget]:
         unknown = sorted(set(v) - set(TIERS))
         if unknown:
             raise ValueError(f"unknown tier {', '.join(unknown)}; one of {', '.join(TIERS)}")
@@ -180,6 +219,10 @@ class SimulatorConfig(_Model):
     def read_budget(self, tier: str) -> ReadBudget:
         """The REST read bucket of an account of ``tier``."""
         return self.rest_read_budgets.get(tier, READ_BUDGETS[tier])
+
+    def write_budget(self, tier: str) -> WriteBudget:
+        """The FIX Write bucket of an account of ``tier`` (used when ``enforce_write_budget``)."""
+        return self.write_budgets.get(tier, WRITE_BUDGETS[tier])
 
     @field_validator("fix_tiers")
     @classmethod

@@ -60,6 +60,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             tls=TlsConfig(enabled=True),
             accounts=accounts,
             markets=[MarketEntry(ticker=DEMO_MARKET)],
+            enforce_write_budget=True,  # as Kalshi: the demo's few orders are far inside premier's budget
         )
         loop = asyncio.get_running_loop()
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+from simulator.budgets import WriteBudgets
 from simulator.events import SimEvent, SimEventKind, SimEventSink
 from simulator.fix.acceptor import Acceptor
 from simulator.config import HOUSE_ACCOUNT, AccountConfig, ListenerSpec, SimulatorConfig
@@ -61,6 +62,10 @@ class Simulator:
             fix_tiers=frozenset(config.fix_tiers),
         )
         self._faults = FaultController(self.accounts, config.clock_offset, self._sequence_reset)
+        self._write_budget = (
+            WriteBudgets(lambda key_id: config.write_budget(self.accounts[key_id].tier))
+            if config.enforce_write_budget else None
+        )
         self.ports: dict[str, int] = {}
         self.control_port: int | None = None
         self.rest_port: int | None = None
@@ -78,6 +83,12 @@ class Simulator:
     def faults(self) -> FaultController:
         """Fault injection, armed at run time (see ``simulator.faults``)."""
         return self._faults
+
+    @property
+    def write_budget(self) -> WriteBudgets | None:
+        """Kalshi's Write budget per API key (``write_budget.tokens(key_id)``); None when config
+        ``enforce_write_budget`` is off and order entry is unlimited."""
+        return self._write_budget
 
     def now(self) -> datetime:
         """The simulator's clock: real time plus config ``clock_offset`` or ``faults.skew_clock``."""
@@ -102,7 +113,8 @@ class Simulator:
             raise RuntimeError("simulator already started")
         self._venue = self._exchange()
         if self.accounts:
-            self._acceptor = Acceptor(self.config, list(self._balances), self._venue, self._emit, self._faults)
+            self._acceptor = Acceptor(self.config, list(self._balances), self._venue, self._emit, self._faults,
+                                      self._write_budget)
             self._acceptor.start()
         else:  # QuickFIX cannot run without sessions; the gates refuse every Logon anyway
             log.warning("no accounts configured: every Logon will be refused")

@@ -210,3 +210,62 @@ def test_programmatic_config_is_checked_too(tmp_path) -> None:
                          "max_quantity": 1, "max_notional": 1}],
         )
     assert info.value.errors()[0]["loc"] == ("oms_client", 0, "session")
+
+
+DROP_COPY = """
+[[oms_client]]
+name = "risk"
+sender_comp_id = "RISK"
+target_comp_id = "GW"
+port = 9876
+{copy}
+"""
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (client() + DROP_COPY.format(copy='drop_copy = { clients = ["nobody"] }'),
+         "oms_client[1].drop_copy.clients[0]: no [[oms_client]] named 'nobody'"),
+        (client() + DROP_COPY.format(copy='drop_copy = { clients = ["a"] }')
+         + DROP_COPY.format(copy='drop_copy = { clients = ["risk"] }').replace('"risk"\nsender_comp_id = "RISK"', '"risk2"\nsender_comp_id = "RISK2"'),
+         "oms_client[2].drop_copy.clients[0]: 'risk' is a drop-copy client itself"),
+        (client() + DROP_COPY.format(copy="drop_copy = {}"), "oms_client[1].drop_copy: name at least one client or subaccount"),
+        (DROP_COPY.format(copy=""), "oms_client[0]: session, max_quantity, max_notional required on an order-entry client"),
+        (client(extra='allowed_addresses = ["10.0.0.0/33"]'), "oms_client[0].allowed_addresses: '10.0.0.0/33' is not an IP"),
+        (client(extra='when_throttled = "drop"'), "oms_client[0].when_throttled: Input should be 'refuse' or 'queue'"),
+        (client(extra='rate_share = "0"'), "oms_client[0].rate_share: Input should be greater than 0"),
+    ],
+)
+def test_service_settings_name_their_field(tmp_path, text, expected) -> None:
+    found = problems(tmp_path, SESSIONS + GATEWAY + text)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_a_drop_copy_client_needs_no_session_or_limits(tmp_path) -> None:
+    path = write(tmp_path, SESSIONS + GATEWAY + client(extra="subaccount = 2")
+                 + DROP_COPY.format(copy="drop_copy = { clients = [\"a\"], subaccounts = [2] }"))
+    assert check_config(path) == []
+    risk = load_config(path).oms_client("risk")
+    assert risk.session is None and risk.drop_copy is not None and risk.drop_copy.subaccounts == [2]
+
+
+@pytest.mark.parametrize("where", ["admin", "password"])
+def test_secret_files_readable_by_others_are_reported(tmp_path, where) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("hunter2\n")
+    secret.chmod(0o644)
+    text = SESSIONS + GATEWAY + client(extra=f'password_file = "{secret}"' if where == "password" else "")
+    if where == "admin":
+        text += f'\n[admin]\ntoken_file = "{secret}"\n'
+    found = problems(tmp_path, text)
+    field = "admin.token_file" if where == "admin" else "oms_client[0].password_file"
+    assert any(p.startswith(f"{field}:") and "readable by group or others" in p and "chmod 600" in p for p in found), found
+    assert not any("hunter2" in p for p in found)
+    secret.chmod(0o600)
+    assert problems(tmp_path, text) == []
+
+
+def test_unknown_tier_is_named(tmp_path) -> None:
+    found = problems(tmp_path, SESSIONS + GATEWAY.replace('host = "127.0.0.1"', 'host = "127.0.0.1"\ntier = "gold"') + client())
+    assert any(p.startswith("gateway.tier: tier 'gold' is not one of") for p in found), found

@@ -121,8 +121,10 @@ async def test_random_kills_amid_trading(tmp_path, make_key, start_simulator, se
     desk, other = make_key(), make_key()
     sim, _ = start_simulator([desk.account(), other.account()], markets=[MarketEntry(ticker=TICKER)], rest_port=0,
                              seed_orders=[SeedOrder(ticker=TICKER, side="sell_yes", price=D("0.55"), quantity=D(1000))])
+    # The OMS sends a few hundred orders a second: within a Prestige key's write budget (the
+    # subject here is kills, not the throttle, which would refuse most of them on a Premier key).
     config = gateway_config(tmp_path / "serve", session_to(sim, desk, name="desk-kalshi"),
-                            rest=reconciled(sim))
+                            rest=reconciled(sim), gateway={"tier": "prestige"})
     trader = Engine(engine_config(tmp_path, session_to(sim, other, name="other")))
     await trader.start()
     oms = oms_for(config, "desk", tmp_path / "oms")

@@ -4,9 +4,11 @@ every OMS-bound message valid against QuickFIX's FIX 4.4 dictionary."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -383,7 +385,7 @@ def test_a_refused_cancel_becomes_an_order_cancel_reject_and_kalshis_code_is_map
 
 # --- FIX 4.4 validity and quantities ----------------------------------------------------------------
 
-CHECK = Fix44Check()
+CHECK = Fix44Check(Path(tempfile.mkdtemp(prefix="fix44-")))  # the dictionary is written once, here
 
 
 def validate(message: OmsMessage) -> None:

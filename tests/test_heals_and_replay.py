@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from fixengine.orders.book import BookError, OrderBook, OrderFilled, Status
+from fixengine.orders.book import BookError, OrderFilled, Status
 from fixengine.orders.journal import Journal, Marked, rebuild_book, replay_book
 from fixengine.orders.reports import ExecType, ExecutionReport, Fill, OrdStatus, Reason, RejectCode
 from fixengine.orders.requests import NewOrder

@@ -8,10 +8,14 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal as D
 from pathlib import Path
 
+import httpx
+
 from fixengine.oms_client import OmsClient
+from tests.helpers.gateway import wait_until
 from tests.helpers.sessions import unused_port
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -25,7 +29,7 @@ def local_config(tmp_path: Path, port: int) -> Path:
     (tmp_path / "sim.toml").write_text(re.sub(r"(?m)^(Kalshi[A-Z]+|fix44) = \d+", r"\1 = 0", sim))
     local = (CONFIG_DIR / "local.toml").read_text()
     local = local.replace('data_dir = "../var/local"', 'data_dir = "var"').replace('config = "simulator.toml"', 'config = "sim.toml"')
-    local = local.replace("../var/local/", "var/").replace("port = 9876", f"port = {port}")
+    local = local.replace("../var/local/", "var/").replace("port = 9876", f"port = {port}").replace("port = 8280", "port = 0")
     path = tmp_path / "local.toml"
     path.write_text(local)
     return path
@@ -87,24 +91,36 @@ def test_serve_without_a_gateway_says_so(tmp_path) -> None:
 
 async def test_sigterm_with_hundreds_of_orders_in_flight_answers_each_before_the_logout(tmp_path) -> None:
     """The OMS keeps sending after the SIGTERM until the gateway refuses an order for stopping (as
-    an OMS that reads its reports would): every order the gateway received (its message log says
-    which) gets its final ack, or a refusal saying the gateway is stopping, before the gateway
-    logs the OMS out."""
+    an OMS that reads its reports would): readiness goes false first, and every order the gateway
+    received (its message log says which) gets its final ack, or a refusal saying the gateway is
+    stopping, before the gateway logs the OMS out; exit 0 within the grace period."""
     port = unused_port()
     config = local_config(tmp_path, port)
+    # Hundreds at once are within a Prestige key's write budget: none is refused for its rate.
+    config.write_text(config.read_text().replace("[gateway]\n", '[gateway]\ntier = "prestige"\n', 1))
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "fixengine", "serve", "--config", str(config)],
                                 stdout=subprocess.PIPE, stderr=log_file, text=True, cwd=tmp_path)
     desk = oms(port, "DESK_A", tmp_path / "oms-a")
+    http = httpx.AsyncClient(timeout=5)
     try:
         line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 60)  # type: ignore[union-attr]
         assert "listening on" in line, line
+        http.base_url = line.split("status and admin at ")[1].split(";")[0]
         await desk.start()
         await desk.wait_logged_on(timeout=20)
+        assert (await http.get("/readyz")).status_code == 200
         for i in range(300):
             desk.new_order(TICKER, "1", D(1), D("0.30") + D(i % 15) / 100)
         proc.send_signal(signal.SIGTERM)  # while they are on their way, and more keep coming
+        started = time.monotonic()
+
+        async def not_ready() -> httpx.Response:  # the stop's first step
+            while (answer := await http.get("/readyz")).status_code == 200:
+                pass
+            return answer
+        readiness = asyncio.ensure_future(not_ready())
         def refused_for_stopping() -> bool:
             return any(r.get(39) == "8" and "stopping" in (r.get(58) or "") for r in desk.received)
 
@@ -114,12 +130,19 @@ async def test_sigterm_with_hundreds_of_orders_in_flight_answers_each_before_the
             i += 1
             await asyncio.sleep(0.002)  # an OMS sending at its own pace, not a wait for anything
         assert refused_for_stopping(), "the gateway never refused an order for stopping"
+        answer = await asyncio.wait_for(readiness, 10)
+        assert answer.status_code == 503 and "stopping" in answer.json()["not_ready"][0]
         assert await asyncio.wait_for(asyncio.to_thread(proc.wait), 60) == 0
+        assert time.monotonic() - started < 10 + 5  # [gateway] shutdown_grace, then the logouts
+        for wal in (tmp_path / "var" / "journal.sqlite-wal", tmp_path / "var" / "gateway" / "gateway.db-wal"):
+            assert not wal.exists() or wal.stat().st_size == 0, f"{wal.name}: the journal was not synced at the stop"
         messages = (tmp_path / "var" / "log" / "oms-desk-a.messages.log").read_text()
         received = re.findall(r"< [^\n]*\|35=D\|[^\n]*\|11=([^|]+)\|", messages)
         assert len(received) > 300
-        unanswered = [c for c in received if desk.order(c).ord_status not in ("0", "8")]
-        assert unanswered == [], f"{len(unanswered)} of {len(received)} received orders never answered"
+        await wait_until(lambda: desk.logouts, timeout=10)
+        before_logout = {r.get(11): r.get(39) for r in desk.received[: desk.logouts[0]] if r.msg_type == "8"}
+        unanswered = [c for c in received if before_logout.get(c) not in ("0", "8")]
+        assert unanswered == [], f"{len(unanswered)} of {len(received)} received orders not answered before the Logout"
         refused = [desk.order(c).text for c in received if desk.order(c).ord_status == "8"]
         assert refused and all("stopping" in (text or "") for text in refused), refused[:3]
         assert "Traceback" not in log_path.read_text()
@@ -127,3 +150,4 @@ async def test_sigterm_with_hundreds_of_orders_in_flight_answers_each_before_the
         if proc.poll() is None:
             proc.kill()
         await desk.stop()
+        await http.aclose()

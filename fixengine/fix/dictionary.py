@@ -77,6 +77,19 @@ def build_dictionaries(dialect: Dialect, out_dir: Path) -> DictionaryPaths:
     )
 
 
+def fix44_as_the_gateway_speaks(out_dir: Path) -> Path:
+    """QuickFIX's FIX44.xml plus the one value after FIX 4.4 that the gateway sends OMSs:
+    BusinessRejectReason (380) 8, throttle limit exceeded (FIX 5.0; Kalshi's answer to a request
+    over its rate budget). For the gateway's own check and the shipped OMS client."""
+    root = ET.parse(base_dictionary_dir() / "FIX44.xml").getroot()
+    field = root.find("fields/field[@number='380']")
+    if field is None:
+        raise FixEngineError("FIX44.xml has no BusinessRejectReason (380)")
+    if field.find("value[@enum='8']") is None:
+        ET.SubElement(field, "value", enum="8", description="THROTTLE_LIMIT_EXCEEDED")
+    return _write(root, out_dir, "FIX44-gateway")
+
+
 def _write(root: ET.Element, out_dir: Path, stem: str) -> Path:
     """Write atomically, named by content, so concurrent processes never see a half-written file."""
     data = ET.tostring(root, encoding="utf-8")

@@ -1,4 +1,5 @@
-"""FIX message logs, written off the QuickFIX thread, with RawData redacted.
+"""FIX message logs, written off the QuickFIX thread, with secrets redacted: the audit log of
+every message each session sent and received.
 
 Why not QuickFIX's own logs: its FileLog writes the Logon signature (RawData, 96) in clear, which
 must never reach a log, and a Python ``quickfix.LogFactory`` subclass deadlocks or corrupts the heap
@@ -9,10 +10,19 @@ A callback only puts ``(file, direction, time, raw)`` on a queue: no ``logging``
 formatting (that cost ~10 µs per message on the hot path). A writer thread takes what is queued,
 redacts and formats it, writes it to ``<directory>/<session>.messages.log`` and flushes once the
 queue runs dry: one write per burst, not per message.
+
+Append-only: a file is opened in append mode when its session first logs a message and only ever
+appended to; nothing here truncates, rewrites or rotates it, so a restart goes on at its end (rotate
+with ``copytruncate``, or move the file and restart: the file is kept open).
+
+Redacted (``redact``), on the writer thread: RawData (96) on a Logon, where it is the signature,
+and Password (554), NewPassword (925), EncryptedPassword (1402) and EncryptedNewPassword (1404) on
+any message. Each is checked for by a substring test first: a message without them costs no regex.
 """
 
 from __future__ import annotations
 
+import collections
 import queue
 import re
 import threading
@@ -21,14 +31,41 @@ from pathlib import Path
 from typing import IO
 
 _RAW_DATA = re.compile("(\x0196=)[^\x01]*")
+# Password (554), NewPassword (925), EncryptedPassword (1402), EncryptedNewPassword (1404).
+_PASSWORD_TAGS = "554|925|1402|1404"
+_PASSWORDS = re.compile(f"(\x01(?:{_PASSWORD_TAGS})=)[^\x01]*")
+# The same fields in text that quotes a message shown with '|' (or SOH), e.g. in an error.
+_SHOWN_LOGON = re.compile(r"(?:^|[|\x01])35=A(?:[|\x01]|$)", re.MULTILINE)
+_SHOWN_RAW_DATA = re.compile(r"((?:^|[|\x01])96=)[^|\x01\n]*", re.MULTILINE)
+_SHOWN_PASSWORDS = re.compile(rf"((?:^|[|\x01])(?:{_PASSWORD_TAGS})=)[^|\x01\n]*", re.MULTILINE)
 _STOP = None
 
 
 def redact(message: str) -> str:
-    """A message fit for a log: RawData (96, the Logon signature) replaced, SOH shown as '|'."""
+    """A message fit for a log: RawData (96, the signature) on a Logon and the passwords (554, 925,
+    1402, 1404) on any message replaced by ``<redacted>``, SOH shown as '|'."""
     if "\x0135=A\x01" in message:
         message = _RAW_DATA.sub(r"\g<1><redacted>", message)
+    if "\x01554=" in message or "\x01925=" in message or "\x011402=" in message or "\x011404=" in message:
+        message = _PASSWORDS.sub(r"\g<1><redacted>", message)
     return message.replace("\x01", "|")
+
+
+def redact_text(text: str) -> str:
+    """Text that may quote FIX messages with fields separated by '|' or SOH (a log line, an
+    error): the fields ``redact`` removes, removed (96 where the text holds a Logon, 35=A)."""
+    if "=" not in text:
+        return text
+    if "96=" in text and _SHOWN_LOGON.search(text):
+        text = _SHOWN_RAW_DATA.sub(r"\g<1><redacted>", text)
+    if "554=" in text or "925=" in text or "1402=" in text or "1404=" in text:
+        text = _SHOWN_PASSWORDS.sub(r"\g<1><redacted>", text)
+    return text
+
+
+def _msg_type(raw: str) -> str:
+    start = raw.find("\x0135=") + 4
+    return raw[start:raw.find("\x01", start)] if start >= 4 else "?"
 
 
 def _format(at: float, direction: str, raw: str) -> str:
@@ -45,6 +82,10 @@ class MessageLogs:
         self._directory = directory
         self._queue: queue.SimpleQueue[tuple[str, str, float, str] | None] = queue.SimpleQueue()
         self._files: dict[str, IO[str]] = {}
+        self._sessions: dict[str, SessionMessageLog] = {}
+        # Messages written, by (session, direction "in"/"out", MsgType): counted by the writer
+        # thread, off the QuickFIX callbacks (for the service's metrics; only with logging on).
+        self.counts: collections.Counter[tuple[str, str, str]] = collections.Counter()
         self._thread = threading.Thread(target=self._write, name=f"{prefix}-writer", daemon=True)
 
     def start(self) -> None:
@@ -61,7 +102,12 @@ class MessageLogs:
         self._files.clear()
 
     def for_session(self, name: str) -> "SessionMessageLog":
-        return SessionMessageLog(name, self._queue if self.enabled else None)
+        log = self._sessions[name] = SessionMessageLog(name, self._queue if self.enabled else None)
+        return log
+
+    def session(self, name: str) -> "SessionMessageLog | None":
+        """The log ``for_session`` gave for ``name``, if any (its last_in/last_out)."""
+        return self._sessions.get(name)
 
     def _file(self, name: str) -> IO[str]:
         file = self._files.get(name)
@@ -79,6 +125,7 @@ class MessageLogs:
                 break
             name, direction, at, raw = item
             self._file(name).write(_format(at, direction, raw))
+            self.counts[(name, "in" if direction == "<" else "out", _msg_type(raw))] += 1
             if pending.empty():
                 for file in self._files.values():
                     file.flush()
@@ -87,18 +134,24 @@ class MessageLogs:
 
 
 class SessionMessageLog:
-    """One session's message log; ``incoming``/``outgoing`` are safe (and cheap) on any thread."""
+    """One session's message log; ``incoming``/``outgoing`` are safe (and cheap) on any thread.
+    ``last_in``/``last_out``: when the last message came in and went out (epoch seconds, 0.0 before
+    the first), kept even with logging off, for the service's status."""
 
-    __slots__ = ("_name", "_queue")
+    __slots__ = ("_name", "_queue", "last_in", "last_out")
 
     def __init__(self, name: str, pending: "queue.SimpleQueue[tuple[str, str, float, str] | None] | None"):
         self._name = name
         self._queue = pending
+        self.last_in = 0.0
+        self.last_out = 0.0
 
     def incoming(self, raw: str) -> None:
+        self.last_in = at = time.time()
         if self._queue is not None:
-            self._queue.put((self._name, "<", time.time(), raw))
+            self._queue.put((self._name, "<", at, raw))
 
     def outgoing(self, raw: str) -> None:
+        self.last_out = at = time.time()
         if self._queue is not None:
-            self._queue.put((self._name, ">", time.time(), raw))
+            self._queue.put((self._name, ">", at, raw))

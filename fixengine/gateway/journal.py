@@ -21,6 +21,8 @@ One process owns it (exclusive lock), as the engine's journal.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -106,6 +108,7 @@ class GatewayJournal:
         self._db = open_journal_db(path, SCHEMA, what="gateway journal")
         self.closed = False
         self._counters: dict[str, tuple[int | None, int | None]] = {}  # client -> (ExecID counter, last received), to write
+        self.on_commit: Callable[[float], None] | None = None  # told each commit's seconds (metrics)
 
     def close(self) -> None:
         if not self.closed:
@@ -122,7 +125,10 @@ class GatewayJournal:
                             "received = COALESCE(excluded.received, received)", (client, exec_id, received))
             self._counters.clear()
         if self._db.in_transaction:
+            started = time.perf_counter()
             self._db.execute("COMMIT")
+            if self.on_commit is not None:
+                self.on_commit(time.perf_counter() - started)
 
     def _write(self, sql: str, args: tuple[object, ...]) -> int:
         if not self._db.in_transaction:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import quickfix as fix
 
-from fixengine.fix.dictionary import base_dictionary_dir
+from pathlib import Path
+
+from fixengine.fix.dictionary import fix44_as_the_gateway_speaks
 from fixengine.fix.framing import quickfix_text
 from fixengine.fix.tags import MSG_SEQ_NUM, SENDER_COMP_ID, SENDING_TIME, TARGET_COMP_ID
 
@@ -14,10 +16,11 @@ _HEADER = [(SENDER_COMP_ID, "GATEWAY"), (TARGET_COMP_ID, "OMS"), (MSG_SEQ_NUM, "
 
 
 class Fix44Check:
-    """QuickFIX's FIX 4.4 dictionary, as the OMS's own engine would apply it."""
+    """QuickFIX's FIX 4.4 dictionary, as the OMS's own engine would apply it (with 380=8, which
+    the gateway sends for a rate refusal unless ``[gateway] throttle_reject_reason = 0``)."""
 
-    def __init__(self) -> None:
-        self._dictionary = fix.DataDictionary(str(base_dictionary_dir() / "FIX44.xml"))
+    def __init__(self, dictionary_dir: Path) -> None:
+        self._dictionary = fix.DataDictionary(str(fix44_as_the_gateway_speaks(dictionary_dir)))
 
     def problem(self, msg_type: str, fields: list[tuple[int, str]]) -> str | None:
         """Why the message is not valid FIX 4.4, or None."""

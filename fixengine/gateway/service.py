@@ -18,20 +18,25 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
+
+import quickfix as fix
 
 from fixengine.config import EngineConfig, OmsClientConfig
 from fixengine.engine import Engine
 from fixengine.errors import FixEngineError, SessionUnavailableError
 from fixengine.events import Event
 from fixengine.fix.framing import parse
-from fixengine.fix.tags import CL_ORD_ID, MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST, POSS_RESEND
+from fixengine.fix.tags import CL_ORD_ID, EXEC_ID, EXEC_TYPE, MSG_EXECUTION_REPORT, TEXT, MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST, POSS_RESEND
 from fixengine.gateway.acceptor import OmsAcceptors, OmsLoggedOn, OmsLoggedOut, OmsReceived, OmsSessionEvent
 from fixengine.gateway.journal import GatewayJournal, Link
 from fixengine.gateway.outbound import Fix44Check
+from fixengine.gateway.throttle import Admitted, Kind, Queued, Refused, Throttle, kind_of
 from fixengine.gateway.translate import (
     OTHER,
     BusinessRefusal,
@@ -53,6 +58,7 @@ from fixengine.gateway.translate import (
     status_reports,
     translate,
 )
+from fixengine.logs import correlate
 from fixengine.orders.book import Order, OrderBook, OrderEvent, Status
 from fixengine.orders.reports import CxlRejResponseTo, Reason, RejectCode
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder
@@ -107,6 +113,59 @@ def _entitlements(c: OmsClientConfig) -> Entitlements:
                         ticker_pattern=c.ticker_pattern, may_mass_cancel=c.may_mass_cancel)
 
 
+@dataclass(frozen=True)
+class ClientHealth:
+    """One OMS client as ``Gateway.health`` sees it now."""
+
+    name: str
+    sender_comp_id: str
+    target_comp_id: str
+    port: int
+    session: str | None  # the Kalshi session carrying its orders (None: drop copy)
+    drop_copy: bool
+    logged_on: bool
+    next_out_seq: int | None
+    next_in_seq: int | None
+    last_in: float | None  # epoch seconds; None: nothing yet this run
+    last_out: float | None
+    orders_live: int
+    waiting: int  # its messages waiting for its Kalshi session to be ready
+    cancel_at: float | None  # epoch seconds its live orders will be cancelled (disconnected, cancel_on_disconnect)
+    bytes_buffered: int  # the gateway's reports its OMS has not read yet (a slow consumer's backlog)
+    last_disconnect: str | None  # why its last connection ended
+    last_reject: Reject | None
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A refusal or reject the gateway sent an OMS (its own, or Kalshi's translated)."""
+
+    at: float  # epoch seconds
+    client: str
+    msg_type: str
+    cl_ord_id: str | None
+    text: str
+
+
+ON_BEHALF_OF_COMP_ID = 115  # header: the OMS whose report a drop copy is
+COPY_MSG_INDICATOR = 797  # header: Y on a drop copy
+_REJECT_TYPES = frozenset({"3", "9", "j"})  # Reject, OrderCancelReject, BusinessMessageReject
+RECENT_REJECTS = 50  # kept for the status page
+
+
+def _drop_copies(clients: Iterable[OmsClientConfig]) -> dict[str, list[str]]:
+    """Order-entry client -> the drop-copy clients that receive copies of its reports."""
+    clients = list(clients)
+    copies: dict[str, list[str]] = {}
+    for dc in clients:
+        if dc.drop_copy is None:
+            continue
+        for c in clients:
+            if c.drop_copy is None and (c.name in dc.drop_copy.clients or c.subaccount in dc.drop_copy.subaccounts):
+                copies.setdefault(c.name, []).append(dc.name)
+    return copies
+
+
 def _identity(c: OmsClientConfig) -> tuple[object, ...]:
     """What a running client's session is: changing any of it means a new session."""
     return c.sender_comp_id, c.target_comp_id, c.port, c.session, c.reset_on_logon
@@ -126,11 +185,12 @@ class Gateway:
         self._engine = engine
         self._clients = {c.name: c for c in config.oms_clients}
         self._entitled = {c.name: _entitlements(c) for c in config.oms_clients}
+        self._copies = _drop_copies(self._clients.values())  # client -> drop-copy clients copying it
         self._links: dict[str, _Linked] = {}  # order key -> link
         self._keys: dict[str, dict[str, str]] = {name: {} for name in self._clients}  # client -> OMS ClOrdID -> key
         self._views = {name: _ClientOrders(self._keys[name], self._order) for name in self._clients}
         self._exec_ids: dict[str, ExecIds] = {}
-        self._check = Fix44Check()
+        self._check = Fix44Check(config.gateway_path / "dictionaries")  # type: ignore[operator]
         self._journal: GatewayJournal | None = None
         self._acceptors: OmsAcceptors | None = None
         self._outbox: list[tuple[int, str, OmsMessage]] = []
@@ -145,6 +205,15 @@ class Gateway:
         self._settled: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.alerts: list[str] = []  # reports that could not be sent to an OMS (see ``_emit``)
+        self.rejects: collections.deque[Reject] = collections.deque(maxlen=RECENT_REJECTS)  # newest last
+        self._last_reject: dict[str, Reject] = {}
+        self._round_trip: Callable[[str, float], None] | None = None
+        self._asked_at: dict[str, float] = {}  # order key -> when its latest request was taken (round trips)
+        self._throttle: Throttle | None = None  # the shared write budget (``fixengine.gateway.throttle``)
+        # Requests the throttle queued, by ticket: what to do once it admits or refuses them.
+        self._held: dict[int, tuple[Callable[[], None], Callable[[str], None]]] = {}
+        self._throttle_timer: asyncio.TimerHandle | None = None
+        self._relogon: set[str] = set()  # clients an operator logged out, to be enabled again once out
 
     @property
     def ports(self) -> list[int]:
@@ -159,6 +228,7 @@ class Gateway:
         path = self.config.gateway_path
         assert path is not None
         self._journal = GatewayJournal(path / "gateway.db")
+        self._throttle = Throttle.from_config(self.config.gateway, self._clients.values(), self._loop.time())  # type: ignore[arg-type]
         self._acceptors = OmsAcceptors(self.config.gateway, self._clients.values(), path / "sessions",  # type: ignore[arg-type]
                                        self._on_oms_events, log_dir=self.config.log_path if self.config.message_log else None)
         self._load()
@@ -175,10 +245,36 @@ class Gateway:
         if self._journal is not None:
             self._drain()
 
+    def resume_orders(self) -> None:
+        """Undo ``drain`` (an operator's drain, not a stop): new orders and amends are taken again."""
+        if not self._stopping:
+            self._draining = False
+
+    def disable_client(self, client: str) -> None:
+        """Log ``client`` out and refuse its Logons until ``enable_client`` (an operator's action)."""
+        self._session_of(client).logout("disabled by an operator")
+        self._relogon.discard(client)
+
+    def enable_client(self, client: str) -> None:
+        self._session_of(client).logon()  # QuickFIX's acceptor takes its Logons again
+
+    def logout_client(self, client: str) -> None:
+        """Log ``client`` out now; it may log on again at once."""
+        session = self._session_of(client)
+        if session.isLoggedOn():
+            self._relogon.add(client)  # QuickFIX's logout disables the session: enabled again once out
+        session.logout("logged out by an operator")
+
+    def _session_of(self, client: str) -> fix.Session:
+        session = self._acceptors.lookup(client) if self._acceptors is not None and client in self._clients else None
+        if session is None:
+            raise FixEngineError(f"no OMS client named {client!r}; configured: {', '.join(self._clients)}")
+        return session
+
     def in_flight(self) -> int:
         """OMS orders, cancels and amends Kalshi has not answered yet."""
-        return sum(1 for link in self._links.values()
-                   if not link.chain.done and (not link.chain.acknowledged or link.chain.pending is not None))
+        return len(self._held) + sum(1 for link in self._links.values()
+                                     if not link.chain.done and (not link.chain.acknowledged or link.chain.pending is not None))
 
     async def settled(self) -> None:
         """Return once nothing is in flight (see ``in_flight``)."""
@@ -197,6 +293,7 @@ class Gateway:
             timer.cancel()
         self._grace.clear()
         self._acceptors.take_inbox()  # what the OMSs sent until now is answered before their Logout
+        self._refuse_held("the gateway is stopping: the request was waiting for its share of Kalshi's rate budget")
         self._flush()
         await self._acceptors.stop()
         self._record_all_received()
@@ -223,15 +320,22 @@ class Gateway:
                 said.append(f"{c.name}: CompIDs, port, session or reset_on_logon changed; applied at the next restart")
             elif old != c:
                 self._clients[c.name], self._entitled[c.name] = c, _entitlements(c)
+                if self._throttle is not None and self._loop is not None:
+                    self._throttle.configure(c, self._loop.time())
                 said.append(f"{c.name}: entitlements updated")
         for name in self._clients.keys() - {c.name for c in config.oms_clients}:
             said.append(f"{name}: no longer in the config; still served until the next restart")
         for c in added:
             self._clients[c.name], self._entitled[c.name] = c, _entitlements(c)
+            if self._throttle is not None and self._loop is not None:
+                self._throttle.configure(c, self._loop.time())
             self._keys[c.name] = {}
             self._views[c.name] = _ClientOrders(self._keys[c.name], self._order)
             self._exec_ids[c.name] = ExecIds(prefix="E", last=self._journal.exec_id_counter(c.name) if self._journal else 0)
             self._waiting[c.name] = collections.deque()
+        self._copies = _drop_copies(self._clients.values())
+        if self._acceptors is not None:  # passwords, allow-lists, slow-consumer timeouts: from the next connection
+            said += self._acceptors.reconfigure(config.oms_clients)
         if added and self._acceptors is not None:
             self._acceptors.add(added)
             said += [f"{c.name}: listening on {c.port}" for c in added]
@@ -242,6 +346,70 @@ class Gateway:
     def is_logged_on(self, client: str) -> bool:
         return self._acceptors is not None and self._acceptors.is_logged_on(client)
 
+    @property
+    def draining(self) -> bool:
+        """A stop has begun: new orders and amends are refused."""
+        return self._draining
+
+    def health(self) -> list[ClientHealth]:
+        """Every OMS client as it is now (for the service's status, page and metrics)."""
+        out = []
+        wall_minus_loop = time.time() - self._loop.time() if self._loop is not None else 0.0
+        for name, c in self._clients.items():
+            session = self._acceptors.lookup(name) if self._acceptors is not None else None
+            messages = self._acceptors.message_log(name) if self._acceptors is not None else None
+            deadline = self.cancel_deadline(name)
+            live = sum(1 for key in set(self._keys[name].values()) if not self._order(key).status.terminal)
+            out.append(ClientHealth(
+                name=name, sender_comp_id=c.sender_comp_id, target_comp_id=c.target_comp_id, port=c.port,
+                session=c.session, drop_copy=c.drop_copy is not None,
+                logged_on=session is not None and session.isLoggedOn(),
+                next_out_seq=session.getExpectedSenderNum() if session is not None else None,
+                next_in_seq=session.getExpectedTargetNum() if session is not None else None,
+                last_in=(messages.last_in or None) if messages is not None else None,
+                last_out=(messages.last_out or None) if messages is not None else None,
+                orders_live=live, waiting=len(self._waiting[name]),
+                cancel_at=deadline + wall_minus_loop if deadline is not None else None,
+                bytes_buffered=self._acceptors.buffered(name) if self._acceptors is not None else 0,
+                last_disconnect=self._acceptors.last_disconnect(name) if self._acceptors is not None else None,
+                last_reject=self._last_reject.get(name),
+            ))
+        return out
+
+    def clients_of_orders(self) -> dict[str, tuple[str, str]]:
+        """Order key -> (the OMS client whose order it is, its latest ClOrdID for it)."""
+        return {key: (link.client, link.chain.cl_ord_id) for key, link in self._links.items()}
+
+    @property
+    def message_counts(self) -> Mapping[tuple[str, str, str], int]:
+        """OMS-side FIX messages logged, by (``oms-<client>``, "in"/"out", MsgType)."""
+        return self._acceptors.message_counts if self._acceptors is not None else {}
+
+    def observe_commits(self, callback: Callable[[float], None]) -> None:
+        """Tell ``callback`` how long each commit of the gateway's journal took (seconds)."""
+        assert self._journal is not None, "start() the gateway first"
+        self._journal.on_commit = callback
+
+    def observe_round_trips(self, callback: Callable[[str, float], None]) -> None:
+        """Tell ``callback`` (client, seconds) from each OMS order, cancel or amend taken to
+        Kalshi's first answer to it."""
+        self._round_trip = callback
+
+    def cl_ord_id(self, client: str, cl_ord_id: str) -> dict[str, object] | None:
+        """What the gateway knows of an OMS ClOrdID: the order it names, its ClOrdIDs on both
+        sides and its state; None if the client never used it."""
+        key = self._keys.get(client, {}).get(cl_ord_id)
+        if key is None:
+            return None
+        order, link = self._order(key), self._links.get(key)
+        return {
+            "client": client, "oms_cl_ord_id": cl_ord_id, "order_key": key,
+            "oms_cl_ord_ids": sorted(k for k, v in self._keys[client].items() if v == key),
+            "kalshi_cl_ord_id": order.cl_ord_id, "kalshi_order_id": order.order_id,
+            "ticker": order.ticker, "status": order.status.value, "cum_qty": str(order.cum_qty),
+            "leaves_qty": str(order.leaves_qty), "oms_chain_cl_ord_id": link.chain.cl_ord_id if link else None,
+        }
+
     # --- restart ------------------------------------------------------------------------------------
 
     def _load(self) -> None:
@@ -250,7 +418,9 @@ class Gateway:
             self._exec_ids[name] = ExecIds(prefix="E", last=self._journal.exec_id_counter(name))
         for link in self._journal.links():
             if link.client not in self._clients:
-                log.warning("the journal has orders of OMS client %r, which is no longer configured", link.client)
+                log.warning("the journal has orders of OMS client %r, which is no longer configured", link.client,
+                            extra=correlate(oms_session=link.client, oms_cl_ord_id=link.chain.cl_ord_id,
+                                            kalshi_cl_ord_id=link.order_key))
                 continue
             self._links[link.order_key] = _Linked(link.client, link.chain, link.engine_pending,
                                                   NewOrder.model_validate_json(link.request))
@@ -281,7 +451,8 @@ class Gateway:
             out, chain = catch_up(order, link.chain, link.engine_pending, self._exec_ids[link.client], now)
             if out:
                 log.warning("%s: order %s changed while the gateway was down: %d reports", link.client,
-                            chain.cl_ord_id, len(out))
+                            chain.cl_ord_id, len(out),
+                            extra=correlate(oms_session=link.client, oms_cl_ord_id=chain.cl_ord_id, kalshi_cl_ord_id=key))
             self._update(key, link, chain)
             for message in out:
                 self._emit(link.client, message, poss_resend=True)
@@ -308,7 +479,7 @@ class Gateway:
                 self._journal.record_received(name, expected - 1)
             elif expected > last + 1:
                 log.warning("%s: OMS messages %d-%d were received but not journaled before the last stop; "
-                            "asking for them again", name, last + 1, expected - 1)
+                            "asking for them again", name, last + 1, expected - 1, extra=correlate(oms_session=name))
                 session.setNextTargetMsgSeqNum(last + 1)
         self._journal.commit()
 
@@ -327,10 +498,13 @@ class Gateway:
             if isinstance(event, OmsReceived):
                 self._waiting[event.client].append((self._loop.time() + READY_TIMEOUT, event))
             elif isinstance(event, OmsLoggedOn):
-                log.info("OMS %s logged on", event.client)
+                log.info("OMS %s logged on", event.client, extra=correlate(oms_session=event.client))
                 self._keep_orders(event.client)
             elif isinstance(event, OmsLoggedOut):
-                log.info("OMS %s logged out", event.client)
+                log.info("OMS %s logged out", event.client, extra=correlate(oms_session=event.client))
+                if event.client in self._relogon:
+                    self._relogon.discard(event.client)
+                    self.enable_client(event.client)
                 self._cancel_later(event.client)
         self._drain()
 
@@ -373,13 +547,17 @@ class Gateway:
             try:
                 entry.cancel(session, CancelOrder(order=key))
             except FixEngineError as exc:
-                log.warning("%s: cancel on disconnect could not cancel %s: %s", client, key, exc)
+                log.warning("%s: cancel on disconnect could not cancel %s: %s", client, key, exc,
+                            extra=correlate(session=session, oms_session=client, kalshi_cl_ord_id=key))
                 continue
             cancelled += 1
-        log.warning("%s: OMS disconnected for longer than its grace period: %d live orders cancelled", client, cancelled)
+        log.warning("%s: OMS disconnected for longer than its grace period: %d live orders cancelled", client, cancelled,
+                    extra=correlate(session=session, oms_session=client))
 
     def _ready(self, client: str) -> bool:
         session = self._clients[client].session
+        if session is None:
+            return True  # a drop-copy client: what it sends is refused at once
         return self._engine.is_logged_on(session) and not self._engine.is_book_held(session)
 
     def _drain(self) -> None:
@@ -396,7 +574,8 @@ class Gateway:
                 try:
                     self._on_request(event)
                 except Exception:  # noqa: BLE001 - one bad message must not stop the others
-                    log.exception("%s: OMS message %d (%s) could not be handled", event.client, event.seq, event.msg_type)
+                    log.exception("%s: OMS message %d (%s) could not be handled", event.client, event.seq, event.msg_type,
+                                  extra=correlate(oms_session=event.client))
         if handled:
             # The requests and the ClOrdID map are durable before the engine's flush sends anything.
             self._journal.commit()
@@ -414,17 +593,91 @@ class Gateway:
         fields = parse(event.raw.encode("latin-1"))
         cl_ord_id = first_values(fields).get(CL_ORD_ID)
         if event.poss_dup and cl_ord_id and self._journal.has_request(client.name, event.msg_type, cl_ord_id):
-            log.info("%s: %s %s resent (PossDup) was handled before; ignored", client.name, event.msg_type, cl_ord_id)
+            log.info("%s: %s %s resent (PossDup) was handled before; ignored", client.name, event.msg_type, cl_ord_id,
+                     extra=correlate(oms_session=client.name, oms_cl_ord_id=cl_ord_id))
             self._journal.record_received(client.name, event.seq)
             return
         self._journal.record_request(client.name, event.seq, event.msg_type, cl_ord_id, event.raw)
         result = translate(fields, self._entitled[client.name], self._views[client.name], subaccount=client.subaccount)
         if isinstance(result, _REFUSALS):
-            log.info("%s: %s refused: %s", client.name, event.msg_type, result.text)
+            log.info("%s: %s refused: %s", client.name, event.msg_type, result.text,
+                     extra=correlate(oms_session=client.name, oms_cl_ord_id=cl_ord_id))
             self._emit(client.name, result.message(self._exec_ids[client.name], _utcnow()))
             return
         assert isinstance(result, Translated)
-        self._act(client, result)
+        kind = kind_of(event.msg_type)
+        if kind is None:
+            self._act(client, result)
+            return
+
+        def refuse(text: str) -> None:
+            log.info("%s: %s throttled: %s", client.name, event.msg_type, text,
+                     extra=correlate(oms_session=client.name, oms_cl_ord_id=cl_ord_id))
+            reason = self.config.gateway.throttle_reject_reason  # type: ignore[union-attr]
+            refusal = BusinessRefusal(event.seq, event.msg_type, result.cl_ord_id, reason, text)
+            self._emit(client.name, refusal.message(self._exec_ids[client.name], _utcnow()))
+        self._throttled(client.name, kind, lambda: self._act(client, result), refuse)
+
+    # --- the shared write budget ------------------------------------------------------------------
+
+    def _throttled(self, client: str, kind: Kind, admit: Callable[[], None], refuse: Callable[[str], None]) -> None:
+        """Run ``admit`` when the throttle lets the request go to Kalshi (now, or once queued), or
+        ``refuse`` with its reason (35=j 380=8 naming the client's quota)."""
+        assert self._throttle is not None and self._loop is not None
+        decision = self._throttle.request(client, kind, self._loop.time())
+        if isinstance(decision, Admitted):
+            admit()
+        elif isinstance(decision, Refused):
+            refuse(decision.text)
+        else:
+            assert isinstance(decision, Queued)
+            self._held[decision.ticket] = (admit, refuse)
+            self._wake_throttle_later()
+
+    def _wake_throttle_later(self) -> None:
+        assert self._throttle is not None and self._loop is not None
+        when = self._throttle.next_wakeup()
+        if when is None:
+            return
+        if self._throttle_timer is not None:
+            if self._throttle_timer.when() <= when:
+                return
+            self._throttle_timer.cancel()
+        self._throttle_timer = self._loop.call_at(max(when, self._loop.time()), self._on_throttle_wake)
+
+    def _on_throttle_wake(self) -> None:
+        """Queued requests the throttle has decided: sent or refused, journaled before any goes out."""
+        assert self._throttle is not None and self._loop is not None and self._journal is not None
+        self._throttle_timer = None
+        for outcome in self._throttle.poll(self._loop.time()):
+            if outcome.ticket is None or outcome.ticket not in self._held:
+                continue
+            admit, refuse = self._held.pop(outcome.ticket)
+            try:
+                admit() if isinstance(outcome, Admitted) else refuse(outcome.text)
+            except Exception:  # noqa: BLE001 - one bad request must not stop the others
+                log.exception("a request queued for the rate budget could not be handled")
+        self._journal.commit()
+        self._wake_throttle_later()
+        if self._settled is not None and not self._settled.done() and not self._held:
+            self._settled.set_result(None)
+
+    def _refuse_held(self, text: str) -> None:
+        """Everything still queued for the rate budget is refused with ``text`` (a stop)."""
+        if self._throttle_timer is not None:
+            self._throttle_timer.cancel()
+            self._throttle_timer = None
+        for ticket, (_, refuse) in list(self._held.items()):
+            if self._throttle is not None:
+                self._throttle.withdraw(ticket)
+            refuse(text)
+        self._held.clear()
+
+    def throttle_status(self) -> tuple[Any, ...]:
+        """The throttle's buckets and per-client counters now (``Throttle.status``)."""
+        if self._throttle is None or self._loop is None:
+            return ()
+        return self._throttle.status(self._loop.time())
 
     def _act(self, client: OmsClientConfig, t: Translated) -> None:
         entry = self._engine.order_entry
@@ -443,6 +696,11 @@ class Gateway:
             self._links[request.client_order_id] = link
             self._map(client.name, t.cl_ord_id, request.client_order_id)
             self._journal.record_link(Link(request.client_order_id, client.name, link.chain, None, request.model_dump_json()))
+            log.debug("%s: order %s goes to %s as %s", client.name, t.cl_ord_id, client.session, request.client_order_id,
+                      extra=correlate(session=client.session, oms_session=client.name, oms_cl_ord_id=t.cl_ord_id,
+                                      kalshi_cl_ord_id=request.client_order_id))
+            if self._round_trip is not None:
+                self._asked_at[request.client_order_id] = time.perf_counter()
         elif isinstance(request, (CancelOrder, ReplaceOrder)):
             assert t.order_key is not None and t.orig_cl_ord_id is not None
             msg_type = MSG_ORDER_CANCEL_REQUEST if isinstance(request, CancelOrder) else MSG_ORDER_CANCEL_REPLACE_REQUEST
@@ -463,14 +721,23 @@ class Gateway:
             link.engine_pending = request.client_order_id
             self._update(t.order_key, link, link.chain.requested(t.cl_ord_id, msg_type))
             self._map(client.name, t.cl_ord_id, t.order_key)
+            log.debug("%s: %s %s of order %s goes to %s as %s", client.name, msg_type, t.cl_ord_id, t.orig_cl_ord_id,
+                      client.session, request.client_order_id,
+                      extra=correlate(session=client.session, oms_session=client.name, oms_cl_ord_id=t.cl_ord_id,
+                                      kalshi_cl_ord_id=request.client_order_id))
+            if self._round_trip is not None:
+                self._asked_at[t.order_key] = time.perf_counter()
         elif isinstance(request, MassCancel):
             cancelled = []
             for key in request.orders:
-                try:
-                    entry.cancel(client.session, CancelOrder(order=key))
-                except FixEngineError as exc:
-                    log.info("%s: mass cancel skipped %s: %s", client.name, key, exc)
+                order = self._engine.book.orders.get(key)
+                if order is None or order.status.terminal or order.pending is not None:
+                    log.info("%s: mass cancel skipped %s: not live, or a change is in flight", client.name, key,
+                             extra=correlate(session=client.session, oms_session=client.name, kalshi_cl_ord_id=key))
                     continue
+                # Each cancel spends the session's budget like any cancel (first in line, never refused).
+                self._throttled(client.name, Kind.CANCEL, lambda key=key: self._cancel_for(client, key),
+                                lambda text: None)
                 cancelled.append(key)
             done = replace(request, orders=tuple(cancelled))
             self._emit(client.name, mass_cancel_report(t.cl_ord_id, done))
@@ -479,6 +746,13 @@ class Gateway:
             chains = {key: self._links[key].chain for key in request.orders if key in self._links}
             for message in status_reports(request, book, chains, exec_ids, _utcnow()):
                 self._emit(client.name, message)
+
+    def _cancel_for(self, client: OmsClientConfig, key: str) -> None:
+        try:
+            self._engine.order_entry.cancel(client.session, CancelOrder(order=key))
+        except FixEngineError as exc:
+            log.info("%s: mass cancel skipped %s: %s", client.name, key, exc,
+                     extra=correlate(session=client.session, oms_session=client.name, kalshi_cl_ord_id=key))
 
     def _check_not_stopping(self) -> None:
         if self._draining:
@@ -508,10 +782,20 @@ class Gateway:
         link = self._links.get(event.order.key)
         if link is None:
             return  # not an OMS's order (the engine's own API, another gateway run)
+        if self._asked_at:
+            asked = self._asked_at.pop(event.order.key, None)
+            if asked is not None and self._round_trip is not None:
+                self._round_trip(link.client, time.perf_counter() - asked)
         out, chain = reports(event, link.chain, self._exec_ids[link.client], event.at or _utcnow())
         self._update(event.order.key, link, chain)
         for message in out:
             self._emit(link.client, message)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: 35=%s to the OMS for order %s: %s", link.client, message.msg_type, chain.cl_ord_id,
+                          event.describe(),
+                          extra=correlate(session=event.session, oms_session=link.client, oms_cl_ord_id=chain.cl_ord_id,
+                                          kalshi_cl_ord_id=event.order.cl_ord_id,
+                                          exec_id=first_values(message.fields).get(EXEC_ID)))
         if self._settled is not None and not self._settled.done():
             self._settled.set_result(None)  # ``settled`` looks again
 
@@ -534,16 +818,39 @@ class Gateway:
         problem = self._check.problem(message.msg_type, message.fields)
         if problem is not None:
             text = f"{client}: a {message.msg_type} report is not valid FIX 4.4 and was not sent ({problem}): {message.fields}"
-            log.error("ALERT %s", text)
+            log.error("ALERT %s", text,
+                      extra=correlate(oms_session=client, oms_cl_ord_id=first_values(message.fields).get(CL_ORD_ID)))
             self.alerts.append(text)
             return
+        if message.msg_type in _REJECT_TYPES or (EXEC_TYPE, "8") in message.fields:
+            self._note_reject(client, message)
         if poss_resend:
             message = OmsMessage(message.msg_type, message.fields + [(POSS_RESEND, "Y")])
         row = self._journal.record_outgoing(client, message.msg_type, message.fields, self._exec_ids[client].last)
         self._outbox.append((row, client, message))
+        if message.msg_type == MSG_EXECUTION_REPORT and client in self._copies:
+            self._copy(client, message)
         if not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
+
+    def _copy(self, client: str, message: OmsMessage) -> None:
+        """The report's copy for each drop-copy client of ``client``: flagged CopyMsgIndicator
+        (797), naming the client in OnBehalfOfCompID (115), its ExecID made unique across clients.
+        Journaled and sent as any report, so a drop-copy client away gets them by resend."""
+        assert self._journal is not None
+        sender = self._clients[client].sender_comp_id
+        fields = [(EXEC_ID, f"{client}:{v}") if tag == EXEC_ID else (tag, v) for tag, v in message.fields]
+        copy = OmsMessage(message.msg_type, [(ON_BEHALF_OF_COMP_ID, sender), (COPY_MSG_INDICATOR, "Y"), *fields])
+        for dc in self._copies[client]:
+            row = self._journal.record_outgoing(dc, copy.msg_type, copy.fields, self._exec_ids[dc].last)
+            self._outbox.append((row, dc, copy))
+
+    def _note_reject(self, client: str, message: OmsMessage) -> None:
+        fields = first_values(message.fields)
+        reject = Reject(time.time(), client, message.msg_type, fields.get(CL_ORD_ID), fields.get(TEXT, ""))
+        self.rejects.append(reject)
+        self._last_reject[client] = reject
 
     def _flush(self) -> None:
         """Commit, then hand this turn's reports to QuickFIX (which stores each before sending it)."""

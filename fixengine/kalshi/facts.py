@@ -66,3 +66,32 @@ PERMANENT_REFUSALS = (
     "EncryptMethod",
     "HeartBtInt",
 )
+
+# The Write budget (§8; rest-spec §10.1): FIX order entry, order groups and RFQ/quote flow draw on
+# the same Write token bucket as REST writes. Tokens refilled per second, by API usage tier:
+WRITE_RATE: dict[str, int] = {
+    "basic": 100,
+    "advanced": 300,
+    "expert": 600,
+    "premier": 1_000,
+    "paragon": 2_000,
+    "prime": 4_000,
+    "prestige": 8_000,
+}
+# Seconds of refill the Write bucket holds: 1 on Basic, 2 above (a burst of twice the rate).
+WRITE_BURST_SECONDS: dict[str, int] = {tier: 1 if tier == "basic" else 2 for tier in WRITE_RATE}
+assert set(WRITE_RATE) == set(TIERS), "a tier without a write budget"
+# Tokens one request costs unless Kalshi lists another; per-message FIX costs are not published.
+DEFAULT_REQUEST_COST = 10
+# OrderMassCancelRequest (35=q): at most one a second, on top of its tokens.
+MASS_CANCEL_INTERVAL_S = 1.0
+# Client-to-Kalshi messages billed to the Write bucket: order entry (D, F, G, q), order groups (UOG),
+# RFQ and quote flow (R, UA, UE on KalshiRT; S, Z, U7 on KalshiRFQ). Session messages are free.
+WRITE_MSG_TYPES = frozenset({"D", "F", "G", "q", "UOG", "R", "UA", "UE", "S", "Z", "U7"})
+# Requests with ExDestination (100) >= 1 bill that shard's own full-size Write bucket (§8).
+SHARD_BILLED_MSG_TYPES = frozenset({"D", "F", "G"})
+
+
+def write_capacity(tier: str) -> int:
+    """Tokens the Write bucket of ``tier`` holds when full."""
+    return WRITE_RATE[tier] * WRITE_BURST_SECONDS[tier]

@@ -23,6 +23,7 @@ from fixengine.config import SessionConfig
 from fixengine._event import _StampedNow, stamped
 from fixengine.errors import BookUnconfirmedError, FixEngineError, SessionUnavailableError, ThrottledError
 from fixengine.fix.framing import FramingError, parse, seq_num_of
+from fixengine.fix.message_log import redact
 from fixengine.fix.tags import (
     BUSINESS_REJECT_REASON,
     BUSINESS_REJECT_REF_ID,
@@ -40,6 +41,7 @@ from fixengine.fix.tags import (
     REF_MSG_TYPE,
 )
 from fixengine.kalshi.facts import ORDER_ENTRY, SessionType
+from fixengine.logs import correlate
 from fixengine.orders.book import BookError, Order, OrderBook, Status
 from fixengine.orders.journal import DuplicateClOrdIDError, Journal, Marked, rebuild_book
 from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, Reason, RejectCode
@@ -239,7 +241,7 @@ class OrderEntry:
         else:
             return
         self._held[session_name] = reason
-        log.warning("%s: book unconfirmed, new orders held: %s", session_name, reason)
+        log.warning("%s: book unconfirmed, new orders held: %s", session_name, reason, extra=correlate(session=session_name))
         self._publish(BookHeld(session_name, reason, len(marked)))
 
     def request_sent_at(self, cl_ord_id: str) -> datetime | None:
@@ -264,7 +266,7 @@ class OrderEntry:
         if self._held.pop(session_name, None) is None:
             return
         self.journal.mark(self.book, Marked("confirmed", self._sessions[session_name].api_key_id))
-        log.info("%s: book confirmed, new orders accepted", session_name)
+        log.info("%s: book confirmed, new orders accepted", session_name, extra=correlate(session=session_name))
         self._publish(BookReleased(session_name))
 
     def _queue(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
@@ -289,7 +291,8 @@ class OrderEntry:
             return
         cl_ord_id = next((v for t, v in fields if t == CL_ORD_ID), "")
         reason = f"session {session.name} could not send: not logged on"
-        log.error("%s: %s %s not sent: %s", session.name, msg_type, cl_ord_id, reason)
+        log.error("%s: %s %s not sent: %s", session.name, msg_type, cl_ord_id, reason,
+                  extra=correlate(session=session.name, kalshi_cl_ord_id=cl_ord_id or None))
         self._publish(SendFailed(session.name, msg_type, cl_ord_id, reason))
         if msg_type == MSG_NEW_ORDER_SINGLE:
             self.journal.mark(self.book, Marked("unknown", keys=(cl_ord_id,)))
@@ -328,7 +331,7 @@ class OrderEntry:
             self.book.apply(refusal)
         if refusals:
             log.warning("%s: %d requests journaled before the last stop were never sent; settled as refused",
-                        session_name, len(refusals))
+                        session_name, len(refusals), extra=correlate(session=session_name))
         return len(refusals)
 
     def submit(self, session_name: str, order: NewOrder) -> Order:
@@ -453,9 +456,9 @@ class OrderEntry:
             if msg_type == MSG_ORDER_MASS_CANCEL_REPORT:
                 return self._mass_cancel_report(session_name, fields)
         except (ReportError, FramingError) as exc:
-            log.error("%s: unreadable report (%s): %s", session_name, exc, raw.replace("\x01", "|"))
+            log.error("%s: unreadable report (%s): %s", session_name, exc, redact(raw), extra=correlate(session=session_name))
             return ReportUnreadable(session_name, raw, str(exc))
-        log.info("%s: application message %s not handled", session_name, msg_type)
+        log.info("%s: application message %s not handled", session_name, msg_type, extra=correlate(session=session_name))
         return None
 
     @staticmethod

@@ -50,7 +50,8 @@ class Phase(Enum):
     CONNECTING = "connecting"  # enabled in QuickFIX: connecting, or its Logon is out
     LOGGED_ON = "logged_on"
     WAITING = "waiting"  # down and disabled until its backoff has passed
-    STOPPED = "stopped"  # refused for good: not retried until the engine restarts
+    STOPPED = "stopped"  # refused for good: not retried until the engine restarts (or an operator enables it)
+    DISABLED = "disabled"  # taken down by an operator: not retried until enabled
 
 
 @dataclass
@@ -65,6 +66,7 @@ class SessionStatus:
     attempt: int = 0  # reconnect attempts since the session was last logged on
     connect_check: asyncio.TimerHandle | None = None
     retry: asyncio.TimerHandle | None = None  # the scheduled reconnect
+    disabled: bool = False  # an operator took it down: DISABLED once logged out, until enabled
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -107,6 +109,9 @@ def step(status: SessionStatus, event: Event) -> Step:
         status.phase, status.refusal, status.failure, status.attempt = Phase.LOGGED_ON, None, None, 0
         return Step(cancel_timers=True)
     if isinstance(event, LoggedOut):
+        if status.disabled:
+            status.phase = Phase.DISABLED
+            return Step(cancel_timers=True)
         status.phase = Phase.CONNECTING
         return Step(reconnect=Retry.BACKOFF)
     if isinstance(event, LogonRefused):
@@ -223,7 +228,7 @@ class SessionSupervisor:
     def _reconnect_later(self, status: SessionStatus, retry: Retry) -> None:
         """The session is down and disabled (onLogout disables it; so does a failed connect):
         enable it again once the backoff for this attempt has passed."""
-        if self._stopped or self._loop is None or status.phase is Phase.STOPPED:
+        if self._stopped or self._loop is None or status.phase in (Phase.STOPPED, Phase.DISABLED) or status.disabled:
             return
         self._cancel_timers(status)
         delay = retry_delay(retry, status.attempt, status.backoff, status.config.heartbeat_interval, random.random())
@@ -234,9 +239,39 @@ class SessionSupervisor:
         status.retry = self._loop.call_later(delay, self._enable, status)
         self._publish(ReconnectScheduled(status.config.name, datetime.now(timezone.utc), delay, status.attempt))
 
+    # --- an operator's actions (the service's admin API) -----------------------------------------
+
+    def disable(self, name: str) -> None:
+        """Log the session out and keep it down until ``enable``."""
+        status = self.status[name]
+        self._cancel_timers(status)
+        status.disabled = True
+        if not status.logged_on:
+            status.phase = Phase.DISABLED  # logged on: DISABLED once its Logout is answered
+        session = self._lookup(name)
+        if session is not None:
+            session.logout("disabled by an operator")
+        self._changed(status)
+
+    def enable(self, name: str) -> None:
+        """Connect a disabled or stopped session again now, from a first attempt."""
+        status = self.status[name]
+        status.disabled = False
+        if status.phase not in (Phase.DISABLED, Phase.STOPPED):
+            return  # still logging out: it reconnects after its Logout, as after any
+        status.phase, status.stopped_reason, status.refusal, status.attempt = Phase.CONNECTING, None, None, 0
+        self._enable(status)
+        self._changed(status)
+
+    def force_logout(self, name: str) -> None:
+        """Log the session out now; it reconnects as after any logout (its backoff)."""
+        session = self._lookup(name)
+        if session is not None:
+            session.logout("logged out by an operator")
+
     def _enable(self, status: SessionStatus) -> None:
         status.retry = None
-        if self._stopped or status.phase is Phase.STOPPED:
+        if self._stopped or status.phase in (Phase.STOPPED, Phase.DISABLED):
             return
         status.phase = Phase.CONNECTING
         session = self._lookup(status.config.name)

@@ -32,6 +32,7 @@ from fixengine.fix.tags import (
     CANCEL_ORDERS_ON_DISCONNECT,
     DEFAULT_APPL_VER_ID,
     ENABLE_IOC_CANCEL_REPORT,
+    EX_DESTINATION,
     ENCRYPT_METHOD,
     GAP_FILL_FLAG,
     HEART_BT_INT,
@@ -61,6 +62,7 @@ from fixengine.fix.tags import (
 from fixengine.fix.timestamps import utc_timestamp
 from fixengine.orders.wire import first_values
 from fixengine.fix.quickfix import GuardedApplication, Runner, common_defaults, create, out_of_sequence_logout, set_dictionaries
+from simulator.budgets import WriteBudgets
 from simulator.config import SimulatorConfig
 from simulator.events import SimEvent, SimEventKind, SimEventSink
 from simulator.faults import (
@@ -122,12 +124,14 @@ class _Session:
 class SimulatorApplication(GuardedApplication):
     """The simulator's sessions: order entry goes to the venue, its reports go back out."""
 
-    def __init__(self, sink: SimEventSink, messages: MessageLogs, venue: Venue, faults: FaultController):
+    def __init__(self, sink: SimEventSink, messages: MessageLogs, venue: Venue, faults: FaultController,
+                 write_budget: WriteBudgets | None = None):
         super().__init__(log)
         self._sink = sink
         self._messages = messages
         self._venue = venue
         self._faults = faults
+        self._write_budget = write_budget  # None: order entry is not rate limited (config enforce_write_budget)
         self._sessions: dict[str, _Session] = {}  # keyed by SessionID.toString()
         self.logon_flags: dict[str, dict[int, str]] = {}  # SessionID string -> Logon fields
         self._logged_on: set[str] = set()  # SessionID strings, for a safe stop (Acceptor.stop)
@@ -258,12 +262,18 @@ class SimulatorApplication(GuardedApplication):
         raw = message.toString()
         session.messages.incoming(raw)
         fields = first_values(parse(raw.encode("latin-1")))
-        if fields[MSG_TYPE] in RATE_LIMITED_MSG_TYPES and self._faults.take_rate_limit(session.key_id):
+        msg_type = fields[MSG_TYPE]
+        if msg_type in RATE_LIMITED_MSG_TYPES and self._faults.take_rate_limit(session.key_id):
             # Kalshi refuses a rate-limited request before the exchange sees it (spec §8).
             self.send([business_reject(key, fields, REJECT_RATE_LIMIT, TEXT_RATE_LIMITED)])
             return
+        budget = self._write_budget
+        if budget is not None and not budget.allow(session.key_id, msg_type, fields.get(EX_DESTINATION)):
+            log.info("%s %s: %s refused: over the key's write budget", session.session_type.value, session.key_id, msg_type)
+            self.send([business_reject(key, fields, REJECT_RATE_LIMIT, TEXT_RATE_LIMITED)])
+            return
         try:
-            outgoing = self._venue.handle(key, session.session_type, session.key_id, fields[MSG_TYPE], fields, session.fixt)
+            outgoing = self._venue.handle(key, session.session_type, session.key_id, msg_type, fields, session.fixt)
         except UnsupportedHere:
             raise fix.UnsupportedMessageType() from None
         self.send(outgoing)
@@ -312,12 +322,13 @@ class Acceptor:
     """The QuickFIX SocketAcceptor and the Python thread its event loop runs on: a client of the
     simulator's exchange (``venue``), as the REST API is."""
 
-    def __init__(self, config: SimulatorConfig, key_ids: list[str], venue: Venue, sink: SimEventSink, faults: FaultController):
+    def __init__(self, config: SimulatorConfig, key_ids: list[str], venue: Venue, sink: SimEventSink, faults: FaultController,
+                 write_budget: WriteBudgets | None = None):
         self.port = free_loopback_port()
         self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log, prefix="simulator.messages")
         self._faults = faults
         self._venue = venue
-        self.application = SimulatorApplication(sink, self._messages, venue, faults)
+        self.application = SimulatorApplication(sink, self._messages, venue, faults, write_budget)
         self._settings, self._session_ids = acceptor_settings(config, sorted(key_ids), self.port)
         self._store = fix.MemoryStoreFactory()
         acceptor = create(fix.SocketAcceptor, self.application, self._store, self._settings, "the simulator's")

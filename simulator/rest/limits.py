@@ -10,29 +10,13 @@ import threading
 import time
 from collections.abc import Callable
 
+from simulator.budgets import TokenBucket
 from simulator.config import ReadBudget
 
 DEFAULT_COST = 10  # tokens per request unless listed otherwise (GET /account/endpoint_costs)
 GET_ORDER_COST = 2  # GET /portfolio/orders/{order_id}
 
-
-class TokenBucket:
-    """Pure: the caller says what time it is (monotonic seconds)."""
-
-    def __init__(self, budget: ReadBudget, now: float):
-        self._rate = budget.refill_rate
-        self._capacity = budget.capacity
-        self._tokens = budget.capacity
-        self._at = now
-
-    def take(self, cost: float, now: float) -> bool:
-        """Spend ``cost`` tokens if the bucket holds them; False (nothing spent) if not."""
-        self._tokens = min(self._capacity, self._tokens + max(0.0, now - self._at) * self._rate)
-        self._at = now
-        if self._tokens < cost:
-            return False
-        self._tokens -= cost
-        return True
+__all__ = ["DEFAULT_COST", "GET_ORDER_COST", "RateLimiter", "TokenBucket"]  # TokenBucket: the bucket shared with FIX
 
 
 class RateLimiter:

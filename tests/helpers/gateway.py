@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +32,7 @@ def gateway_config(data_dir: Path, *sessions: SessionConfig, clients: list[dict[
     through the first session, entitled to everything."""
     if clients is None:
         clients = [oms_client_entry("desk", "OMS1", sessions[0].name)]
+    settings.setdefault("admin", {"port": 0})  # tests run side by side: any free port
     return EngineConfig.model_validate({
         "data_dir": data_dir, "sessions": [s.model_dump() for s in sessions], "gateway": {},
         "oms_client": clients, **settings,
@@ -60,10 +65,18 @@ async def running_gateway(config: EngineConfig) -> AsyncIterator[tuple[Engine, G
         await gateway.stop()
 
 
-def oms_for(config: EngineConfig, client: str, store_dir: Path) -> OmsClient:
+def oms_for(config: EngineConfig, client: str, store_dir: Path, *, password: str | None = None) -> OmsClient:
     c = config.oms_client(client)
     return OmsClient(host="127.0.0.1", port=c.port, sender_comp_id=c.sender_comp_id,
-                     target_comp_id=c.target_comp_id, store_dir=store_dir, heartbeat_interval=5)
+                     target_comp_id=c.target_comp_id, store_dir=store_dir, heartbeat_interval=5, password=password)
+
+
+def write_password(path: Path, password: str) -> Path:
+    """A password file as the gateway wants it: readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(password + "\n")
+    path.chmod(0o600)
+    return path
 
 
 @contextlib.asynccontextmanager
@@ -106,8 +119,11 @@ class RawOms:
     """A FIX 4.4 OMS over a bare socket, for what a QuickFIX client hides (it drops resent copies
     it has already seen): logs on with a given MsgSeqNum and reads every message as it comes."""
 
-    def __init__(self, port: int, sender: str, target: str, timeout: float = 10.0):
+    def __init__(self, port: int, sender: str, target: str, timeout: float = 10.0,
+                 context: ssl.SSLContext | None = None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if context is not None:  # TLS, as the gateway's [gateway] tls_* ask
+            self.sock = context.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self.sender, self.target = sender, target
         self.frames = FrameReader()
         self.seq = 0
@@ -128,3 +144,61 @@ class RawOms:
 
     def close(self) -> None:
         self.sock.close()
+
+
+# --- fixengine serve as a process of its own ----------------------------------------------------
+
+_SERVE = """
+import asyncio, json, logging, signal, sys
+from fixengine.config import EngineConfig
+from fixengine.serve import serve
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+async def main() -> None:
+    config = EngineConfig.model_validate(json.loads(open(sys.argv[1]).read()))
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await serve(config, stop, announce=lambda line: print(line, flush=True))
+
+asyncio.run(main())
+"""
+
+
+class ServeProcess:
+    """``fixengine serve`` (the engine and its gateway, as ``fixengine.serve.serve`` runs them) in a
+    child process, its log (INFO) in ``log_path``: for what a test measures of the service alone,
+    such as its memory."""
+
+    def __init__(self, config: EngineConfig, tmp_path: Path):
+        path = tmp_path / "serve.json"
+        path.write_text(config.model_dump_json(by_alias=True))
+        self.log_path = tmp_path / "serve.log"
+        with self.log_path.open("w") as log_file:
+            self.proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(path)], stdout=subprocess.PIPE,
+                                         stderr=log_file, text=True, cwd=os.getcwd())
+
+    async def listening(self, timeout: float = 30.0) -> None:
+        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), timeout)  # type: ignore[union-attr]
+        assert "listening on" in line, line + self.log()
+
+    def rss(self) -> int:
+        """The process's resident memory now, bytes (VmRSS in /proc/PID/status)."""
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise AssertionError(f"no VmRSS for process {self.proc.pid}")
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    async def stop(self, timeout: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self.proc.wait), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            raise
