@@ -30,11 +30,12 @@ def listening_line(config: EngineConfig, ports: list[int], admin_url: str | None
 async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[str], None] = print, *,
                 reload: asyncio.Event | None = None, read_config: Callable[[], EngineConfig] | None = None,
                 hurry: asyncio.Event | None = None) -> None:
-    """Run the Kalshi sessions and the OMS gateway until ``stop`` is set, then stop both: the
-    Kalshi side first (what was requested goes out, the last reports come in and reach the OMSs),
-    then the OMS sessions are logged out. Before that (``_wind_down``) new orders are refused and
-    what is in flight gets ``[gateway] shutdown_grace`` seconds to be answered, unless ``hurry`` is
-    set (a second SIGTERM). Each time ``reload`` is set (SIGHUP), the session map
+    """Run the Kalshi sessions and the OMS gateway until ``stop`` is set, then stop: readiness
+    false (the admin endpoint's ``stopping``), new orders refused and what is in flight given
+    ``[gateway] shutdown_grace`` seconds to be answered (``_wind_down``; none if ``hurry`` is set: a
+    second SIGTERM), the OMS sessions logged out (each has had an answer to what it sent), then
+    the Kalshi sessions (a report that still comes is journaled and kept for the OMS's next logon),
+    and the journals closed (SQLite checkpoints the write-ahead log into the database file). Each time ``reload`` is set (SIGHUP), the session map
     is read again (``read_config``) and applied without disconnecting anyone (``Gateway.reload``)."""
     engine = Engine(config)
     gateway = Gateway(config, engine)
@@ -54,7 +55,8 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
                 reload.clear()
                 _reload(gateway, read_config)
         await _wind_down(gateway, config.gateway.shutdown_grace if config.gateway else 0.0, hurry)
-        log.info("stopping: logging out of Kalshi, then the OMSs")
+        log.info("stopping: logging out the OMSs, then Kalshi")
+        await gateway.log_out_clients()
     finally:
         await engine.stop()
         await gateway.stop()

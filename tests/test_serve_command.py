@@ -145,7 +145,9 @@ async def test_sigterm_with_hundreds_of_orders_in_flight_answers_each_before_the
         assert unanswered == [], f"{len(unanswered)} of {len(received)} received orders not answered before the Logout"
         refused = [desk.order(c).text for c in received if desk.order(c).ord_status == "8"]
         assert refused and all("stopping" in (text or "") for text in refused), refused[:3]
-        assert "Traceback" not in log_path.read_text()
+        log = log_path.read_text()
+        assert "Traceback" not in log
+        assert log.index("OMS desk-a logged out") < log.index("kalshi-nr: logged out by us"), log  # OMSs first
     finally:
         if proc.poll() is None:
             proc.kill()

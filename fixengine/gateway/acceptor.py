@@ -343,9 +343,9 @@ class OmsAcceptors:
             gate_loop = self._gate_thread.loop
         self._gate.start(gate_loop)
 
-    async def stop(self, timeout: float = 5.0) -> None:
-        """Log every OMS out (waiting up to ``timeout`` for their answers), then stop QuickFIX and
-        the gate. No new connection is taken from the start."""
+    async def log_out(self, timeout: float = 5.0) -> None:
+        """Take no new connection, log every OMS out and wait up to ``timeout`` for their
+        Logouts. QuickFIX keeps running: what is sent to an OMS from now on is stored for it."""
         self._gate.stop_accepting()
         for name in self._clients:
             session = self.lookup(name)
@@ -360,6 +360,10 @@ class OmsAcceptors:
                 await asyncio.wait_for(self._all_out, timeout)
             except TimeoutError:
                 log.warning("OMS sessions still logged on after %.1fs: %s", timeout, ", ".join(sorted(self._logged_on)))
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Log every OMS out (``log_out``, if not done yet), then stop QuickFIX and the gate."""
+        await self.log_out(timeout)
         for port, runner in self._runners.items():
             if runner.thread.ident is not None:  # started
                 await asyncio.to_thread(runner.stop, lambda port=port: self._one_session_held(port))

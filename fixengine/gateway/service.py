@@ -282,9 +282,11 @@ class Gateway:
             self._settled = asyncio.get_running_loop().create_future()
             await self._settled
 
-    async def stop(self) -> None:
-        """Send what is left, log every OMS out, stop the acceptors and close the journal."""
-        if self._acceptors is None or self._journal is None:
+    async def log_out_clients(self) -> None:
+        """Answer what the OMSs sent until now, then log each out, waiting for its Logout. Reports
+        that come after (the Kalshi side is still up) are journaled and stored for the OMS's next
+        logon. A stopping gateway starts no cancel-on-disconnect grace period."""
+        if self._acceptors is None or self._journal is None or self._stopping:
             return
         self._stopping = True
         if self._drain_timer is not None:
@@ -294,6 +296,15 @@ class Gateway:
         self._grace.clear()
         self._acceptors.take_inbox()  # what the OMSs sent until now is answered before their Logout
         self._refuse_held("the gateway is stopping: the request was waiting for its share of Kalshi's rate budget")
+        self._flush()
+        await self._acceptors.log_out()
+
+    async def stop(self) -> None:
+        """Log the OMSs out (if not done yet), send what is left, stop the acceptors and close the journal."""
+        if self._acceptors is None or self._journal is None:
+            return
+        await self.log_out_clients()
+        self._acceptors.take_inbox()
         self._flush()
         await self._acceptors.stop()
         self._record_all_received()
