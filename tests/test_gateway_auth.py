@@ -349,6 +349,29 @@ async def test_a_client_added_by_a_reload_has_its_password_read_and_checked(tmp_
                 raw.close()
 
 
+async def test_a_sighup_reload_reads_a_running_clients_password_again(tmp_path, market) -> None:
+    password_file = write_password(tmp_path / "desk.pw", "one")
+    config = desk_config(tmp_path, market, password_file=str(password_file), reset_on_logon=True)
+
+    async def answer_to(password: str) -> str:
+        raw = RawOms(config.oms_client("desk").port, "OMS1", "FIXENGINE")
+        try:
+            answer = (await asyncio.to_thread(raw_logon, raw, 1, password))[35]
+            if answer == "A":
+                raw.send("5", [])
+                await read(raw)
+            return answer
+        finally:
+            raw.close()
+            await idle(config.oms_client("desk"))
+
+    async with running_gateway(config) as (engine, gateway):
+        assert await answer_to("one") == "A"
+        write_password(password_file, "two")
+        gateway.reload(config)  # the same map: only the password file changed
+        assert (await answer_to("one"), await answer_to("two")) == ("5", "A")
+
+
 # --- TLS with client certificates -------------------------------------------------------------------------
 
 
