@@ -39,11 +39,10 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
     is read again (``read_config``) and applied without disconnecting anyone (``Gateway.reload``)."""
     engine = Engine(config)
     gateway = Gateway(config, engine)
+    admin = AdminServer(config, engine, gateway, stopping=stop.is_set)  # reads the token: a bad file stops us here
     await engine.start()
-    admin: AdminServer | None = None
     try:
         gateway.start()  # same turn as engine.start(): no report can come in between
-        admin = AdminServer(config, engine, gateway, stopping=stop.is_set)
         url = await admin.start()
         announce(listening_line(config, gateway.ports, url))
         while not stop.is_set():
@@ -60,8 +59,7 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
     finally:
         await engine.stop()
         await gateway.stop()
-        if admin is not None:
-            await admin.stop()
+        await admin.stop()
 
 
 async def _wind_down(gateway: Gateway, grace: float, hurry: asyncio.Event | None) -> None:

@@ -80,6 +80,18 @@ async def test_serve_trades_adds_a_client_on_sighup_and_stops_cleanly(tmp_path) 
         await desk_c.stop()
 
 
+def test_an_unsafe_admin_token_file_stops_serve_before_anything_logs_on(tmp_path) -> None:
+    config = local_config(tmp_path, unused_port())
+    token = tmp_path / "admin.token"
+    token.write_text("secret\n")
+    token.chmod(0o644)
+    config.write_text(config.read_text().replace("port = 0\n", f'port = 0\ntoken_file = "{token}"\n', 1))
+    result = subprocess.run([sys.executable, "-m", "fixengine", "serve", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 1 and "admin token file" in result.stderr and "chmod 600" in result.stderr, result.stderr
+    assert "logged on" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_serve_without_a_gateway_says_so(tmp_path) -> None:
     path = tmp_path / "engine.toml"
     path.write_text((CONFIG_DIR / "kalshi-demo.toml").read_text().split("[gateway]")[0].split("[[oms_client]]")[0])

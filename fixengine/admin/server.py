@@ -71,7 +71,7 @@ class AdminServer:
         self._gateway = gateway
         self._stopping = stopping
         self._recent = Recent()
-        self._metrics = Metrics(engine, gateway)
+        self._metrics: Metrics | None = None  # at start: it times the engine's journal, open from then on
         self._token = read_secret(config.admin.token_file, "admin token file") if config.admin.token_file else None
         self._audit_path = config.data_dir / "admin-audit.log"
         self._server: _Server | None = None
@@ -84,6 +84,7 @@ class AdminServer:
     # --- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> str:
+        self._metrics = Metrics(self._engine, self._gateway)
         a = self.config.admin
         sock = socket.socket(socket.AF_INET6 if ":" in a.host else socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -125,7 +126,8 @@ class AdminServer:
             self._recent.reconciled(event.session, event.at, event.findings, event.describe())
         elif isinstance(event, ReconciliationFailed):
             self._recent.failed(event.session, event.at, event.reason)
-        self._metrics.on_event(event)
+        if self._metrics is not None:
+            self._metrics.on_event(event)
 
     # --- what it says -------------------------------------------------------------------------------
 
@@ -170,6 +172,7 @@ class AdminServer:
 
         @app.get("/metrics")
         def metrics() -> Response:
+            assert self._metrics is not None
             body, content_type = self._metrics.render()
             return Response(body, media_type=content_type)
 
