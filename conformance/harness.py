@@ -45,9 +45,11 @@ class ApiKey:
     private_key_file: Path
     public_key_file: Path
 
-    def account(self, tier: str = "premier") -> AccountConfig:
-        """The simulator account this key signs for."""
-        return AccountConfig(api_key_id=self.key_id, public_key_file=self.public_key_file, tier=tier)
+    def account(self, tier: str = "premier", *, of: "ApiKey | None" = None) -> AccountConfig:
+        """The simulator account this key signs for: its own, or (``of``) that of another key, as a
+        second key of one account (a drop-copy or listener session beside a trading one)."""
+        return AccountConfig(api_key_id=self.key_id, public_key_file=self.public_key_file, tier=tier,
+                             account=of.key_id if of is not None else None)
 
     @property
     def private_key(self) -> rsa.RSAPrivateKey:
@@ -119,33 +121,35 @@ def to_wire(fields: Mapping[int, str]) -> bytes:
 class RawClient:
     """A FIX client on a bare socket to one of the simulator's ports (KalshiNR by default): numbers
     what it sends and reads what comes back message by message, without judging it (faults break
-    messages)."""
+    messages). ``listener`` picks another port for ``target``: ``FIX44_LISTENER`` speaks FIX 4.4."""
 
-    def __init__(self, sim: Simulator, key: ApiKey, timeout: float = 5.0, target: str = NR):
+    def __init__(self, sim: Simulator, key: ApiKey, timeout: float = 5.0, target: str = NR, listener: str | None = None):
         self.key = key
         self.target = target
-        self.sock = socket.create_connection(("127.0.0.1", sim.ports[target]), timeout=timeout)
+        self.listener = listener or target
+        self.begin = "FIX.4.4" if self.listener == FIX44_LISTENER else "FIXT.1.1"
+        self.sock = socket.create_connection(("127.0.0.1", sim.ports[self.listener]), timeout=timeout)
         self.seq = 1
         self.buffer = b""
 
     def logon(self, heartbeat: int = 30, extra: Iterable[tuple[int, str]] = (), reset: bool = True) -> dict[int, str]:
         """Log on with MsgSeqNum 1 and a reset, or (``reset=False``) go on from the last one sent."""
         self.seq = 1 if reset else self.seq + 1
-        logon = signed_logon(self.key.key_id, self.key.private_key, target=self.target, seq=self.seq,
+        logon = signed_logon(self.key.key_id, self.key.private_key, target=self.target, begin=self.begin, seq=self.seq,
                              heartbeat=heartbeat, reset=reset, extra=extra)
         self.sock.sendall(to_wire(logon))
         return self.read()
 
     def reconnect(self, sim: Simulator, timeout: float = 5.0) -> None:
         self.sock.close()
-        self.sock = socket.create_connection(("127.0.0.1", sim.ports[self.target]), timeout=timeout)
+        self.sock = socket.create_connection(("127.0.0.1", sim.ports[self.listener]), timeout=timeout)
         self.buffer = b""
 
     def send(self, msg_type: str, fields: list[tuple[int, str]]) -> int:
         """Send the next message of the session; its MsgSeqNum."""
         self.seq += 1
         header = [(35, msg_type), (34, str(self.seq)), (49, self.key.key_id), (52, sending_time_now()), (56, self.target)]
-        self.sock.sendall(encode("FIXT.1.1", header + fields))
+        self.sock.sendall(encode(self.begin, header + fields))
         return self.seq
 
     def test_request(self, test_req_id: str) -> int:

@@ -20,14 +20,17 @@ from fixengine.errors import (
     BookError,
     BookUnconfirmedError,
     ConfigError,
+    DropCopyRefusedError,
     DuplicateClOrdIDError,
     FixEngineError,
     InvalidOrderError,
     InvalidResponseError,
     KeyLoadError,
     LogonRefusedError,
+    MaintenanceError,
     NotFoundError,
     OrderError,
+    OrderGroupError,
     Problem,
     RateLimitedError,
     RestError,
@@ -45,6 +48,8 @@ from fixengine.events import (
     BusinessRejected,
     CancelRejected,
     ConnectionFailed,
+    DropCopyRefused,
+    DropCopyReplayed,
     Event,
     HeartbeatReceived,
     HeartbeatTimeout,
@@ -52,6 +57,9 @@ from fixengine.events import (
     LoggedOut,
     LogonRefused,
     LogonSent,
+    MaintenanceEnded,
+    MaintenanceStarted,
+    MarketSettled,
     MassCancelDone,
     MessagesSkipped,
     OrderAccepted,
@@ -59,6 +67,9 @@ from fixengine.events import (
     OrderEvent,
     OrderExpired,
     OrderFilled,
+    OrderGroupConfirmed,
+    OrderGroupRefused,
+    OrderGroupTriggered,
     OrderPending,
     OrderRejected,
     OrderReplaced,
@@ -78,11 +89,15 @@ from fixengine.events import (
 )
 from fixengine.fix.dialect import Dialect
 from fixengine.kalshi.facts import SessionType
+from fixengine.kalshi.maintenance import PauseKind
+from fixengine.maintenance import Pause
 from fixengine.kalshi.prices import Action, Contract, contract_price
 from fixengine.kalshi.signing import Signer, load_private_key
 from fixengine.orders.book import Order, OrderBook, Status
+from fixengine.orders.groups import OrderGroup, OrderGroupAction
 from fixengine.orders.reports import Fill, Reason, RejectCode
 from fixengine.orders.requests import CancelOrder, NewOrder, ReplaceOrder, SelfTradePrevention, TimeInForce
+from fixengine.orders.settlement import MarketResult, SettledMarket, SettlementReport
 from fixengine.reconcile.compare import Findings
 from fixengine.rest import KalshiRest
 from fixengine.stream import EventStream
@@ -102,6 +117,9 @@ __all__ = [
     "ConnectionFailed",
     "Contract",
     "Dialect",
+    "DropCopyRefused",
+    "DropCopyRefusedError",
+    "DropCopyReplayed",
     "DuplicateClOrdIDError",
     "Engine",
     "EngineConfig",
@@ -122,6 +140,11 @@ __all__ = [
     "LogonRefused",
     "LogonRefusedError",
     "LogonSent",
+    "MaintenanceEnded",
+    "MaintenanceError",
+    "MaintenanceStarted",
+    "MarketResult",
+    "MarketSettled",
     "MassCancelDone",
     "MessagesSkipped",
     "NewOrder",
@@ -134,9 +157,17 @@ __all__ = [
     "OrderEvent",
     "OrderExpired",
     "OrderFilled",
+    "OrderGroup",
+    "OrderGroupAction",
+    "OrderGroupConfirmed",
+    "OrderGroupError",
+    "OrderGroupRefused",
+    "OrderGroupTriggered",
     "OrderPending",
     "OrderRejected",
     "OrderReplaced",
+    "Pause",
+    "PauseKind",
     "PositionChanged",
     "Problem",
     "RateLimitedError",
@@ -163,6 +194,8 @@ __all__ = [
     "SessionStopped",
     "SessionType",
     "SessionUnavailableError",
+    "SettledMarket",
+    "SettlementReport",
     "Signer",
     "StaleSnapshotError",
     "Status",

@@ -123,6 +123,16 @@ class SessionConfig(_Model):
         60, description="the longest wait between reconnect attempts"
     )
     logon: LogonFlags = LogonFlags()
+    account: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="the Kalshi account this key trades for; sessions naming the same account share its "
+                          "book (Kalshi allows one connection per key, so a drop-copy or listener session beside a "
+                          "trading one uses a second key of the account); default: the api_key_id"
+    )
+
+    @property
+    def account_id(self) -> str:
+        """The account the session's orders, reports and positions belong to in the book."""
+        return self.account or self.api_key_id
 
     @property
     def kalshi_host(self) -> bool:
@@ -574,8 +584,20 @@ class EngineConfig(_Model):
         default_factory=list, alias="oms_client", description="the OMS session map; requires [gateway]"
     )
     admin: AdminConfig = Field(AdminConfig(), description="fixengine serve's HTTP endpoint: health, status, metrics, admin")
+    kalshi_maintenance: bool | None = Field(
+        None, description="follow Kalshi's weekly maintenance (Thursdays 03:00-05:00 New York time): new orders and "
+                          "amends refused locally, sessions dropped in it reconnect when it ends; absent: on when a "
+                          "session connects to a Kalshi host (the simulator pauses only when its [maintenance] is on)"
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def follows_maintenance(self) -> bool:
+        """Whether the engine enforces Kalshi's weekly maintenance window (``kalshi_maintenance``)."""
+        if self.kalshi_maintenance is not None:
+            return self.kalshi_maintenance
+        return any(s.kalshi_host for s in self.sessions)
 
     @model_validator(mode="after")
     def _unique(self) -> "EngineConfig":
@@ -628,6 +650,12 @@ class EngineConfig(_Model):
     @property
     def log_path(self) -> Path:
         return self.log_dir or self.data_dir / "log"
+
+    @property
+    def external_accounts(self) -> frozenset[str]:
+        """Accounts with a listener or drop-copy session: the engine sees the orders their other keys
+        enter (external orders), so reconciliation adopts one it has not seen instead of reporting it."""
+        return frozenset(s.account_id for s in self.sessions if s.logon.listener or s.session_type is SessionType.DC)
 
     def session(self, name: str) -> SessionConfig:
         for s in self.sessions:

@@ -14,7 +14,9 @@ The hierarchy (as in httpx's ``_exceptions.py``)::
     │   ├── DuplicateClOrdIDError    a ClOrdID used before (ClOrdIDs are unique forever)
     │   ├── ThrottledError           it would break one of Kalshi's rate limits
     │   ├── BookUnconfirmedError     new risk is held until the session's book is confirmed
+    │   ├── MaintenanceError         Kalshi's weekly maintenance: no new orders or amends until it ends
     │   └── BookError (ValueError)   the book cannot do that to that order (unknown, done, in flight)
+    ├── OrderGroupError              Kalshi refused an order-group request (35=j or 35=3)
     ├── StaleSnapshotError           reconciliation: REST never caught up with the last FIX report
     └── RestError                    the Kalshi REST client (``fixengine.rest``)
         ├── AuthenticationError      401: key id, key file or clock
@@ -40,6 +42,7 @@ the OMS and never reported as Kalshi's (nor Kalshi's as the OMS's), so give each
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class FixEngineError(Exception):
@@ -97,6 +100,17 @@ class SessionUnavailableError(SessionError):
     """A session did not reach the state we waited for (logged on, logged out) in time."""
 
 
+class DropCopyRefusedError(SessionError):
+    """Kalshi's drop copy refused a replay (EventResendReject, 35=U3). ``reason`` is its
+    EventResendRejectReason (21004): 1 too many requests, 2 server error, 3 BeginExecID outside the
+    3-hour look-back, 4 EndExecID beyond the latest."""
+
+    def __init__(self, session: str, reason: int | None, description: str):
+        self.session = session
+        self.reason = reason
+        super().__init__(f"session {session}: drop copy replay refused: {description}")
+
+
 # --- order entry -----------------------------------------------------------------------------
 
 
@@ -130,10 +144,48 @@ class BookUnconfirmedError(OrderError):
     new risk goes out until it is confirmed. Cancels, mass cancels and same-ClOrdID retries still do."""
 
 
+class MaintenanceError(OrderError):
+    """Refused before sending: Kalshi's weekly maintenance (a trading pause) is under way, so new
+    orders and amends would only be rejected; ``ends`` says when it is over. Cancels still go out."""
+
+    def __init__(self, session: str, window: str, ends: datetime):
+        self.session = session
+        self.window = window
+        self.ends = ends
+        super().__init__(
+            f"session {session}: new orders and amends are refused during Kalshi's weekly maintenance "
+            f"({window}) until {ends.isoformat()}; cancels are still accepted"
+        )
+
+
 class BookError(OrderError, ValueError):
     """A request the book cannot accept (unknown order, ClOrdID reused, order already done), or a
     lookup of an order it does not know (``engine.book.order(key)``). Also a ``ValueError``, as it
     always was."""
+
+
+class OrderGroupError(FixEngineError):
+    """Kalshi refused an order-group request (35=UOG), or its answer never came. ``code`` is
+    Kalshi's Text as a code (e.g. ``ORDER_GROUP_NOT_FOUND``; ``OTHER`` for words), ``text`` its
+    words. A business reject (35=j) gives ``number`` = BusinessRejectReason (380); a malformed field
+    gets a session Reject (35=3, ``session_reject``): ``number`` = SessionRejectReason (373),
+    ``ref_tag`` the field. ``action``: create, reset, delete, trigger or update."""
+
+    def __init__(self, session: str, action: str, group_id: str | None, code: str, text: str, *,
+                 number: int | None = None, ref_tag: int | None = None, session_reject: bool = False):
+        self.session = session
+        self.action = action
+        self.group_id = group_id
+        self.code = code
+        self.text = text
+        self.number = number
+        self.ref_tag = ref_tag
+        self.session_reject = session_reject
+        which = f"order group {group_id}" if group_id else "order group"
+        kind = "session Reject (35=3)" if session_reject else "refused"
+        tag = f", tag {ref_tag}" if ref_tag is not None else ""
+        reason = f" {number}" if number is not None else ""
+        super().__init__(f"session {session}: {action} of {which} {kind}{tag}{reason}: {text or code}")
 
 
 # --- reconciliation --------------------------------------------------------------------------
@@ -221,8 +273,10 @@ __all__ = [
     "InvalidResponseError",
     "KeyLoadError",
     "LogonRefusedError",
+    "MaintenanceError",
     "NotFoundError",
     "OrderError",
+    "OrderGroupError",
     "Problem",
     "RateLimitedError",
     "RestError",

@@ -12,10 +12,16 @@ Where they are made, and so where they are defined:
 - session events (``fixengine.session.events``), on QuickFIX's thread: logons, logouts,
   heartbeats, rejects, gaps and resends, connect failures and reconnects;
 - order events (``fixengine.orders.book``), by the pure order book, stamped with their session by
-  whoever publishes them: ``OrderEvent``'s subclasses, ``PositionChanged``, ``UnmatchedReport``;
+  whoever publishes them: ``OrderEvent``'s subclasses, ``PositionChanged``, ``UnmatchedReport``, and
+  ``MarketSettled`` (``fixengine.orders.settlement``: a settlement report applied);
 - order-entry events (``fixengine.orders.entry``): the book held or released, business rejects,
   mass cancels, sends that failed, reports that could not be read;
-- reconciliation (``fixengine.reconcile.runner``): done or failed.
+- order groups (``fixengine.orders.groups``): a request carried out or refused, a group's orders
+  cancelled by Kalshi;
+- drop copy (``fixengine.orders.drop_copy``): a replay complete or refused;
+- reconciliation (``fixengine.reconcile.runner``): done or failed;
+- Kalshi's pauses (``fixengine.maintenance``): its weekly maintenance, or a pause a report told of,
+  started or ended.
 
 ``AnyEvent`` is the closed union of the concrete events, for exhaustive matching; ``Event``,
 ``SessionEvent`` and ``OrderEvent`` are their bases.
@@ -37,6 +43,7 @@ from fixengine.orders.book import (
     PositionChanged,
     UnmatchedReport,
 )
+from fixengine.orders.drop_copy import DropCopyRefused, DropCopyReplayed
 from fixengine.orders.entry import (
     BookHeld,
     BookReleased,
@@ -45,6 +52,9 @@ from fixengine.orders.entry import (
     ReportUnreadable,
     SendFailed,
 )
+from fixengine.maintenance import MaintenanceEnded, MaintenanceStarted
+from fixengine.orders.settlement import MarketSettled
+from fixengine.orders.groups import OrderGroupConfirmed, OrderGroupRefused, OrderGroupTriggered
 from fixengine.reconcile.runner import ReconciliationDone, ReconciliationFailed
 from fixengine.session.events import (
     ConnectionFailed,
@@ -72,11 +82,17 @@ AnyEvent = (
     | ResendRequested
     # orders
     | OrderPending | OrderAccepted | OrderFilled | OrderReplaced | OrderCanceled | OrderExpired | OrderRejected
-    | CancelRejected | PositionChanged | UnmatchedReport
+    | CancelRejected | PositionChanged | UnmatchedReport | MarketSettled
     # order entry
     | BookHeld | BookReleased | BusinessRejected | MassCancelDone | SendFailed | ReportUnreadable
+    # order groups
+    | OrderGroupConfirmed | OrderGroupRefused | OrderGroupTriggered
+    # drop copy
+    | DropCopyReplayed | DropCopyRefused
     # reconciliation
     | ReconciliationDone | ReconciliationFailed
+    # Kalshi's pauses
+    | MaintenanceStarted | MaintenanceEnded
 )
 
 __all__ = [
@@ -86,6 +102,8 @@ __all__ = [
     "BusinessRejected",
     "CancelRejected",
     "ConnectionFailed",
+    "DropCopyRefused",
+    "DropCopyReplayed",
     "Event",
     "HeartbeatReceived",
     "HeartbeatTimeout",
@@ -93,6 +111,9 @@ __all__ = [
     "LoggedOut",
     "LogonRefused",
     "LogonSent",
+    "MaintenanceEnded",
+    "MaintenanceStarted",
+    "MarketSettled",
     "MassCancelDone",
     "MessagesSkipped",
     "OrderAccepted",
@@ -100,6 +121,9 @@ __all__ = [
     "OrderEvent",
     "OrderExpired",
     "OrderFilled",
+    "OrderGroupConfirmed",
+    "OrderGroupRefused",
+    "OrderGroupTriggered",
     "OrderPending",
     "OrderRejected",
     "OrderReplaced",

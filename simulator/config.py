@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,6 +24,7 @@ from fixengine.kalshi.facts import (
     SessionType,
     write_capacity,
 )
+from fixengine.kalshi.maintenance import WEEKDAYS, WeeklySchedule
 from fixengine.kalshi.signing import load_public_key
 from simulator.exchange.matching import MarketConfig, MarketStatus
 
@@ -43,6 +45,16 @@ class AccountConfig(_Model):
     public_key_pem: str | None = None
     tier: str = "premier"
     balance: Decimal = Field(Decimal("10000"), ge=0, description="starting cash, dollars")
+    account: str | None = Field(
+        None, description="api_key_id of the [[account]] whose account this key also trades for (a second key, as "
+                          "Kalshi requires for a drop-copy or listener session beside a trading one: one connection "
+                          "per key); absent: an account of its own"
+    )
+
+    @property
+    def account_id(self) -> str:
+        """The exchange account this key trades for."""
+        return self.account or self.api_key_id
 
     @field_validator("tier")
     @classmethod
@@ -104,6 +116,26 @@ class TlsConfig(_Model):
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("set both cert_file and key_file, or neither (a self-signed pair is made)")
         return self
+
+
+class MaintenanceConfig(_Model):
+    """Kalshi's weekly maintenance (spec §7.5): a trading pause; sessions are logged out as it
+    begins and Logons refused until it ends. Off by default, so that a test run on a Thursday
+    morning in New York is not paused; the window is Kalshi's unless changed."""
+
+    enabled: bool = False
+    weekday: Literal[WEEKDAYS] = "thursday"  # type: ignore[valid-type]
+    start: time = time(3, 0)
+    end: time = time(5, 0)
+    timezone: str = "America/New_York"
+
+    @model_validator(mode="after")
+    def _window(self) -> "MaintenanceConfig":
+        self.schedule()  # start before end, a known time zone
+        return self
+
+    def schedule(self) -> WeeklySchedule:
+        return WeeklySchedule(WEEKDAYS.index(self.weekday), self.start, self.end, self.timezone)
 
 
 class TokenBudget(_Model):
@@ -192,10 +224,18 @@ class SimulatorConfig(_Model):
         default_factory=dict, description="tier -> FIX Write token bucket; tiers not listed get Kalshi's budget"
     )
     message_log: bool = True
+    maintenance: MaintenanceConfig = Field(MaintenanceConfig(), description="Kalshi's weekly maintenance window")
     accounts: list[AccountConfig] = Field(default_factory=list, alias="account")
     markets: list[MarketEntry] = Field(default_factory=list, alias="market")
     seed_orders: list[SeedOrder] = Field(default_factory=list, alias="seed_order")
     house_balance: Decimal = Field(Decimal("1000000"), ge=0, description="cash of the house account")
+    drop_copy_request_interval: Annotated[float, Field(ge=0)] = Field(
+        1.0, description="seconds a KalshiDC session must wait between EventResendRequests (35=U1); sooner is "
+                         "refused with EventResendReject reason 1 (Kalshi publishes no figure)"
+    )
+    settlement_page_size: Annotated[int, Field(ge=1)] = Field(
+        100, description="party entries a settlement report (35=UMS) carries; more take further pages (893=N)"
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -238,6 +278,16 @@ class SimulatorConfig(_Model):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"api_key_id {', '.join(dup)} is listed more than once")
+        owners = {a.api_key_id: a for a in self.accounts}
+        for a in self.accounts:
+            if a.account is None:
+                continue
+            owner = owners.get(a.account)
+            if owner is None or owner.account is not None:
+                raise ValueError(f"account {a.api_key_id}: account {a.account!r} must be the api_key_id of another "
+                                 "[[account]] that has an account of its own")
+            if "balance" in a.model_fields_set:
+                raise ValueError(f"account {a.api_key_id}: balance belongs to the account of {a.account}; set it there")
         return self
 
     def listener_specs(self) -> list["ListenerSpec"]:

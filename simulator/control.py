@@ -26,7 +26,7 @@ log = logging.getLogger("simulator.control")
 FAULTS = (
     "drop_outbound", "duplicate_next", "garble_next", "bad_checksum_next", "go_silent", "close", "delay",
     "clear", "sequence_reset", "refuse_next_logon", "skew_clock", "rate_limit",
-    "shorten_retention", "wait_spent",
+    "shorten_retention", "wait_spent", "refuse_next_event_resend",
 )
 _MAX_LINE = 1 << 16
 

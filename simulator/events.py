@@ -16,6 +16,8 @@ class SimEventKind(StrEnum):
     LOGGED_ON = "logged_on"
     LOGGED_OUT = "logged_out"
     CLOSED = "closed"  # a connection ended at the gate
+    PAUSED = "paused"  # the exchange paused (detail: trading or exchange, and why), or changed its pause
+    RESUMED = "resumed"  # the exchange trades again
 
 
 @dataclass(frozen=True)

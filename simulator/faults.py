@@ -277,6 +277,7 @@ class FaultController:
         self._links: dict[str, LinkFaults] = {}
         self._logon_refusals: dict[str, str] = {}
         self._rate_limits: dict[str, int] = {}
+        self._event_resend_refusals: dict[str, int] = {}  # key -> EventResendRejectReason for its next U1
         self._retention: dict[str, float] = {}
         self.clock_offset = clock_offset  # seconds added to the simulator's clock
 
@@ -318,13 +319,14 @@ class FaultController:
 
     def clear(self, key_id: str) -> None:
         """Disarm every fault of the key: wire faults, a pending Logon refusal, a rate limit, a
-        shortened retention."""
+        shortened retention, a drop-copy refusal."""
         self._known_key(key_id)
         with self._lock:
             link = self._links.get(key_id)
             self._logon_refusals.pop(key_id, None)
             self._rate_limits.pop(key_id, None)
             self._retention.pop(key_id, None)
+            self._event_resend_refusals.pop(key_id, None)
         if link is not None:
             link.clear()
 
@@ -409,6 +411,21 @@ class FaultController:
     def take_logon_refusal(self, key_id: str) -> str | None:
         with self._lock:
             return self._logon_refusals.pop(key_id, None)
+
+    def refuse_next_event_resend(self, key_id: str, reason: int = 2) -> None:
+        """Answer the key's next EventResendRequest (35=U1) with EventResendReject (35=U3) ``reason``
+        (default 2, server error) instead of a replay."""
+        self._known_key(key_id)
+        if reason not in (1, 2, 3, 4):
+            raise FaultError(f"reason {reason}: EventResendRejectReason is 1, 2, 3 or 4")
+        with self._lock:
+            self._event_resend_refusals[key_id] = reason
+
+    def take_event_resend_refusal(self, key_id: str) -> int | None:
+        if not self._event_resend_refusals:
+            return None
+        with self._lock:
+            return self._event_resend_refusals.pop(key_id, None)
 
     def take_rate_limit(self, key_id: str) -> bool:
         """True (and one fewer left) when the key's request is to be rate-limited."""

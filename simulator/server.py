@@ -5,6 +5,7 @@
         print(sim.rest_url)     # http://127.0.0.1:8250/trade-api/v2 (config rest_port)
         sim.faults.drop_outbound(key_id, 2)   # fault injection (simulator.faults)
         sim.admin.cancel_order("O3")          # state changes behind FIX's back (simulator.rest_admin)
+        sim.maintenance.pause("trading")      # pauses and the maintenance clock (simulator.maintenance)
 
 Start and stop are synchronous so that tests, the CLI and the engine's embedded mode can all use it;
 the gates run on an asyncio loop in a thread of their own, QuickFIX on another, uvicorn (REST) on a
@@ -25,6 +26,8 @@ from simulator.events import SimEvent, SimEventKind, SimEventSink
 from simulator.fix.acceptor import Acceptor
 from simulator.config import HOUSE_ACCOUNT, AccountConfig, ListenerSpec, SimulatorConfig
 from simulator.control import ControlServer
+from simulator.exchange.pauses import Pauses
+from simulator.maintenance import Maintenance
 from simulator.faults import FaultController, FaultError
 from simulator.fix.gate import GateHub, utc_now
 from simulator.fix.logon import Account, LogonPolicy, Refusal, check_logon
@@ -54,8 +57,8 @@ class Simulator:
         self.config = config
         self._on_event = on_event
         account_configs = [*config.accounts, *extra_accounts]
-        self.accounts = {a.api_key_id: Account(a.api_key_id, a.public_key(), a.tier) for a in account_configs}
-        self._balances = {a.api_key_id: a.balance for a in account_configs}
+        self.accounts = {a.api_key_id: Account(a.api_key_id, a.public_key(), a.tier, a.account_id) for a in account_configs}
+        self._balances = {a.api_key_id: a.balance for a in account_configs if a.account is None}
         self.policy = LogonPolicy(
             sending_time_tolerance=config.sending_time_tolerance,
             min_heartbeat_interval=config.min_heartbeat_interval,
@@ -77,6 +80,7 @@ class Simulator:
         self._control: ControlServer | None = None
         self._venue: Venue | None = None
         self._admin: Admin | None = None
+        self._maintenance: Maintenance | None = None
         self._rest: RestServer | None = None
 
     @property
@@ -105,6 +109,9 @@ class Simulator:
             self._on_event(event)
 
     def _decide(self, fields: dict[int, str], spec: ListenerSpec, connected: set[str]) -> Refusal | None:
+        closed = self._maintenance.logon_refusal() if self._maintenance is not None else None
+        if closed is not None:  # Kalshi's gateway takes no Logon in its maintenance window
+            return Refusal(closed)
         return check_logon(fields, spec, self.accounts, connected, self.policy, self.now())
 
     def start(self) -> None:
@@ -113,12 +120,13 @@ class Simulator:
             raise RuntimeError("simulator already started")
         self._venue = self._exchange()
         if self.accounts:
-            self._acceptor = Acceptor(self.config, list(self._balances), self._venue, self._emit, self._faults,
-                                      self._write_budget)
+            self._acceptor = Acceptor(self.config, {k: a.owner for k, a in self.accounts.items()}, self._venue,
+                                      self._emit, self._faults, self._write_budget)
             self._acceptor.start()
         else:  # QuickFIX cannot run without sessions; the gates refuse every Logon anyway
             log.warning("no accounts configured: every Logon will be refused")
-        self._admin = Admin(self._venue, self._send, self.config.house_balance)
+        self._maintenance = self._start_maintenance()
+        self._admin = Admin(self._venue, self._send, self.config.house_balance, self._maintenance)
         context = self._tls_context()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="simulator-gates", daemon=True)
@@ -151,9 +159,34 @@ class Simulator:
         balances = dict(self._balances)
         if any(seed.account == HOUSE_ACCOUNT for seed in self.config.seed_orders):
             balances.setdefault(HOUSE_ACCOUNT, self.config.house_balance)
-        venue = Venue([m.market() for m in self.config.markets], [AccountState(k, b) for k, b in balances.items()])
+        # On the simulator's clock (``faults.skew_clock`` moves it), like the REST API: e.g. an
+        # order group's 15-second window can be stepped through without waiting.
+        venue = Venue([m.market() for m in self.config.markets], [AccountState(k, b) for k, b in balances.items()],
+                      clock=self.now, settlement_page_size=self.config.settlement_page_size,
+                      drop_copy_interval=self.config.drop_copy_request_interval)
         venue.seed(self.config.seed_orders)
         return venue
+
+    def _start_maintenance(self) -> Maintenance:
+        """The exchange's pauses, acted on from now (the weekly window is already in force if the
+        simulator starts in it)."""
+        venue = self._venue
+        assert venue is not None
+        schedule = self.config.maintenance.schedule() if self.config.maintenance.enabled else None
+        maintenance = Maintenance(Pauses(schedule), lambda kind: self._send(venue.pause(kind)), self._log_out_all, self._emit)
+        maintenance.start()
+        return maintenance
+
+    def _log_out_all(self, text: str) -> int:
+        return sum(self.logout(key_id, text) for key_id in self.accounts)
+
+    @property
+    def maintenance(self) -> Maintenance:
+        """The exchange's pauses and the maintenance clock (``simulator.maintenance``):
+        ``pause("trading" | "exchange")``, ``resume()``, ``move_clock(to)``, ``state()``."""
+        if self._maintenance is None:
+            raise RuntimeError("simulator not started: pauses need its exchange")
+        return self._maintenance
 
     def _send(self, outgoing: list[Outgoing]) -> None:
         if outgoing and self._acceptor is not None:
@@ -169,6 +202,7 @@ class Simulator:
             clock=self.now,
             tolerance_s=self.config.sending_time_tolerance,
             admin=admin,
+            maintenance=self._maintenance,
         )
 
     @property
@@ -221,6 +255,8 @@ class Simulator:
         """Close every listener and connection, then stop QuickFIX."""
         if self._rest is not None:  # first: its admin calls reach into QuickFIX
             self._rest.stop()
+        if self._maintenance is not None:  # so does a pause beginning
+            self._maintenance.stop()
         if self._loop is not None and self._control is not None:
             asyncio.run_coroutine_threadsafe(self._control.close(), self._loop).result(timeout=10)
         if self._loop is not None and self._hub is not None:
@@ -234,7 +270,7 @@ class Simulator:
         if self._acceptor is not None:
             self._acceptor.stop()
         self._loop = self._thread = self._acceptor = self._hub = self._control = None
-        self._rest = self._venue = self._admin = None
+        self._rest = self._venue = self._admin = self._maintenance = None
         self.control_port = self.rest_port = None
 
     def __enter__(self) -> "Simulator":

@@ -1,5 +1,5 @@
 """Kalshi's additions merged into the quickfix base dictionaries: Kalshi's messages parse and
-validate with validation on, in both dialects."""
+validate with validation on, in both dialects, and what Kalshi does not require is not required."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 import quickfix as fix
 
 from fixengine.fix.dialect import Dialect
-from fixengine.fix.dictionary import build_dictionaries
+from fixengine.errors import FixEngineError
+from fixengine.fix import dictionary
+from fixengine.fix.dictionary import base_dictionary_dir, build_dictionaries, fix44_as_the_gateway_speaks
 from fixengine.fix.framing import encode
 
 HEADER = [(34, "2"), (49, "KalshiNR"), (56, "key"), (52, "20261121-17:00:00.000")]
@@ -38,6 +40,15 @@ KALSHI_MESSAGES = {
         (35, "D"), *HEADER, (11, "c-1"), (55, "HIGHNY-23DEC31"), (54, "2"), (38, "10"), (40, "2"), (44, "45"),
         (59, "1"), (60, "20261121-17:00:00.000"), (18, "6"), (2964, "2"), (21006, "Y"), (21009, "12.50"), (79, "3"),
     ],
+}
+
+
+# Order entry as Kalshi's tables have it (fix-spec §10.2, §10.4-§10.6): no TransactTime (60).
+WITHOUT_TRANSACT_TIME = {
+    "D": [(35, "D"), *HEADER, (11, "c-1"), (38, "10"), (40, "2"), (54, "1"), (55, "HIGHNY-23DEC31"), (44, "75"), (59, "1")],
+    "F": [(35, "F"), *HEADER, (11, "c-2"), (41, "c-1"), (54, "1"), (55, "HIGHNY-23DEC31")],
+    "G": [(35, "G"), *HEADER, (11, "c-3"), (41, "c-1"), (38, "5"), (40, "2"), (54, "1"), (55, "HIGHNY-23DEC31"), (44, "76")],
+    "q": [(35, "q"), *HEADER, (11, "c-4"), (530, "6")],
 }
 
 
@@ -85,6 +96,47 @@ def test_validation_stays_on(dictionaries, dialect: Dialect) -> None:
     unknown_type = [(35, "UZZ"), *HEADER]
     with pytest.raises(fix.InvalidMessageType):
         parse_and_validate(dialect, dictionaries, encode(dialect.begin_string, unknown_type))
+
+
+@pytest.mark.parametrize("msg_type", list(WITHOUT_TRANSACT_TIME))
+def test_order_entry_without_transact_time_is_kalshis_not_the_gateways(dictionaries, tmp_path: Path, msg_type: str) -> None:
+    """Both Kalshi dialects take D, F, G and q without TransactTime; the OMS gateway's FIX 4.4 (the
+    acceptor's stock FIX44.xml and what the gateway checks its own messages with) still requires it."""
+    for dialect in Dialect:
+        parse_and_validate(dialect, dictionaries, encode(dialect.begin_string, WITHOUT_TRANSACT_TIME[msg_type]))
+    text = encode("FIX.4.4", WITHOUT_TRANSACT_TIME[msg_type]).decode()
+    for path in (base_dictionary_dir() / "FIX44.xml", fix44_as_the_gateway_speaks(tmp_path)):
+        standard = fix.DataDictionary(str(path))
+        with pytest.raises(fix.RequiredTagMissing) as missing:
+            standard.validate(fix.Message(text, standard, True))
+        assert missing.value.field == 60
+
+
+# What Kalshi sends, as its tables have it: a mass cancel report with 11, 37, 531 (§10.6) and a cancel
+# reject without OrigClOrdID (§11.7): no MassCancelRequestType (530), no MassActionReportID (1369).
+KALSHI_SENDS = {
+    "r": [(35, "r"), *HEADER, (11, "mc-1"), (37, "op-1"), (531, "6")],
+    "9": [(35, "9"), *HEADER, (37, "NONE"), (11, "c-9"), (39, "8"), (434, "1"), (102, "1"), (58, "ORDER_NOT_FOUND")],
+}
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+@pytest.mark.parametrize("msg_type", list(KALSHI_SENDS))
+def test_what_kalshi_sends_passes_the_engines_checks(dictionaries, dialect: Dialect, msg_type: str) -> None:
+    message = parse_and_validate(dialect, dictionaries, encode(dialect.begin_string, KALSHI_SENDS[msg_type]))
+    assert message.getHeader().getField(35) == msg_type
+
+
+def test_a_relax_must_name_a_field_its_message_lists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale <relax> (the base dictionary moved the field, or a typo) is an error naming both."""
+    text = dictionary.additions_path().read_text()
+    for bad, error in (('<relax message="NewOrderSingle" field="QuoteReqID"/>', "QuoteReqID: NewOrderSingle does not list it"),
+                       ('<relax message="NewOrderSingel" field="TransactTime"/>', "unknown message NewOrderSingel")):
+        additions = tmp_path / f"{len(error)}.xml"
+        additions.write_text(text.replace("</application>", bad + "</application>"))
+        monkeypatch.setattr(dictionary, "additions_path", lambda path=additions: path)
+        with pytest.raises(FixEngineError, match=error):
+            build_dictionaries(Dialect.FIXT11, tmp_path / "out")
 
 
 def test_merged_files_are_reused_when_unchanged(tmp_path: Path) -> None:

@@ -96,6 +96,15 @@ def test_a_new_order_single_becomes_a_new_order_on_the_yes_book() -> None:
     assert order.time_in_force is TimeInForce.GTC and order.client_order_id == "k-1"
 
 
+def test_an_oms_order_joins_a_kalshi_order_group_by_its_secondary_cl_ord_id() -> None:
+    """SecondaryClOrdID (526) is Kalshi's order-group id on a NewOrderSingle: passed on as it is."""
+    result = translate(with_fields(NEW_ORDER, t526="0b9e7c1e-2f1c-4a8e-9d2f-6c1f3b8a7e10"), ENT, {}, new_id=ids())
+    assert isinstance(result, Translated) and isinstance(result.request, NewOrder)
+    assert result.request.order_group_id == "0b9e7c1e-2f1c-4a8e-9d2f-6c1f3b8a7e10"
+    plain = translate(NEW_ORDER, ENT, {}, new_id=ids())
+    assert isinstance(plain, Translated) and plain.request.order_group_id is None  # type: ignore[union-attr]
+
+
 def test_an_oms_buys_no_by_selling_yes_at_one_minus_the_price() -> None:
     """Buy 10 NO at $0.30: 54=2 at 44=0.70."""
     result = translate(with_fields(NEW_ORDER, t54="2", t44="0.70"), ENT, {}, new_id=ids())

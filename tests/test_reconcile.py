@@ -94,6 +94,23 @@ def test_an_order_placed_elsewhere_is_reported_not_adopted() -> None:
     assert not findings.clean and findings.heals == []
 
 
+def test_with_a_listener_or_drop_copy_an_order_entered_elsewhere_is_adopted_with_its_fills() -> None:
+    """The engine sees the account's other keys' orders: one it missed is external, not unexplained."""
+    book = OrderBook()
+    rest = [rest_order("web", filled="2.00", remaining="3.00", order_id="O-web"),
+            rest_order("gone", status="canceled", filled="0", remaining="0", order_id="O-gone")]
+    findings = reconcile(book, ACCOUNT, snapshot(rest, [rest_fill("web", "T1", "2.00")], positions={TICKER: D(2)}),
+                         adopt_external=True)
+    assert findings.clean, [d.describe() for d in findings.unexplained]
+    assert [d.kind for d in findings.discrepancies if d.order_id == "O-web"] == [Kind.EXTERNAL_ORDER, Kind.FILL_MISSED]
+    heal(book, findings)
+    web, gone = book.order("external:O-web"), book.order("external:O-gone")
+    assert (web.external, web.account, web.status, web.cum_qty, web.leaves_qty) == (True, ACCOUNT, Status.PARTIALLY_FILLED, D(2), D(3))
+    assert (gone.external, gone.status) == (True, Status.CANCELED)
+    assert reconcile(book, ACCOUNT, snapshot(rest, [rest_fill("web", "T1", "2.00")], positions={TICKER: D(2)}),
+                     adopt_external=True).discrepancies == []  # adopted once, for good
+
+
 def test_quantities_fills_cannot_explain_are_reported() -> None:
     book = OrderBook()
     placed(book, "a")

@@ -525,7 +525,7 @@ def test_settle_market_pays_winners_ends_orders_and_keeps_cash() -> None:
                               ("alice", WireSide.BUY_YES, "0.50", "2"))
     events = ex.settle_market(A, "no", NOW)
     assert [type(e) for e in events[:2]] == [Expired, Expired]  # alice's two resting orders
-    assert MarketSettled(A, "no") in events
+    assert MarketSettled(A, "no", D(0)) in events
     settled = {e.account_id: e for e in events if isinstance(e, Settled)}
     assert settled["bob"].net_yes == -3 and settled["bob"].payout == 3 and settled["alice"].payout == 0
     assert ex.account("alice").positions[A] == 0 and ex.account("bob").positions[A] == 0

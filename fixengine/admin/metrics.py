@@ -127,7 +127,7 @@ class _Now(Collector):
         held = GaugeMetricFamily("fixengine_kalshi_book_held", "1 while new orders are held until the book is confirmed",
                                  labels=["session"])
         live = GaugeMetricFamily("fixengine_orders_live", "Orders not yet final, by Kalshi session", labels=["session"])
-        accounts = {s.api_key_id: s.name for s in self._engine.config.sessions}
+        accounts = {s.account_id: s.name for s in reversed(self._engine.config.sessions)}  # first session of each account
         counts = dict.fromkeys(accounts.values(), 0)
         for order in self._engine.book.open_orders():
             name = accounts.get(order.account)

@@ -138,7 +138,7 @@ class AdminServer:
         engine, gateway = self._engine, self._gateway
         return status_document(
             engine.health(), gateway.health(), now=datetime.now(timezone.utc), stopping=self.stopping(),
-            book=engine.book, accounts={s.api_key_id: s.name for s in self.config.sessions},
+            book=engine.book, accounts={s.account_id: s.name for s in reversed(self.config.sessions)},
             client_of=gateway.clients_of_orders(), rejects=gateway.rejects, findings=self._recent.findings,
         )
 

@@ -6,7 +6,8 @@ States, best to worst (the service is as healthy as its worst session, never "la
 
     connected     logged on, book confirmed
     held          logged on, new orders held until its book is confirmed (messages were lost)
-    maintenance   Kalshi's weekly trading pause (Thursdays 03:00-05:00 New York time): cancels only
+    maintenance   Kalshi's weekly trading pause (Thursdays 03:00-05:00 New York time): cancels only;
+                  also a session that the engine says waits for the window's end (not an outage)
     disconnected  not logged on (connecting, or waiting to reconnect)
     stopped       refused for good, disabled by an operator, or the service is stopping
 """
@@ -17,19 +18,15 @@ import collections
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, time, timezone
+from datetime import datetime, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fixengine.engine import SessionHealth
 from fixengine.gateway.service import ClientHealth, Reject
+from fixengine.kalshi.maintenance import KALSHI_MAINTENANCE
 from fixengine.orders.book import Order, OrderBook
 from fixengine.reconcile.compare import Findings
 
-NEW_YORK = ZoneInfo("America/New_York")
-# Kalshi's weekly maintenance (fix-spec §7.5): Thursdays 03:00-05:00 ET, a trading pause.
-MAINTENANCE_DAY = 3  # Thursday (Monday is 0)
-MAINTENANCE_HOURS = (time(3, 0), time(5, 0))
 RECENT_FINDINGS = 20
 
 
@@ -51,15 +48,13 @@ def worst(states: Iterable[State]) -> State:
 
 def in_maintenance(now: datetime) -> bool:
     """Whether ``now`` (aware) falls in Kalshi's weekly maintenance window."""
-    local = now.astimezone(NEW_YORK)
-    start, end = MAINTENANCE_HOURS
-    return local.weekday() == MAINTENANCE_DAY and start <= local.time() < end
+    return KALSHI_MAINTENANCE.window_at(now) is not None
 
 
 def session_state(h: SessionHealth, *, maintenance: bool, stopping: bool) -> State:
     if stopping or h.phase in ("stopped", "disabled"):
         return State.STOPPED
-    if maintenance:
+    if maintenance or h.maintenance:
         return State.MAINTENANCE
     if h.phase != "logged_on":
         return State.DISCONNECTED
@@ -126,7 +121,7 @@ def status_document(
     """The ``/status`` document. ``accounts``: API key -> session name (to place orders and
     positions); ``client_of``: order key -> (OMS client, the OMS's latest ClOrdID for it)."""
     wall = now.timestamp()
-    maintenance = in_maintenance(now)
+    maintenance = in_maintenance(now) or any(h.maintenance for h in sessions)
     kalshi = []
     for h in sessions:
         state = session_state(h, maintenance=maintenance, stopping=stopping)

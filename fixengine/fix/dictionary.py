@@ -159,7 +159,26 @@ def _merge(base: ET.Element, additions: ET.Element, parts: tuple[str, ...]) -> E
             if msg.get("msgtype") in msgtypes:
                 raise FixEngineError(f"{ADDITIONS_NAME}: message type {msg.get('msgtype')} already exists")
             messages.append(_renamed(msg, rename))
+            message_map[msg.get("name")] = messages[-1]
+        for relax in section.findall("relax"):
+            _relax(message_map, relax.get("message", ""), rename.get(relax.get("field", ""), relax.get("field", "")),
+                   relax.get("only-if-listed") == "Y")
     return base
+
+
+def _relax(messages: dict[str | None, ET.Element], message_name: str, field_name: str, only_if_listed: bool = False) -> None:
+    """Make a top-level field of a message optional. Only where the message itself lists the field: a
+    field of a shared component would be relaxed in every message using it. ``only_if_listed``: a
+    field one base version has and the other lacks (e.g. FIX 5.0 SP2's MassActionReportID)."""
+    target = messages.get(message_name)
+    if target is None:
+        raise FixEngineError(f"{ADDITIONS_NAME}: cannot relax a field of unknown message {message_name}")
+    field = target.find(f"field[@name='{field_name}']")
+    if field is None:
+        if only_if_listed:
+            return
+        raise FixEngineError(f"{ADDITIONS_NAME}: cannot relax {field_name}: {message_name} does not list it")
+    field.set("required", "N")
 
 
 def _keep_only(root: ET.Element, msgtypes: set[str]) -> None:

@@ -99,6 +99,16 @@ MASS_ACTION_REPORT_ID: Final[int] = 1369
 NO_COLLATERAL_AMOUNT_CHANGES: Final[int] = 1703
 COLLATERAL_AMOUNT_CHANGE: Final[int] = 1704
 COLLATERAL_AMOUNT_TYPE: Final[int] = 1705
+# Market settlement reports (35=UMS, spec §15).
+CLEARING_BUSINESS_DATE: Final[int] = 715
+SETTL_PRICE: Final[int] = 730  # Kalshi: the YES settlement price, cents with 2 decimals
+LAST_FRAGMENT: Final[int] = 893
+MARKET_SETTLEMENT_REPORT_ID: Final[int] = 20105
+TOT_NUM_MARKET_SETTLEMENT_REPORTS: Final[int] = 20106
+MARKET_RESULT: Final[int] = 20107
+NO_MARKET_SETTLEMENT_PARTY_IDS: Final[int] = 20108
+MARKET_SETTLEMENT_PARTY_ID: Final[int] = 20109
+MARKET_SETTLEMENT_PARTY_ROLE: Final[int] = 20110
 
 # Fee and status requests (the OMS gateway: Kalshi has no status requests; the book answers them).
 COMMISSION: Final[int] = 12
@@ -127,6 +137,10 @@ SPLIT_COLLATERAL_RETURN: Final[int] = 21027
 # NewOrderSingle fields.
 CANCEL_ORDER_ON_PAUSE: Final[int] = 21006
 MAX_EXECUTION_COST: Final[int] = 21009
+# Order groups (§12): OrderGroupRequest (UOG) and OrderGroupResponse (UOH).
+ORDER_GROUP_ID: Final[int] = 20130
+ORDER_GROUP_ACTION: Final[int] = 20131
+ORDER_GROUP_CONTRACTS_LIMIT: Final[int] = 20132
 
 # --- MsgType (35) values --------------------------------------------------------------------------
 
@@ -147,5 +161,16 @@ MSG_ORDER_CANCEL_REPLACE_REQUEST: Final[str] = "G"
 MSG_BUSINESS_MESSAGE_REJECT: Final[str] = "j"
 MSG_ORDER_MASS_CANCEL_REQUEST: Final[str] = "q"
 MSG_ORDER_MASS_CANCEL_REPORT: Final[str] = "r"
+MSG_MARKET_SETTLEMENT_REPORT: Final[str] = "UMS"
 MSG_ORDER_STATUS_REQUEST: Final[str] = "H"
+MSG_ORDER_GROUP_REQUEST: Final[str] = "UOG"
+MSG_ORDER_GROUP_RESPONSE: Final[str] = "UOH"
 MSG_ORDER_MASS_STATUS_REQUEST: Final[str] = "AF"
+# Drop copy (KalshiDC, spec §13).
+MSG_EVENT_RESEND_REQUEST: Final[str] = "U1"
+MSG_EVENT_RESEND_COMPLETE: Final[str] = "U2"
+MSG_EVENT_RESEND_REJECT: Final[str] = "U3"
+BEGIN_EXEC_ID: Final[int] = 21001
+END_EXEC_ID: Final[int] = 21002
+RESEND_EVENT_COUNT: Final[int] = 21003  # on U2 (on Logon the same tag is legacy SkipPendingExecReports)
+EVENT_RESEND_REJECT_REASON: Final[int] = 21004

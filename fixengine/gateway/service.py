@@ -471,7 +471,7 @@ class Gateway:
         self._flush()
 
     def _ghost(self, link: _Linked, why: str) -> Order:
-        account = self.config.session(self._clients[link.client].session).api_key_id
+        account = self.config.session(self._clients[link.client].session).account_id
         placed = OrderBook().submit(link.request, account)
         link.ghost = replace(placed, status=Status.REJECTED, reason=Reason(RejectCode.OTHER, None, why))
         return link.ghost

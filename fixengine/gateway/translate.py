@@ -62,6 +62,7 @@ from fixengine.fix.tags import (
     MSG_ORDER_MASS_STATUS_REQUEST,
     MSG_ORDER_STATUS_REQUEST,
     ORD_STATUS_REQ_ID,
+    SECONDARY_CL_ORD_ID,
     TOT_NUM_REPORTS,
     AVG_PX,
     BUSINESS_REJECT_REASON,
@@ -566,6 +567,7 @@ def _new_order(f: Mapping[int, str], entitlements: Entitlements, orders: Mapping
             ticker=ticker, action=Action.BUY if side == SIDE_BUY_YES else Action.SELL, contract=Contract.YES,
             quantity=quantity, price=price, time_in_force=tif, expire_time=expire_time,
             post_only=EXEC_INST_POST_ONLY in exec_inst, subaccount=subaccount, client_order_id=new_id(),
+            order_group_id=f.get(SECONDARY_CL_ORD_ID) or None,  # joins a Kalshi order group (its kill switch), as on Kalshi
         )
     except InvalidOrderError as exc:
         raise _invalid(exc) from None

@@ -33,11 +33,14 @@ from fixengine.orders.reports import (
     PositionFix,
     Reason,
     RejectCode,
+    exec_position,
 )
 from fixengine.orders.requests import NewOrder
+from fixengine.orders.settlement import Ledger, MarketSettled, SettledMarket, SettlementReport
 from fixengine.kalshi.prices import Action, Contract, WireSide, to_yes_book
 
 ZERO = Decimal(0)
+EXTERNAL_PREFIX = "external:"  # the key of an order entered elsewhere: external:OrderID
 
 
 class Status(str, Enum):
@@ -79,6 +82,8 @@ class Order:
     reason: Reason | None = None  # why it was rejected or cancelled by the exchange
     outcome_unknown: bool = False  # EXCHANGE_UNAVAILABLE: reconcile, or retry with the same ClOrdID
     unconfirmed: bool = False  # reports for it may have been missed (reset logon): until its next report or reconciliation
+    order_group_id: str | None = None  # the order group it joined (526): its ORDER_GROUP_CANCEL names the group
+    external: bool = False  # entered elsewhere (another key or session of the account): known from its reports
 
     @property
     def unanswered(self) -> tuple[str, ...]:
@@ -184,7 +189,7 @@ class UnmatchedReport(_StampedLater):
         return f"{what} for an order this book does not know: ClOrdID {r.cl_ord_id}{order}"
 
 
-BookEvent = OrderEvent | PositionChanged | UnmatchedReport
+BookEvent = OrderEvent | PositionChanged | UnmatchedReport | MarketSettled
 
 
 _STATUS_OF = {
@@ -239,6 +244,10 @@ class OrderBook:
     # (OrderID, TrdMatchID) of fills applied: a fill healed by reconciliation and then resent by
     # the exchange under its own ExecID is still one fill
     _trades: set[tuple[str, str]] = field(default_factory=set)
+    # (account, shard) -> the latest ExecID applied: where a drop-copy replay starts (fixengine.orders.drop_copy)
+    last_exec_ids: dict[tuple[str, int], str] = field(default_factory=dict)
+    # cash the reports moved and markets settled (35=UMS), per account: fixengine.orders.settlement
+    ledger: Ledger = field(default_factory=Ledger)
 
     # --- intents (journaled by the engine before they are sent) ------------------------------
 
@@ -261,6 +270,7 @@ class OrderBook:
             quantity=request.quantity,
             cl_ord_id=cl_ord_id,
             leaves_qty=request.quantity,
+            order_group_id=request.order_group_id,
         )
         self._keys[cl_ord_id] = cl_ord_id
         self.orders[cl_ord_id] = order
@@ -316,7 +326,28 @@ class OrderBook:
         self._by_order_id[report.order_id] = key
         return key
 
-    def apply(self, report: ExecutionReport | CancelReject | BusinessReject, *, heal: bool = False) -> list[BookEvent]:
+    def _note_exec_id(self, account: str, exec_id: str) -> None:
+        position = exec_position(exec_id)
+        if position is None:
+            return
+        latest = self.last_exec_ids.get((account, position[0]))
+        if latest is None or position > (exec_position(latest) or position):
+            self.last_exec_ids[(account, position[0])] = exec_id
+
+    def _adopt(self, r: ExecutionReport) -> str:
+        """An order of the account entered elsewhere (another key, a listener's or drop copy's view):
+        tracked from its first report, as the YES book sees it, under ``external:OrderID``."""
+        key = f"{EXTERNAL_PREFIX}{r.order_id}"
+        action = Action.BUY if r.side is WireSide.BUY_YES else Action.SELL
+        yes_price = r.yes_price if r.yes_price is not None else (r.avg_yes_price or ZERO)
+        self.orders[key] = Order(key=key, account=r.account or "", ticker=r.ticker, action=action, contract=Contract.YES,
+                                 side=r.side, yes_price=yes_price, quantity=r.order_qty, cl_ord_id=r.cl_ord_id,
+                                 order_id=r.order_id, leaves_qty=r.order_qty, external=True)
+        self._by_order_id[r.order_id] = key
+        return key
+
+    def apply(self, report: ExecutionReport | CancelReject | BusinessReject | SettlementReport, *,
+              heal: bool = False) -> list[BookEvent]:
         """Apply one report; return what changed. A report seen before changes nothing.
 
         Reports and heals compose without double counting: quantities are absolute and only move
@@ -328,11 +359,15 @@ class OrderBook:
             return self._apply_cancel_reject(report)
         if isinstance(report, BusinessReject):
             return self._apply_business_reject(report)
+        if isinstance(report, SettlementReport):
+            return self._apply_settlement(report)
         key = report.dedupe_key
         if key is not None:
             if key in self._seen:
                 return []
             self._seen.add(key)
+            if report.account is not None:
+                self._note_exec_id(report.account, report.exec_id)
         trade = (report.order_id, report.fill.trade_id) if report.fill is not None and report.fill.trade_id else None
         if trade is not None:
             if trade in self._trades:
@@ -340,7 +375,9 @@ class OrderBook:
             self._trades.add(trade)
         order_key = self.key_for(report)
         if order_key is None:
-            return [UnmatchedReport(report)]
+            if report.account is None or not report.order_id or report.exec_type is ExecType.REJECTED:
+                return [UnmatchedReport(report)]
+            order_key = self._adopt(report)
         before = self.orders[order_key]
         if before.order_id and report.order_id and report.order_id != before.order_id and report.exec_type is not ExecType.REJECTED:
             order_key = self._twin(before, report)
@@ -363,6 +400,8 @@ class OrderBook:
         self.orders[order_key] = order
         if report.fill is not None and not heal:
             events.extend(self._position_after(order, report))
+            if report.fill.balance_change is not None:  # counted once: a fill seen before returned above
+                self.ledger.credit(order.account, report.fill.balance_change)
         return events
 
     def _transition(self, order: Order, r: ExecutionReport, events: list[BookEvent], was_unknown: bool) -> Order:
@@ -460,6 +499,14 @@ class OrderBook:
             CancelReject(reject.cl_ord_id, order.cl_ord_id, order.order_id, None, response_to, reject.reason)
         )
 
+    def _apply_settlement(self, report: SettlementReport) -> list[BookEvent]:
+        """A settlement report: the account's position in the market is closed, the payout credited.
+        A page applied before (its 20105) changes nothing; the pages of a batch add up."""
+        settled = self.ledger.settle(report)
+        if settled is None:
+            return []
+        return [*self.set_position(report.account, report.ticker, ZERO), settled]
+
     def _position_after(self, order: Order, r: ExecutionReport) -> list[BookEvent]:
         assert r.fill is not None
         if r.long_qty is not None and r.short_qty is not None:
@@ -527,7 +574,7 @@ class OrderBook:
         return (order_id, trade_id) in self._trades
 
     def set_position(self, account: str, ticker: str, net_yes: Decimal) -> list[BookEvent]:
-        """Reconciliation: the exchange says so (a settlement the FIX session never reports)."""
+        """Reconciliation: the exchange says so (e.g. a settlement no report brought), or a settlement report."""
         if self.positions.get((account, ticker), ZERO) == net_yes:
             return []
         self.positions[(account, ticker)] = net_yes
@@ -536,6 +583,15 @@ class OrderBook:
     def position(self, account: str, ticker: str) -> Decimal:
         """Net YES contracts the account holds in the market (negative: NO)."""
         return self.positions.get((account, ticker), ZERO)
+
+    def cash(self, account: str) -> Decimal:
+        """Dollars the account's reports moved since the journal began: fills' balance changes (1704
+        BALANCE) and settlement payouts. Not its balance, which FIX never reports."""
+        return self.ledger.cash.get(account, ZERO)
+
+    def settlement(self, account: str, ticker: str) -> SettledMarket | None:
+        """The account's settlement of the market as its settlement reports said (pages summed), if any came."""
+        return self.ledger.settled.get((account, ticker))
 
     def open_orders(self) -> Iterable[Order]:
         return (o for o in self.orders.values() if not o.status.terminal)

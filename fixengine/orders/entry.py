@@ -31,21 +31,38 @@ from fixengine.fix.tags import (
     MASS_CANCEL_REJECT_REASON,
     MASS_CANCEL_RESPONSE,
     MSG_BUSINESS_MESSAGE_REJECT,
+    MSG_EVENT_RESEND_COMPLETE,
+    MSG_EVENT_RESEND_REJECT,
     MSG_EXECUTION_REPORT,
+    MSG_MARKET_SETTLEMENT_REPORT,
     MSG_NEW_ORDER_SINGLE,
     MSG_ORDER_CANCEL_REJECT,
     MSG_ORDER_CANCEL_REPLACE_REQUEST,
     MSG_ORDER_CANCEL_REQUEST,
+    MSG_ORDER_GROUP_REQUEST,
+    MSG_ORDER_GROUP_RESPONSE,
     MSG_ORDER_MASS_CANCEL_REPORT,
     MSG_ORDER_MASS_CANCEL_REQUEST,
     REF_MSG_TYPE,
+    REF_SEQ_NUM,
 )
 from fixengine.kalshi.facts import ORDER_ENTRY, SessionType
 from fixengine.logs import correlate
-from fixengine.orders.book import BookError, Order, OrderBook, Status
+from fixengine.orders.book import BookError, Order, OrderBook, OrderCanceled, Status
+from fixengine.orders.drop_copy import DropCopyRefused, DropCopyReplayed, read_refused, read_replayed
 from fixengine.orders.journal import DuplicateClOrdIDError, Journal, Marked, rebuild_book
 from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, Reason, RejectCode
 from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder, new_cl_ord_id
+from fixengine.orders.settlement import SettlementReport, parse_settlement_report
+from fixengine.orders.groups import (
+    OrderGroupConfirmed,
+    OrderGroupEvent,
+    OrderGroupRequest,
+    PendingGroupRequests,
+    group_cancels,
+    order_group_fields,
+    parse_order_group_response,
+)
 from fixengine.orders.wire import (
     Fields,
     OrderRef,
@@ -70,7 +87,7 @@ PRUNE_SENT_AT = 10_000  # send times kept for reconciliation: pruned to the unan
 ORDER_REQUESTS = (MSG_NEW_ORDER_SINGLE, MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST)
 CANCEL_OR_REPLACE = (MSG_ORDER_CANCEL_REQUEST, MSG_ORDER_CANCEL_REPLACE_REQUEST)
 
-Send = Callable[[SessionConfig, str, Fields], bool]
+Send = Callable[[SessionConfig, str, Fields], int | None]  # the MsgSeqNum it went out with; None: not sent
 
 
 # Order entry's own events know their session (first field); ``at`` is when they are made.
@@ -104,6 +121,7 @@ class BusinessRejected(_StampedNow):
     ref_msg_type: str | None
     ref_id: str | None  # BusinessRejectRefID (379), e.g. the ClOrdID
     reason: Reason
+    ref_seq_num: int | None = None  # RefSeqNum (45): the MsgSeqNum of the message refused
 
     def describe(self) -> str:
         what = f"MsgType {self.ref_msg_type}" if self.ref_msg_type else "a message"
@@ -150,8 +168,9 @@ class ReportUnreadable(_StampedNow):
         return f"unreadable report, kept in the message log: {self.error}"
 
 
-Report = ExecutionReport | CancelReject | BusinessReject
-OrderEntryEvent = BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed | BookHeld | BookReleased
+Report = ExecutionReport | CancelReject | BusinessReject | SettlementReport
+OrderEntryEvent = (BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed | BookHeld | BookReleased
+                   | DropCopyReplayed | DropCopyRefused | OrderGroupEvent)
 
 
 def _utcnow() -> datetime:
@@ -169,8 +188,10 @@ class OrderEntry:
         soon: Callable[[Callable[[], None]], object],
         *,
         reconciled: bool = False,
+        paused: Callable[[str], None] = lambda session_name: None,
     ):
         self.journal = journal
+        self._paused = paused  # raises MaintenanceError while Kalshi's maintenance refuses new orders and amends
         # With reconciliation an unknown outcome is settled over REST, never by a retry: Kalshi
         # refuses a duplicate ClOrdID only while the first order is open, so a retry of one that
         # had already ended would put a second order on the exchange.
@@ -186,6 +207,7 @@ class OrderEntry:
         self._last_report: dict[str, datetime] = {}  # account -> when its latest report was applied
         self._requests_sent: dict[str, datetime] = {}  # ClOrdID of a request -> when it went out
         self._last_mass_cancel: dict[str, float] = {}
+        self.groups = PendingGroupRequests()  # order-group requests (35=UOG) until answered
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -233,7 +255,7 @@ class OrderEntry:
         if not self.is_order_entry(session_name):
             return
         s = self._sessions[session_name]
-        marked = self.journal.mark(self.book, Marked("stale", s.api_key_id)) if mark_stale else []
+        marked = self.journal.mark(self.book, Marked("stale", s.account_id)) if mark_stale else []
         if marked:
             reason = f"{why}; reports for {len(marked)} live orders may have been missed"
         elif until_reconciled:
@@ -265,7 +287,7 @@ class OrderEntry:
         """The session's book is right again (reconciled): release the hold."""
         if self._held.pop(session_name, None) is None:
             return
-        self.journal.mark(self.book, Marked("confirmed", self._sessions[session_name].api_key_id))
+        self.journal.mark(self.book, Marked("confirmed", self._sessions[session_name].account_id))
         log.info("%s: book confirmed, new orders accepted", session_name, extra=correlate(session=session_name))
         self._publish(BookReleased(session_name))
 
@@ -283,7 +305,12 @@ class OrderEntry:
             self._transmit(session, msg_type, fields)
 
     def _transmit(self, session: SessionConfig, msg_type: str, fields: Fields) -> None:
-        if self._send(session, msg_type, fields):
+        sent = self._send(session, msg_type, fields)  # the MsgSeqNum it went out with, or falsy
+        if msg_type == MSG_ORDER_GROUP_REQUEST:  # its rejects name that MsgSeqNum
+            refused = self.groups.transmitted(session.name, int(sent) if sent else None)
+            if refused is not None:
+                self._publish(refused)
+        if sent:
             if msg_type in ORDER_REQUESTS:  # for reconciliation: is an unanswered one still in flight?
                 self._requests_sent[next(v for t, v in fields if t == CL_ORD_ID)] = _utcnow()
                 if len(self._requests_sent) > PRUNE_SENT_AT:
@@ -312,7 +339,7 @@ class OrderEntry:
         among the ClOrdIDs QuickFIX ``sent`` (its store keeps every message before it goes on the
         wire, on sessions that retransmit), never reached the exchange: a new order is rejected,
         a cancel or replace refused (the order as it was). Journaled as refusals; their count."""
-        account = self._sessions[session_name].api_key_id
+        account = self._sessions[session_name].account_id
         refusals = []
         never_sent = Reason(RejectCode.OTHER, None, NEVER_SENT)
         for order in self.book.orders.values():
@@ -335,6 +362,7 @@ class OrderEntry:
         return len(refusals)
 
     def submit(self, session_name: str, order: NewOrder) -> Order:
+        self._paused(session_name)  # first: in the maintenance window its session may well be down
         s = self._session(session_name)
         if order.expires_in_past():
             raise InvalidOrderError(["expire_time: is in the past"])
@@ -351,10 +379,10 @@ class OrderEntry:
         if not retry:
             self._check_not_held(session_name)
             try:
-                self.journal.record_new(order, s.api_key_id)  # written before it is sent
+                self.journal.record_new(order, s.account_id)  # written before it is sent
             except DuplicateClOrdIDError as exc:
                 raise InvalidOrderError([f"client_order_id: {exc}"]) from None
-        placed = self.book.submit(order, s.api_key_id)
+        placed = self.book.submit(order, s.account_id)
         self._queue(s, MSG_NEW_ORDER_SINGLE, fields)
         return placed
 
@@ -374,6 +402,7 @@ class OrderEntry:
         return self.book.order(order.key)
 
     def replace(self, session_name: str, request: ReplaceOrder) -> Order:
+        self._paused(session_name)
         s = self._session(session_name)
         self._check_not_held(session_name)
         try:
@@ -397,6 +426,38 @@ class OrderEntry:
         self.journal.record_replace(order.key, request.client_order_id, request.quantity)
         self._queue(s, MSG_ORDER_CANCEL_REPLACE_REQUEST, fields)
         return self.book.order(order.key)
+
+    # --- order groups (fixengine.orders.groups) -----------------------------------------------
+
+    def order_group(self, session_name: str, request: OrderGroupRequest) -> None:
+        """Queue an OrderGroupRequest (35=UOG) behind the orders of this turn (not journaled: a
+        group is the exchange's state). Its answer is published: ``OrderGroupConfirmed`` or
+        ``OrderGroupRefused`` with its ``request_id``."""
+        s = self._session(session_name)  # order-entry sessions only: refused here, before anything is sent
+        self.groups.queued(session_name, request)
+        self._queue(s, MSG_ORDER_GROUP_REQUEST, order_group_fields(request))
+
+    def on_session_reject(self, session_name: str, ref_seq_num: int | None, ref_msg_type: str | None,
+                          ref_tag: int | None, reason_code: int | None, text: str) -> None:
+        """A session Reject (35=3) of one of our messages: one of an order-group request is its answer."""
+        if ref_msg_type != MSG_ORDER_GROUP_REQUEST:
+            return
+        refused = self.groups.rejected(session_name, ref_seq_num, Reason.of(text, reason_code), session_reject=True,
+                                       ref_tag=ref_tag)
+        if refused is not None:
+            self._publish(refused)
+
+    def on_logged_out(self, session_name: str) -> None:
+        """Order-group requests still unanswered will not be answered on that connection."""
+        for refused in self.groups.logged_out(session_name):
+            self._publish(refused)
+
+    def _group_response(self, session_name: str, fields: list[tuple[int, str]]) -> OrderGroupConfirmed | None:
+        confirmed = self.groups.answered(session_name, parse_order_group_response(first_values(fields)))
+        if confirmed is None:
+            log.warning("%s: OrderGroupResponse for no request of ours: %s", session_name, fields,
+                        extra=correlate(session=session_name))
+        return confirmed
 
     def mass_cancel(self, session_name: str) -> str:
         s = self._session(session_name, allowed=frozenset({SessionType.NR}))
@@ -423,6 +484,8 @@ class OrderEntry:
             read.append((session_name, item))
             if isinstance(item, BusinessRejected) and item.ref_msg_type in ORDER_REQUESTS and item.ref_id:
                 read.append((session_name, BusinessReject(item.ref_msg_type, item.ref_id, item.reason)))  # for the book
+            if isinstance(item, BusinessRejected) and item.ref_msg_type == MSG_ORDER_GROUP_REQUEST:
+                read.append((session_name, self.groups.rejected(session_name, item.ref_seq_num, item.reason, session_reject=False)))
         fresh = [self.journal.record_report(item) if isinstance(item, Report) else False for _, item in read]
         last_seq: dict[str, int] = {}
         for session_name, _, raw in messages:
@@ -434,27 +497,40 @@ class OrderEntry:
         self.journal.commit()
         now = _utcnow()
         for session_name in {name for name, _, _ in messages}:
-            self._last_report[self._sessions[session_name].api_key_id] = now
+            self._last_report[self._sessions[session_name].account_id] = now
+        canceled: list[tuple[str, str | None, Reason | None, str]] = []  # for OrderGroupTriggered
         for (session_name, item), is_fresh in zip(read, fresh):
             if isinstance(item, Report):
                 if is_fresh:  # a report already journaled (same ExecID) changes nothing
                     for event in self.book.apply(item):
                         self._publish(stamped(event, session_name, now))
+                        if isinstance(event, OrderCanceled):
+                            canceled.append((session_name, event.order.order_group_id, event.order.reason, event.order.key))
             elif item is not None:
                 self._publish(item)
+        for triggered in group_cancels(canceled):
+            self._publish(triggered)
 
     def _read(self, session_name: str, msg_type: str, raw: str) -> "Report | OrderEntryEvent | None":
         s = self._sessions[session_name]
         try:
             fields = parse(raw.encode("latin-1"))
             if msg_type == MSG_EXECUTION_REPORT:
-                return parse_execution_report(fields, use_dollars=s.logon.use_dollars)
+                return parse_execution_report(fields, use_dollars=s.logon.use_dollars, account=s.account_id)
             if msg_type == MSG_ORDER_CANCEL_REJECT:
                 return parse_cancel_reject(fields)
             if msg_type == MSG_BUSINESS_MESSAGE_REJECT:
                 return self._business_reject(session_name, fields)
             if msg_type == MSG_ORDER_MASS_CANCEL_REPORT:
                 return self._mass_cancel_report(session_name, fields)
+            if msg_type == MSG_EVENT_RESEND_COMPLETE:  # drop copy: after the reports it replayed
+                return read_replayed(session_name, first_values(fields))
+            if msg_type == MSG_EVENT_RESEND_REJECT:
+                return read_refused(session_name, first_values(fields))
+            if msg_type == MSG_ORDER_GROUP_RESPONSE:
+                return self._group_response(session_name, fields)
+            if msg_type == MSG_MARKET_SETTLEMENT_REPORT:  # it settles the account of the session it came on
+                return parse_settlement_report(fields, account=s.account_id)
         except (ReportError, FramingError) as exc:
             log.error("%s: unreadable report (%s): %s", session_name, exc, redact(raw), extra=correlate(session=session_name))
             return ReportUnreadable(session_name, raw, str(exc))
@@ -464,8 +540,10 @@ class OrderEntry:
     @staticmethod
     def _business_reject(session: str, fields: list[tuple[int, str]]) -> BusinessRejected:
         f = first_values(fields)
+        ref_seq = f.get(REF_SEQ_NUM, "")
         return BusinessRejected(
-            session, f.get(REF_MSG_TYPE), f.get(BUSINESS_REJECT_REF_ID), read_reason(f, BUSINESS_REJECT_REASON)
+            session, f.get(REF_MSG_TYPE), f.get(BUSINESS_REJECT_REF_ID), read_reason(f, BUSINESS_REJECT_REASON),
+            int(ref_seq) if ref_seq.isdigit() else None,
         )
 
     @staticmethod

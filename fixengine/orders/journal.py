@@ -40,26 +40,30 @@ from fixengine.orders.journal_codec import (
     cancel_reject_from_json,
     execution_report_from_json,
     report_to_json,
+    settlement_report_from_json,
 )
 from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, PositionFix
 from fixengine.orders.requests import NewOrder
+from fixengine.orders.settlement import SettlementReport
 
 log = logging.getLogger("fixengine.journal")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject | business_reject | reconciled | mark
+    kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject | business_reject | settlement | reconciled | mark
     cl_ord_id TEXT,                -- the intent's ClOrdID
-    order_key TEXT,                -- cancel/replace: which order; new: the account (API key)
+    order_key TEXT,                -- cancel/replace: which order; new, settlement: the account (API key)
     shard INTEGER,                 -- report: exchange index
-    exec_id TEXT,                  -- report: ExecID (NULL for pending reports: never deduplicated)
+    exec_id TEXT,                  -- report: ExecID (NULL for pending reports: never deduplicated); settlement: 20105
     body TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS intents_by_clordid
     ON entries (cl_ord_id) WHERE kind IN ('new', 'cancel', 'replace');
 CREATE UNIQUE INDEX IF NOT EXISTS reports_by_execid
     ON entries (shard, exec_id) WHERE kind = 'report' AND exec_id IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS settlements_by_id
+    ON entries (order_key, exec_id) WHERE kind = 'settlement';
 -- The MsgSeqNum of the last message journaled from each session: QuickFIX counts a message as
 -- received when its callback returns, before the loop journals it; a restart asks again from here.
 CREATE TABLE IF NOT EXISTS received (
@@ -120,7 +124,8 @@ class Reconciled:
     heal: ExecutionReport | CancelReject | PositionFix
 
 
-Entry = NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject | BusinessReject | Reconciled | Marked
+Entry = (NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReject | BusinessReject | SettlementReport
+         | Reconciled | Marked)
 
 
 def open_journal_db(path: Path, schema: str, *, durable: bool = False, what: str = "journal") -> sqlite3.Connection:
@@ -190,13 +195,20 @@ class Journal:
     def record_replace(self, order_key: str, cl_ord_id: str, quantity: Decimal | None) -> None:
         self._intent("replace", cl_ord_id, "null" if quantity is None else f'"{quantity}"', order_key)
 
-    def record_report(self, report: ExecutionReport | CancelReject | BusinessReject) -> bool:
-        """Journal a report; False if an identical ExecID (per shard) is already there."""
+    def record_report(self, report: ExecutionReport | CancelReject | BusinessReject | SettlementReport) -> bool:
+        """Journal a report; False if an identical ExecID (per shard) is already there, or for a
+        settlement report the same MarketSettlementReportID (20105) for the same account."""
         if isinstance(report, CancelReject):
             self._insert("cancel_reject", report_to_json(report), cl_ord_id=None)
             return True
         if isinstance(report, BusinessReject):
             self._insert("business_reject", report_to_json(report), cl_ord_id=None)
+            return True
+        if isinstance(report, SettlementReport):
+            try:
+                self._insert("settlement", report_to_json(report), order_key=report.account, exec_id=report.report_id)
+            except sqlite3.IntegrityError:
+                return False
             return True
         key = report.dedupe_key
         try:
@@ -258,6 +270,8 @@ class Journal:
                 yield cancel_reject_from_json(body)
             elif kind == "business_reject":
                 yield business_reject_from_json(body)
+            elif kind == "settlement":
+                yield settlement_report_from_json(body)
             elif kind == "mark":
                 data = json.loads(body)
                 yield Marked(data["what"], data["account"], tuple(data["keys"]))

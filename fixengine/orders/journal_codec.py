@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -20,6 +21,7 @@ from fixengine.orders.reports import (
     RejectCode,
 )
 from fixengine.kalshi.prices import WireSide
+from fixengine.orders.settlement import MarketResult, SettlementParty, SettlementReport
 
 
 def _plain(value: Any) -> Any:
@@ -29,6 +31,10 @@ def _plain(value: Any) -> Any:
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
     return value
 
 
@@ -36,7 +42,7 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def report_to_json(report: ExecutionReport | CancelReject | BusinessReject) -> str:
+def report_to_json(report: ExecutionReport | CancelReject | BusinessReject | SettlementReport) -> str:
     return json.dumps(_plain(report), separators=(",", ":"))
 
 
@@ -71,6 +77,7 @@ def execution_report_from_json(text: str) -> ExecutionReport:
         short_qty=_dec(d["short_qty"]),
         reason=_reason(d["reason"]),
         poss_dup=d["poss_dup"],
+        account=d.get("account"),
     )
 
 
@@ -89,3 +96,22 @@ def cancel_reject_from_json(text: str) -> CancelReject:
 def business_reject_from_json(text: str) -> BusinessReject:
     d = json.loads(text)
     return BusinessReject(d["ref_msg_type"], d["cl_ord_id"], _reason(d["reason"]))  # type: ignore[arg-type]
+
+
+def settlement_report_from_json(text: str) -> SettlementReport:
+    d = json.loads(text)
+    return SettlementReport(
+        account=d["account"],
+        report_id=d["report_id"],
+        ticker=d["ticker"],
+        business_date=date.fromisoformat(d["business_date"]),
+        result=MarketResult(d["result"]),
+        settlement_price=Decimal(d["settlement_price"]),
+        parties=tuple(
+            SettlementParty(p["party_id"], p["role"], Decimal(p["long_qty"]), Decimal(p["short_qty"]),
+                            Decimal(p["payout"]), Decimal(p["fee"]))
+            for p in d["parties"]
+        ),
+        total_reports=d["total_reports"],
+        last_fragment=d["last_fragment"],
+    )

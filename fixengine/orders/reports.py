@@ -16,6 +16,15 @@ from fixengine.kalshi.prices import WireSide
 PENDING_EXEC_ID = "-1;-1"
 
 
+def exec_position(exec_id: str) -> tuple[int, int, int] | None:
+    """``clock;event[;shard]`` as (shard, clock, event), which orders a shard's reports (drop copy
+    replays by it, §13); None if it is not one (a pending ``-1;-1``, or anything else)."""
+    parts = exec_id.split(";")
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        return None
+    return (int(parts[2]) if len(parts) == 3 else 0), int(parts[0]), int(parts[1])
+
+
 class ExecType(str, Enum):
     NEW = "0"
     CANCELED = "4"
@@ -137,6 +146,9 @@ class ExecutionReport:
     short_qty: Decimal | None = None  # NO position after a trade (705)
     reason: Reason | None = None
     poss_dup: bool = False
+    # The account of the session it came on: an order the book does not know (entered by another key
+    # of the account, seen on a listener or drop-copy session) is adopted as an external order of it.
+    account: str | None = None
 
     @property
     def shard(self) -> int:

@@ -248,7 +248,7 @@ def _order_id(value: str) -> str:
     return "" if value == "NONE" else value
 
 
-def parse_execution_report(fields: list[tuple[int, str]], *, use_dollars: bool) -> ExecutionReport:
+def parse_execution_report(fields: list[tuple[int, str]], *, use_dollars: bool, account: str | None = None) -> ExecutionReport:
     f = first_values(fields)
     try:
         exec_type = ExecType(_required(f, EXEC_TYPE, "ExecType"))
@@ -291,6 +291,7 @@ def parse_execution_report(fields: list[tuple[int, str]], *, use_dollars: bool) 
         short_qty=_decimal(f, SHORT_QTY, "ShortQty"),
         reason=reason,
         poss_dup=f.get(POSS_DUP_FLAG) == "Y",
+        account=account,
     )
 
 

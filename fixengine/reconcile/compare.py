@@ -17,11 +17,15 @@ Explained, healed (Kalshi spec §6, §12):
   report that already counted it is not counted again; where fills were healed the position is
   set to the exchange's (Trade reports carry positions absolutely, heals could not add to them);
 - a cancel done elsewhere (the web app, another client, the exchange);
-- a settled market: the position goes to zero;
+- a settled market whose settlement report (35=UMS) never came (the session does not take them,
+  or it was lost): the position goes to zero (one that came has zeroed it already);
 - a cancel or replace whose answer was lost (it happened: applied) or that never arrived (the
   order is as it was), once it is old enough that the exchange has certainly seen it
   (``settled_requests``; a request still in flight is left alone).
-Not explained, reported: a resting order the book does not know, an order whose quantities or
+- with ``adopt_external`` (the engine has a listener or drop-copy session of the account, so orders
+  entered by its other keys are expected): an order the book does not know is adopted as an
+  external order, as its reports would have made it, then its fills and cancel are healed.
+Not explained, reported: a resting order the book does not know (without ``adopt_external``), an order whose quantities or
 price disagree beyond its fills (finished in the book, resting on the exchange included), a live
 order the exchange does not know, a position that differs where no fill was missed.
 
@@ -38,7 +42,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 
-from fixengine.orders.book import Order, OrderBook, Status
+from fixengine.orders.book import EXTERNAL_PREFIX, Order, OrderBook, Status
 from fixengine.orders.reports import (
     CancelReject,
     CxlRejResponseTo,
@@ -50,6 +54,7 @@ from fixengine.orders.reports import (
     Reason,
     RejectCode,
 )
+from fixengine.kalshi.prices import WireSide
 from fixengine.rest.models import RestFill, RestOrder, Settlement
 
 ZERO = Decimal(0)
@@ -71,6 +76,7 @@ class Kind(str, Enum):
     CANCELED_ELSEWHERE = "canceled_elsewhere"
     SETTLED = "settled"
     UNKNOWN_ORDER = "unknown_order"  # resting on the exchange, not in the book
+    EXTERNAL_ORDER = "external_order"  # entered by another key or session of the account: adopted
     ORDER_MISMATCH = "order_mismatch"
     ORDER_MISSING = "order_missing"  # live in the book, unknown to the exchange
     POSITION_MISMATCH = "position_mismatch"
@@ -129,7 +135,8 @@ class Findings:
         return [d for d in self.discrepancies if not d.healed]
 
 
-def reconcile(book: OrderBook, account: str, snapshot: Snapshot, settled_requests: Collection[str] | None = None) -> Findings:
+def reconcile(book: OrderBook, account: str, snapshot: Snapshot, settled_requests: Collection[str] | None = None,
+              *, adopt_external: bool = False) -> Findings:
     """Compare ``account``'s part of ``book`` with ``snapshot``; ``book`` is not changed.
 
     ``settled_requests``: ClOrdIDs of unanswered requests (new orders, cancels, replaces) sent long
@@ -152,6 +159,8 @@ def reconcile(book: OrderBook, account: str, snapshot: Snapshot, settled_request
     matched: set[str] = set()
     for rest in snapshot.orders:
         ours = by_order_id.get(rest.order_id) or by_client_id.get(rest.client_order_id or "")
+        if ours is None and adopt_external:
+            ours = _adopt(work, findings, account, rest)
         if ours is None:
             if rest.status == "resting":
                 findings.discrepancies.append(Discrepancy(
@@ -303,6 +312,21 @@ def _pending(work: OrderBook, key: str, rest: RestOrder, settled: _Settled, find
     _heal(work, findings, heal, Discrepancy(Kind.REQUEST_LOST, Severity.WARNING, rest.ticker,
                                             f"the {what} {order.pending} never reached the exchange: the order is as it was",
                                             rest.order_id, order.key, healed=True))
+
+
+def _adopt(work: OrderBook, findings: Findings, account: str, rest: RestOrder) -> Order:
+    """An order of the account entered elsewhere that no report of ours showed: acknowledged as
+    entered (so the book adopts it as external); its fills and its end are healed after this."""
+    side = WireSide.BUY_YES if rest.book_side == "bid" else WireSide.SELL_YES
+    ack = ExecutionReport(
+        exec_id=f"{HEAL_PREFIX}{rest.order_id}:external", exec_type=ExecType.NEW, ord_status=OrdStatus.NEW,
+        order_id=rest.order_id, cl_ord_id=rest.client_order_id, orig_cl_ord_id=None, ticker=rest.ticker, side=side,
+        order_qty=_total(rest), cum_qty=ZERO, leaves_qty=_total(rest), yes_price=rest.yes_price_dollars, account=account,
+    )
+    _heal(work, findings, ack, Discrepancy(Kind.EXTERNAL_ORDER, Severity.INFO, rest.ticker,
+                                           f"{rest.status}, entered elsewhere (another key or session of the account)",
+                                           rest.order_id, rest.client_order_id or None, healed=True))
+    return work.order(f"{EXTERNAL_PREFIX}{rest.order_id}")
 
 
 def _total(rest: RestOrder) -> Decimal:

@@ -12,11 +12,9 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fixengine._event import _StampedNow, stamped, utc_now
 from fixengine.config import EngineConfig, RestConfig
@@ -26,7 +24,7 @@ from fixengine.kalshi.facts import ORDER_ENTRY
 from fixengine.orders.journal import Journal, rebuild_book
 from fixengine.reconcile.compare import Findings, Severity, Snapshot, reconcile
 from fixengine.rest import KalshiRest, NotFoundError, RestError
-from fixengine.kalshi.signing import load_private_key
+from fixengine.kalshi.signing import Signer, load_private_key
 
 log = logging.getLogger("fixengine.reconciliation")
 
@@ -73,11 +71,15 @@ class Reconciler:
         config: RestConfig,
         book: OrderBook,
         journal: Journal,
-        keys: dict[str, rsa.RSAPrivateKey],
+        keys: Mapping[str, Signer],
         last_report_at: Callable[[str], datetime | None],
         publish: Callable[[BookEvent], None] = lambda _: None,
         request_sent_at: Callable[[str], datetime | None] | None = None,
+        *,
+        external_accounts: Collection[str] = (),
     ):
+        """``external_accounts``: accounts whose other keys' orders the engine sees (on a listener or
+        drop-copy session): an order of theirs the book does not know is adopted, not reported."""
         self.config = config
         self._book = book
         self._journal = journal
@@ -85,6 +87,7 @@ class Reconciler:
         self._last_report_at = last_report_at
         self._publish = publish
         self._request_sent_at = request_sent_at  # None: nothing in flight (the engine is not running)
+        self._external_accounts = frozenset(external_accounts)
         self._clients: dict[str, KalshiRest] = {}
         self._checkpoints: dict[str, datetime] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -92,7 +95,8 @@ class Reconciler:
     def _client(self, account: str) -> KalshiRest:
         client = self._clients.get(account)
         if client is None:
-            client = KalshiRest(self.config.base_url, account, self._keys[account], tier=self.config.tier,
+            signer = self._keys[account]  # any key of the account reads its portfolio
+            client = KalshiRest(self.config.base_url, signer.key_id, signer.private_key, tier=self.config.tier,
                                 timeout=self.config.timeout)
             self._clients[account] = client
         return client
@@ -122,7 +126,8 @@ class Reconciler:
                         f"report ({last.isoformat()}), after {self.config.staleness_timeout:.0f}s of re-reading"
                     )
                 await asyncio.sleep(STALE_POLL_S)  # polling a remote service, not synchronising
-            findings = reconcile(self._book, account, snapshot, self._settled_requests(account, snapshot.as_of))
+            findings = reconcile(self._book, account, snapshot, self._settled_requests(account, snapshot.as_of),
+                                 adopt_external=account in self._external_accounts)
             self._heal(findings, session if session is not None else account)
             self._checkpoints[account] = snapshot.as_of - CHECKPOINT_MARGIN
             _log_findings(account, findings)
@@ -203,12 +208,14 @@ async def reconcile_offline(config: EngineConfig, session_names: Sequence[str] =
     journal = Journal(config.journal_path, durable=config.journal_sync == "full")
     try:
         book = rebuild_book(journal)
-        keys = {s.api_key_id: load_private_key(file=s.private_key_file, env=s.private_key_env) for s in chosen}
-        reconciler = Reconciler(config.rest, book, journal, keys, lambda _account: None)
+        keys = {s.account_id: Signer(s.api_key_id, load_private_key(file=s.private_key_file, env=s.private_key_env))
+                for s in reversed(chosen)}
+        reconciler = Reconciler(config.rest, book, journal, keys, lambda _account: None,
+                                external_accounts=config.external_accounts)
         try:
             results: dict[str, Findings] = {}
             for s in chosen:
-                results[s.name] = await reconciler.run(s.api_key_id)
+                results[s.name] = await reconciler.run(s.account_id)
             return results
         finally:
             await reconciler.aclose()

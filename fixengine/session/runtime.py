@@ -15,6 +15,7 @@ import quickfix as fix
 
 from fixengine.config import EngineConfig, SessionConfig
 from fixengine.fix.framing import quickfix_text
+from fixengine.fix.tags import MSG_SEQ_NUM
 from fixengine.fix.quickfix import LoopInbox, Runner, create
 from fixengine.orders.wire import Fields
 from fixengine.session.application import ApplicationMessage, EngineApplication, SessionRecord
@@ -75,9 +76,13 @@ class InitiatorRuntime:
         """The QuickFIX session of ``name`` (None while the initiators stop)."""
         return fix.Session.lookupSession(self._session_ids[name])
 
-    def send(self, session: SessionConfig, msg_type: str, fields: Fields) -> bool:
+    def send(self, session: SessionConfig, msg_type: str, fields: Fields) -> int | None:
+        """Send an application message; the MsgSeqNum it went out with (a Reject names it), or None
+        if QuickFIX would not send it. QuickFIX numbers the message it is handed, in place."""
         message = fix.Message(quickfix_text(session.dialect.begin_string, msg_type, fields), False)
-        return fix.Session.sendToTarget(message, self._session_ids[session.name])
+        if not fix.Session.sendToTarget(message, self._session_ids[session.name]):
+            return None
+        return int(message.getHeader().getField(MSG_SEQ_NUM))
 
     def send_message(self, name: str, message: fix.Message) -> bool:
         return fix.Session.sendToTarget(message, self._session_ids[name])

@@ -12,6 +12,9 @@ Two halves, as in the rest of the house:
         |  ^                                            ^
         |  +-- ConnectionFailed (probe) ----------------+
         +--LogonRefused (may pass)---> WAITING          LogonRefused (for good) --> STOPPED
+
+In Kalshi's weekly maintenance (``maintenance`` says why) a session that goes down WAITs for the
+window's end (``maintenance_over``) instead of retrying: no backoff, no probe, no attempt counted.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class SessionStatus:
     connect_check: asyncio.TimerHandle | None = None
     retry: asyncio.TimerHandle | None = None  # the scheduled reconnect
     disabled: bool = False  # an operator took it down: DISABLED once logged out, until enabled
+    maintenance: str | None = None  # WAITING for Kalshi's maintenance to end (not an outage): why
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -107,6 +111,7 @@ def step(status: SessionStatus, event: Event) -> Step:
         return Step()
     if isinstance(event, LoggedOn):
         status.phase, status.refusal, status.failure, status.attempt = Phase.LOGGED_ON, None, None, 0
+        status.maintenance = None
         return Step(cancel_timers=True)
     if isinstance(event, LoggedOut):
         if status.disabled:
@@ -133,8 +138,10 @@ class SessionSupervisor:
         lookup: Callable[[str], fix.Session | None],
         publish: Callable[[Event], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        maintenance: Callable[[], str | None] = lambda: None,
     ):
         self.status = {s.name: SessionStatus(s) for s in sessions}
+        self._maintenance = maintenance  # why reconnects wait now (Kalshi's maintenance window), or None
         self._lookup = lookup  # the session's QuickFIX Session, by name (None while stopping)
         self._publish = publish
         self._spawn = spawn
@@ -231,6 +238,10 @@ class SessionSupervisor:
         if self._stopped or self._loop is None or status.phase in (Phase.STOPPED, Phase.DISABLED) or status.disabled:
             return
         self._cancel_timers(status)
+        why = self._maintenance()
+        if why is not None:  # Kalshi is in maintenance: retrying now is refused; maintenance_over() reconnects
+            status.phase, status.maintenance = Phase.WAITING, why
+            return
         delay = retry_delay(retry, status.attempt, status.backoff, status.config.heartbeat_interval, random.random())
         if delay is None:
             return
@@ -238,6 +249,16 @@ class SessionSupervisor:
         status.phase = Phase.WAITING
         status.retry = self._loop.call_later(delay, self._enable, status)
         self._publish(ReconnectScheduled(status.config.name, datetime.now(timezone.utc), delay, status.attempt))
+
+    def maintenance_over(self) -> None:
+        """Kalshi's maintenance window ended: reconnect the sessions that waited for it, each after
+        its first retry delay (jittered, so that engines cut off together do not return at once)."""
+        for status in self.status.values():
+            if status.maintenance is not None:
+                status.maintenance, status.attempt = None, 0
+                if status.phase is Phase.WAITING:
+                    self._reconnect_later(status, Retry.BACKOFF)
+                self._changed(status)
 
     # --- an operator's actions (the service's admin API) -----------------------------------------
 

@@ -1,6 +1,6 @@
 """What Kalshi's REST portfolio API shows that the matching engine does not keep: when each order was
 created and last changed, what its fills cost, every fill of every account, each position's cost
-basis and P&L, settlements, and each market's last trade.
+basis and P&L, settlements, and each market's last trade and its trading over the last day.
 
 The ``Venue`` feeds ``History.record`` every call's events, with the time they happened, under its
 lock. Records are immutable, so a copy of an account's containers is a consistent snapshot of it.
@@ -8,11 +8,11 @@ lock. Records are immutable, so a copy of an account's containers is a consisten
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Literal
 
 from fixengine.kalshi.prices import ONE, WireSide
 from simulator.exchange.matching import (
@@ -25,12 +25,14 @@ from simulator.exchange.matching import (
     PositionMoved,
     Replaced,
     Settled,
+    SettlementResult,
     Traded,
     cost_per_contract,
 )
 
 ZERO = Decimal(0)
 MICRO = Decimal("0.000001")  # Kalshi's portfolio figures carry up to 6 decimals
+DAY = timedelta(days=1)  # the window of a market's volume_24h_fp and previous_price_dollars
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +85,15 @@ class PositionRecord:
 class SettlementRecord:
     seq: int
     ticker: str
-    result: Literal["yes", "no"]
+    result: SettlementResult
     yes_count: Decimal
     no_count: Decimal
     yes_total_cost: Decimal
     no_total_cost: Decimal
     revenue: Decimal  # dollars paid out
-    fee_cost: Decimal  # fees paid on the position
+    fee_cost: Decimal  # fees paid on the position, the settlement's rounding fee included
     settled_time: datetime
+    value: Decimal = ONE  # what a YES contract paid, dollars
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,7 @@ class MarketActivity:
     last_price: Decimal | None = None  # YES price of the last trade
     volume: Decimal = ZERO  # contracts traded
     settled_time: datetime | None = None
+    settlement_price: Decimal | None = None  # what a YES contract paid, dollars
 
 
 def after_fill(
@@ -142,10 +146,24 @@ class AccountHistory:
 class History:
     """Every account's orders, fills, positions and settlements, and each market's activity."""
 
-    def __init__(self) -> None:
+    def __init__(self, listed_time: datetime | None = None) -> None:
         self._accounts: dict[str, AccountHistory] = {}
         self.markets: dict[str, MarketActivity] = {}
         self._seq = 0
+        self.listed_time = listed_time  # every market is listed when the exchange starts
+        self._last_day: dict[str, deque[tuple[datetime, Decimal, Decimal]]] = {}  # (time, quantity, YES price)
+        self._day_old_price: dict[str, Decimal] = {}  # the last trade that left the window
+
+    def day(self, ticker: str, now: datetime) -> tuple[Decimal, Decimal | None]:
+        """Contracts traded in ``ticker`` in the day up to ``now``, and the YES price of its last
+        trade a day before ``now`` (None: it had not traded then)."""
+        volume, previous = ZERO, self._day_old_price.get(ticker)
+        for at, quantity, price in self._last_day.get(ticker, ()):
+            if at > now - DAY:
+                volume += quantity
+            else:
+                previous = price
+        return volume, previous
 
     def account(self, account_id: str) -> AccountHistory:
         """The account's history (live: copy what you keep while the venue's lock is held)."""
@@ -167,7 +185,7 @@ class History:
                 history.positions[event.ticker] = replace(position, net_yes=event.net_yes, last_updated=now)
             elif isinstance(event, MarketSettled):
                 activity = self.markets.get(event.ticker) or MarketActivity()
-                self.markets[event.ticker] = replace(activity, settled_time=now)
+                self.markets[event.ticker] = replace(activity, settled_time=now, settlement_price=event.settlement_price)
             elif isinstance(event, Settled):
                 self._settled(event, now)
 
@@ -193,6 +211,10 @@ class History:
     def _traded(self, event: Traded, now: datetime) -> None:
         activity = self.markets.get(event.ticker) or MarketActivity()
         self.markets[event.ticker] = replace(activity, last_price=event.yes_price, volume=activity.volume + event.quantity)
+        recent = self._last_day.setdefault(event.ticker, deque())
+        recent.append((now, event.quantity, event.yes_price))
+        while recent[0][0] <= now - DAY:  # forget what no window can reach again, but its price
+            self._day_old_price[event.ticker] = recent.popleft()[2]
         for order, is_taker, fee in ((event.taker, True, event.taker_fee), (event.maker, False, event.maker_fee)):
             cost = event.quantity * cost_per_contract(order.side, event.yes_price)
             role = "taker" if is_taker else "maker"
@@ -216,6 +238,13 @@ class History:
             no_count=ZERO if long else -event.net_yes,
             yes_total_cost=position.exposure if long else ZERO,
             no_total_cost=ZERO if long else position.exposure,
-            revenue=event.payout, fee_cost=position.fees_paid, settled_time=now,
+            revenue=event.payout, fee_cost=position.fees_paid + event.fee, settled_time=now,
+            value=self._settlement_price(event),
         ))
         history.positions[event.ticker] = after_settlement(position, event.payout, now)
+
+    def _settlement_price(self, event: Settled) -> Decimal:
+        activity = self.markets.get(event.ticker)
+        if activity is not None and activity.settlement_price is not None:
+            return activity.settlement_price
+        return ONE if event.result == "yes" else ZERO

@@ -34,10 +34,15 @@ Simulator choices where Kalshi's documents are silent:
 * Replaces are refused while the market is paused (99 TRADING_PAUSED), when a post-only order would
   cross (99 POST_ONLY_CROSS), and when taker-at-cross STP would stop the amended order (18
   SELF_CROSS_ATTEMPT, as Kalshi documents). MaxExecutionCost only applies on entry.
+* The whole exchange pauses too (``pause``, spec §7.5): a trading pause refuses new orders (103=2)
+  and amends with TRADING_PAUSED, an exchange pause cancels as well, with EXCHANGE_PAUSED. Resting
+  orders stay, but for those entered with CancelOrderOnPause, cancelled as the pause begins.
 * Closing a market ends its orders with ``Expired`` (text MARKET_CLOSED): §11.2 reports close-cancels
   like expiries (150=4 normally, 150=C with 21012), so the FIX layer decides the same way for both.
 * Settling a market (an operator action) closes it first, so its open orders end the same way; then
-  each winning contract pays $1 and every position in the market goes to zero (``Settled``).
+  each YES contract pays the settlement price ($1 on yes, $0 on no, the value on scalar), each NO
+  contract the rest of $1, and every position in the market goes to zero (``Settled``). Payouts are
+  rounded down to $0.0001 and the remainder charged as a fee (spec §15), collected with the others.
 
 One file on purpose (875 lines): the book, the balance checks and the fills share the cash invariant
 above; the operator actions at the end (fills against the house, settlement) could move out once a
@@ -51,14 +56,15 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, timezone
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from enum import Enum, IntEnum
 from typing import Literal, Union
 from zoneinfo import ZoneInfo
 
 from fixengine.orders.reports import OrdStatus, RejectCode
 from fixengine.orders.requests import SelfTradePrevention, TimeInForce
-from fixengine.kalshi.prices import CENT, ONE, PriceError, WireSide, check_price, check_quantity
+from fixengine.kalshi.maintenance import PauseKind
+from fixengine.kalshi.prices import CENT, ONE, TICK, PriceError, WireSide, check_price, check_quantity
 
 ZERO = Decimal(0)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -95,6 +101,9 @@ class CxlRejReason(IntEnum):
     DUPLICATE_CL_ORD_ID = 6
     INVALID_PRICE_INCREMENT = 18  # Kalshi uses it for SELF_CROSS_ATTEMPT on replace
     OTHER = 99
+
+
+SettlementResult = Literal["yes", "no", "scalar"]
 
 
 class MarketStatus(str, Enum):
@@ -251,9 +260,10 @@ class Settled:
 
     account_id: str
     ticker: str
-    result: Literal["yes", "no"]
+    result: SettlementResult
     net_yes: Decimal  # the position settled; negative = NO held
-    payout: Decimal  # $1 per winning contract
+    payout: Decimal  # dollars credited: the settlement price per YES contract (the rest per NO), less ``fee``
+    fee: Decimal = ZERO  # what rounding the payout down to $0.0001 kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +271,8 @@ class MarketSettled:
     """A market settled on ``result`` (before the accounts' ``Settled`` events)."""
 
     ticker: str
-    result: Literal["yes", "no"]
+    result: SettlementResult
+    settlement_price: Decimal  # what a YES contract pays, dollars: 1 on yes, 0 on no
 
 
 Event = Union[
@@ -290,6 +301,19 @@ def day_deadline(now: datetime) -> datetime:
     if deadline <= now:
         deadline = datetime.combine(local.date() + timedelta(days=1), end_of_day, tzinfo=NEW_YORK)
     return deadline.astimezone(timezone.utc)
+
+
+def _settlement_price(result: str, price: Decimal | None) -> Decimal:
+    """What a YES contract pays on ``result``; ``price`` only for scalar (0 to 1, at most 4 decimals)."""
+    if result not in ("yes", "no", "scalar"):
+        raise ValueError(f"result {result!r} must be 'yes', 'no' or 'scalar'")
+    if result != "scalar":
+        if price is not None:
+            raise ValueError(f"a price is given only for a scalar result, not for {result!r}")
+        return ONE if result == "yes" else ZERO
+    if price is None or not price.is_finite() or not ZERO <= price <= ONE or price != price.quantize(TICK):
+        raise ValueError(f"a scalar result needs a price of $0 to $1 with at most 4 decimals, not {price}")
+    return price
 
 
 def _require_aware(now: datetime) -> None:
@@ -433,8 +457,9 @@ class Exchange:
         self._trade_counter = 0
         self._sequence = 0
         self._fill_counter = 0  # operator fills (fill_against)
-        self._settled: dict[str, Literal["yes", "no"]] = {}
+        self._settled: dict[str, SettlementResult] = {}
         self.fees_collected = ZERO
+        self.paused: PauseKind | None = None  # the whole exchange (``pause``); markets also pause one by one
 
     # queries
 
@@ -510,11 +535,16 @@ class Exchange:
         return events
 
     def cancel(self, account_id: str, orig_cl_ord_id: str, cl_ord_id: str, now: datetime) -> list[Event]:
-        """An OrderCancelRequest: cancel the whole remaining quantity (allowed while paused)."""
+        """An OrderCancelRequest: cancel the whole remaining quantity (allowed while paused, but
+        in an exchange pause)."""
         events = self.expire(now)
         found = self._find(account_id, orig_cl_ord_id, cl_ord_id, "cancel")
         if isinstance(found, CancelRefused):
             events.append(found)
+            return events
+        if self.paused is not None and self.paused.refuses_cancels:
+            events.append(CancelRefused(account_id, cl_ord_id, orig_cl_ord_id, found.order_id, CxlRejReason.OTHER,
+                                        self.paused.text, "cancel", found.snapshot()))
             return events
         self._rename(found, cl_ord_id)
         self._end(found, OrdStatus.CANCELED)
@@ -543,6 +573,8 @@ class Exchange:
                                          "replace", order.snapshot()))
             return events
 
+        if self.paused is not None:
+            return refuse(CxlRejReason.OTHER, self.paused.text)
         market = self._markets[order.spec.ticker]
         if market.status is not MarketStatus.OPEN:
             paused = market.status is MarketStatus.PAUSED
@@ -629,6 +661,18 @@ class Exchange:
                 events.append(Expired(order.snapshot(), MARKET_CLOSED))
         return events
 
+    def pause(self, kind: PauseKind | None, now: datetime) -> list[Event]:
+        """Pause the whole exchange (``kind``: a trading or an exchange pause) or open it again
+        (None). As a pause begins, the orders entered with CancelOrderOnPause are cancelled."""
+        events = self.expire(now)
+        beginning = self.paused is None and kind is not None
+        self.paused = kind
+        if kind is not None and beginning:
+            for order in [o for o in self._open.values() if o.spec.cancel_on_pause]:
+                self._end(order, OrdStatus.CANCELED)
+                events.append(Canceled(order.snapshot(), order.cl_ord_id, None, kind.text))
+        return events
+
     # operator actions (the simulator's admin calls; no client asked for them)
 
     def open_account(self, account_id: str, balance: Decimal) -> None:
@@ -639,7 +683,7 @@ class Exchange:
             raise ValueError(f"balance {balance} must be a non-negative number of dollars")
         self._accounts[account_id] = AccountState(account_id, balance)
 
-    def settlement(self, ticker: str) -> Literal["yes", "no"] | None:
+    def settlement(self, ticker: str) -> SettlementResult | None:
         """The result a market settled with, or None while it is unsettled."""
         return self._settled.get(ticker)
 
@@ -678,27 +722,30 @@ class Exchange:
         self._fill(taker, maker, quantity, events)
         return events
 
-    def settle_market(self, ticker: str, result: Literal["yes", "no"], now: datetime) -> list[Event]:
+    def settle_market(self, ticker: str, result: SettlementResult, now: datetime,
+                      price: Decimal | None = None) -> list[Event]:
         """Settle a market on ``result``: close it (its open orders end, ``Expired`` MARKET_CLOSED),
-        pay $1 per winning contract and zero every position in it. Settling is final."""
+        pay each YES contract ``price`` dollars ($1 on yes, $0 on no: given only for scalar, at most 4
+        decimals) and each NO contract the rest of $1, rounded down to $0.0001 (the remainder is a
+        fee), and zero every position in it. Settling is final."""
         if ticker not in self._markets:
             raise UnknownError(f"unknown market {ticker!r}")
-        if result not in ("yes", "no"):
-            raise ValueError(f"result {result!r} must be 'yes' or 'no'")
+        yes_pays = _settlement_price(result, price)
         if ticker in self._settled:
             raise ValueError(f"market {ticker} already settled ({self._settled[ticker]})")
         events = self.set_market_status(ticker, MarketStatus.CLOSED, now)
         self._settled[ticker] = result
-        events.append(MarketSettled(ticker, result))
+        events.append(MarketSettled(ticker, result, yes_pays))
         for account in self._accounts.values():
             net = account.positions.get(ticker, ZERO)
             if net == 0:
                 continue
-            won = net > 0 if result == "yes" else net < 0
-            payout = abs(net) if won else ZERO
+            owed = net * yes_pays if net > 0 else -net * (ONE - yes_pays)
+            payout = owed.quantize(TICK, rounding=ROUND_DOWN)
             account.balance += payout
+            self.fees_collected += owed - payout
             account.positions[ticker] = ZERO
-            events.append(Settled(account.account_id, ticker, result, net, payout))
+            events.append(Settled(account.account_id, ticker, result, net, payout, owed - payout))
             events.append(PositionMoved(account.account_id, ticker, ZERO))
         return events
 
@@ -713,6 +760,8 @@ class Exchange:
     # internals
 
     def _validate(self, spec: OrderSpec) -> tuple[RejectCode, int] | None:
+        if self.paused is not None:
+            return RejectCode(self.paused.text), OrdRejReason.EXCHANGE_CLOSED
         market = self._markets.get(spec.ticker)
         if market is None:
             return RejectCode.MARKET_NOT_FOUND, OrdRejReason.UNKNOWN_SYMBOL

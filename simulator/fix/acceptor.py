@@ -13,7 +13,7 @@ import random
 import socket
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -38,9 +38,11 @@ from fixengine.fix.tags import (
     HEART_BT_INT,
     LISTENER_SESSION,
     MESSAGE_RETENTION_PERIOD,
+    MSG_EVENT_RESEND_REQUEST,
     MSG_HEARTBEAT,
     MSG_LOGON,
     MSG_LOGOUT,
+    MSG_MARKET_SETTLEMENT_REPORT,
     MSG_RESEND_REQUEST,
     MSG_SEQUENCE_RESET,
     MSG_SEQ_NUM,
@@ -74,9 +76,13 @@ from simulator.faults import (
     FaultController,
     FaultError,
 )
+from simulator.fix.grouped import grouped_message
 from simulator.fix.order_reports import Outgoing, business_reject
+from simulator.fix.settlement_reports import UMS_GROUPS
+from simulator.fix.rejects import as_kalshi_words_it
 from simulator.fix.retention import RetentionWindow
-from simulator.exchange.venue import UnsupportedHere, Venue
+from simulator.fix.order_groups import GroupFieldError, session_reject
+from simulator.exchange.venue import BadField, UnsupportedHere, Venue, event_resend_reject
 
 log = logging.getLogger("simulator.acceptor")
 
@@ -116,6 +122,7 @@ class _Session:
     begin_string: str
     session_type: SessionType
     key_id: str  # the counterparty's SenderCompID: its API key
+    account_id: str  # the exchange account that key trades for
     fixt: bool
     messages: SessionMessageLog
     retention: RetentionWindow | None  # None: no retransmission on this session type
@@ -125,8 +132,9 @@ class SimulatorApplication(GuardedApplication):
     """The simulator's sessions: order entry goes to the venue, its reports go back out."""
 
     def __init__(self, sink: SimEventSink, messages: MessageLogs, venue: Venue, faults: FaultController,
-                 write_budget: WriteBudgets | None = None):
+                 write_budget: WriteBudgets | None = None, accounts: Mapping[str, str] | None = None):
         super().__init__(log)
+        self._accounts = dict(accounts or {})  # API key -> the exchange account it trades for
         self._sink = sink
         self._messages = messages
         self._venue = venue
@@ -150,8 +158,11 @@ class SimulatorApplication(GuardedApplication):
                 session = self._sessions.get(item.session_id)
                 if session is None:
                     continue
-                text = quickfix_text(session.begin_string, item.msg_type, item.fields)
-                fix.Session.sendToTarget(fix.Message(text, False), session.session_id)
+                if item.msg_type == MSG_MARKET_SETTLEMENT_REPORT:  # nested groups: kept in order
+                    message = grouped_message(session.begin_string, item.msg_type, item.fields, UMS_GROUPS)
+                else:
+                    message = fix.Message(quickfix_text(session.begin_string, item.msg_type, item.fields), False)
+                fix.Session.sendToTarget(message, session.session_id)
 
     def onCreate(self, sessionID: fix.SessionID) -> None:
         begin, ours, theirs = (
@@ -160,7 +171,8 @@ class SimulatorApplication(GuardedApplication):
             sessionID.getTargetCompID().getValue(),
         )
         self._sessions[sessionID.toString()] = _Session(
-            fix.SessionID(begin, ours, theirs), begin, SessionType(ours), theirs, sessionID.isFIXT(),
+            fix.SessionID(begin, ours, theirs), begin, SessionType(ours), theirs, self._accounts.get(theirs, theirs),
+            sessionID.isFIXT(),
             self._messages.for_session(f"{begin}-{ours}-{theirs}"),
             None if SessionType(ours) in RESET_REQUIRED else RetentionWindow(),
         )
@@ -173,7 +185,7 @@ class SimulatorApplication(GuardedApplication):
         if key == self.stop_holder:
             return
         session = self._sessions[key]
-        self._venue.logged_on(key, self.logon_flags.get(key, {}))
+        self._venue.logged_on(key, self.logon_flags.get(key, {}), session.account_id, session.session_type)
         self.guard("onLogon", lambda: self._sink(SimEvent(SimEventKind.LOGGED_ON, session.begin_string, session.key_id, session.session_type.value)))
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
@@ -211,7 +223,7 @@ class SimulatorApplication(GuardedApplication):
             return self._logged_on_changed.wait_for(lambda: session_id in self._logged_on, timeout)
 
     def toAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._sent(self._sessions[sessionID.toString()], message.toString())
+        self._sent(self._sessions[sessionID.toString()], as_kalshi_words_it(message, message.toString()))
 
     def fromAdmin(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         key = sessionID.toString()
@@ -267,15 +279,27 @@ class SimulatorApplication(GuardedApplication):
             # Kalshi refuses a rate-limited request before the exchange sees it (spec §8).
             self.send([business_reject(key, fields, REJECT_RATE_LIMIT, TEXT_RATE_LIMITED)])
             return
+        if msg_type == MSG_EVENT_RESEND_REQUEST and (reason := self._faults.take_event_resend_refusal(session.key_id)):
+            self.send([event_resend_reject(key, fields.get(MSG_SEQ_NUM, "0"), reason, "refused by fault injection")])
+            return
         budget = self._write_budget
         if budget is not None and not budget.allow(session.key_id, msg_type, fields.get(EX_DESTINATION)):
             log.info("%s %s: %s refused: over the key's write budget", session.session_type.value, session.key_id, msg_type)
             self.send([business_reject(key, fields, REJECT_RATE_LIMIT, TEXT_RATE_LIMITED)])
             return
         try:
-            outgoing = self._venue.handle(key, session.session_type, session.key_id, msg_type, fields, session.fixt)
+            outgoing = self._venue.handle(key, session.session_type, session.account_id, msg_type, fields, session.fixt)
         except UnsupportedHere:
             raise fix.UnsupportedMessageType() from None
+        except BadField as exc:
+            log.info("%s %s: %s refused: %s", session.session_type.value, session.key_id, msg_type, exc)
+            raise fix.IncorrectDataFormat(exc.tag) from None
+        except GroupFieldError as exc:
+            # A malformed UOG field gets a session Reject (spec §12), written here rather than raised:
+            # the binding lets no RequiredTagMissing out of fromApp (the process exits), and the
+            # Reject's Text can say what is wrong with the field.
+            log.info("%s %s: %s refused: %s", session.session_type.value, session.key_id, msg_type, exc)
+            outgoing = [session_reject(key, fields, exc)]
         self.send(outgoing)
 
 
@@ -303,6 +327,10 @@ def acceptor_settings(
     # QuickFIX listens on every interface; only the gates on this host may reach it.
     defaults.setString("AllowedRemoteAddresses", "127.0.0.1")
     defaults.setString("CheckLatency", "Y")
+    # Kalshi refuses a tag it does not define (spec §18.1), user-defined or not; so does QuickFIX with
+    # these (its defaults, set so that no change of defaults loosens the simulator). See rejects.py.
+    defaults.setString("ValidateUserDefinedFields", "Y")
+    defaults.setString("AllowUnknownMsgFields", "N")
     defaults.setInt("MaxLatency", max(1, int(config.sending_time_tolerance)))
     settings.set(defaults)
     session_ids = []
@@ -322,14 +350,15 @@ class Acceptor:
     """The QuickFIX SocketAcceptor and the Python thread its event loop runs on: a client of the
     simulator's exchange (``venue``), as the REST API is."""
 
-    def __init__(self, config: SimulatorConfig, key_ids: list[str], venue: Venue, sink: SimEventSink, faults: FaultController,
-                 write_budget: WriteBudgets | None = None):
+    def __init__(self, config: SimulatorConfig, accounts: Mapping[str, str], venue: Venue, sink: SimEventSink,
+                 faults: FaultController, write_budget: WriteBudgets | None = None):
+        """``accounts``: every API key the simulator knows -> the exchange account it trades for."""
         self.port = free_loopback_port()
         self._messages = MessageLogs(config.data_dir / "log", enabled=config.message_log, prefix="simulator.messages")
         self._faults = faults
         self._venue = venue
-        self.application = SimulatorApplication(sink, self._messages, venue, faults, write_budget)
-        self._settings, self._session_ids = acceptor_settings(config, sorted(key_ids), self.port)
+        self.application = SimulatorApplication(sink, self._messages, venue, faults, write_budget, accounts)
+        self._settings, self._session_ids = acceptor_settings(config, sorted(accounts), self.port)
         self._store = fix.MemoryStoreFactory()
         acceptor = create(fix.SocketAcceptor, self.application, self._store, self._settings, "the simulator's")
         self._runner = Runner(acceptor, "simulator-quickfix")

@@ -80,6 +80,11 @@ class Account:
     api_key_id: str
     public_key: rsa.RSAPublicKey
     tier: str
+    account_id: str = ""  # the exchange account the key trades for; "": its own (api_key_id)
+
+    @property
+    def owner(self) -> str:
+        return self.account_id or self.api_key_id
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -85,6 +85,7 @@ from fixengine.orders.wire import (
 )
 from fixengine.fix.timestamps import parse_utc_timestamp, utc_timestamp
 from fixengine.kalshi.prices import PriceError, WireSide, format_price, format_quantity, parse_price
+from simulator.fix.drop_copy import DropCopyLog, copy_targets, listeners_copy
 from simulator.exchange.matching import (
     Accepted,
     Canceled,
@@ -129,6 +130,7 @@ class Outgoing:
     session_id: str  # SessionID string of the session that entered the order
     msg_type: str
     fields: Fields
+    account: str = ""  # the exchange account an execution report is about ("": not one)
 
 
 class RequestError(ValueError):
@@ -186,6 +188,8 @@ class ReportWriter:
     def __init__(self) -> None:
         self._clock = 0
         self._event = 0
+        self.listeners: dict[str, set[str]] = {}  # account -> its listener sessions (20126=Y)
+        self.drop_copy = DropCopyLog()
 
     def _exec_id(self) -> str:
         self._event += 1
@@ -256,7 +260,25 @@ class ReportWriter:
                 out.append(self._reject(event, flags.get(event.spec.session_id, SessionFlags()), now))
             elif isinstance(event, CancelRefused):
                 out.append(self._cancel_reject(event, requester))
-        return out
+        return self._copied(out, flags, now)
+
+    def _copied(self, out: list[Outgoing], flags: Mapping[str, SessionFlags], now: datetime) -> list[Outgoing]:
+        """Keep each persistent execution report for drop copy, and copy each to the account's
+        listener sessions (spec §13, §14). Pending reports go to neither (a listener skips them: 21011)."""
+        copies: list[Outgoing] = []
+        for item in out:
+            if item.msg_type != MSG_EXECUTION_REPORT or not item.account:
+                continue
+            values = dict(item.fields)
+            if values[EXEC_ID] == PENDING_EXEC_ID:
+                continue
+            dollars = flags.get(item.session_id, SessionFlags()).use_dollars
+            if values[EXEC_TYPE] != "8":  # rejects are not replayed
+                self.drop_copy.record(item.account, values[EXEC_ID], item.fields, dollars, now)
+            for listener in copy_targets(self.listeners, item.account, item.session_id):
+                to = flags.get(listener, SessionFlags()).use_dollars
+                copies.append(Outgoing(listener, item.msg_type, listeners_copy(item.fields, dollars, to), item.account))
+        return out + copies if copies else out
 
     def _er(
         self,
@@ -294,7 +316,7 @@ class ReportWriter:
             (TRANSACT_TIME, utc_timestamp(now)),
         ]
         fields += extra or []
-        return Outgoing(o.session_id, MSG_EXECUTION_REPORT, fields)
+        return Outgoing(o.session_id, MSG_EXECUTION_REPORT, fields, o.account_id)
 
     def _reject(self, event: Rejected, f: SessionFlags, now: datetime) -> Outgoing:
         spec = event.spec
@@ -319,7 +341,7 @@ class ReportWriter:
             (ORD_REJ_REASON, str(event.ord_rej_reason)),
             (TEXT, event.text),
         ]
-        return Outgoing(spec.session_id, MSG_EXECUTION_REPORT, fields)
+        return Outgoing(spec.session_id, MSG_EXECUTION_REPORT, fields, spec.account_id)
 
     def _cancel_reject(self, event: CancelRefused, requester: str) -> Outgoing:
         status = event.order.status.value if event.order is not None else OrdStatus.REJECTED.value
@@ -359,7 +381,7 @@ def mass_cancel_report(cl_ord_id: str, session_id: str, count: int, fixt: bool) 
 
 def _final(trade: Outgoing) -> Outgoing:
     replaced = {ORD_STATUS: "4", LEAVES_QTY: "0.00"}
-    return Outgoing(trade.session_id, trade.msg_type, [(t, replaced.get(t, v)) for t, v in trade.fields])
+    return replace(trade, fields=[(t, replaced.get(t, v)) for t, v in trade.fields])
 
 
 def _balance_change(side: WireSide, yes_price: Decimal, quantity: Decimal, fee: Decimal, net_after: Decimal) -> Decimal:

@@ -4,14 +4,23 @@ an engine's reconciler notices (through the REST API) what its FIX sessions neve
     sim.admin.cancel_order("O7")                 # the order is cancelled; no ExecutionReport
     sim.admin.add_fill("O7", Decimal("2"))       # 2 contracts fill against the house; no report
     sim.admin.settle_market("KXTEST-1", "yes")   # orders end, winners paid $1, positions zeroed
+    sim.admin.settle_market("KXTEST-2", "scalar", "0.306")  # a YES contract pays $0.306, a NO $0.694
 
-None of them sends anything on FIX. (Orders that were due to expire anyway still get their
-reports.) The same calls are served over HTTP under ``/admin`` on the REST port (``rest_api``).
+None of them sends anything on FIX but the settlement reports (35=UMS) to the sessions entitled.
+(Orders that were due to expire anyway still get their reports.) The same calls are served over
+HTTP under ``/admin`` on the REST port (``rest_api``).
+
+Pauses are the exception, as on Kalshi, where the clients see them (``simulator.maintenance``):
+
+    sim.admin.pause("trading")                   # or "exchange"; CancelOrderOnPause orders cancelled, reported
+    sim.admin.resume()
+    sim.admin.move_clock("2026-03-12T07:00:00Z") # the maintenance calendar: the weekly window begins
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -20,6 +29,7 @@ from simulator.config import HOUSE_ACCOUNT
 from simulator.exchange.matching import Canceled, Event, OrderSnapshot, Settled, Traded, UnknownError
 from simulator.fix.order_reports import Outgoing
 from simulator.exchange.venue import OperatorOutcome, Venue
+from simulator.maintenance import Maintenance
 
 
 class AdminError(FixEngineError):
@@ -33,10 +43,38 @@ class AdminError(FixEngineError):
 class Admin:
     """The simulator's admin calls (``Simulator.admin``)."""
 
-    def __init__(self, venue: Venue, send: Callable[[list[Outgoing]], None], house_balance: Decimal):
+    def __init__(self, venue: Venue, send: Callable[[list[Outgoing]], None], house_balance: Decimal,
+                 maintenance: Maintenance | None = None):
         self._venue = venue
         self._send = send
         self._house_balance = house_balance
+        self._maintenance = maintenance
+
+    def pause(self, kind: str) -> None:
+        """Pause the exchange: "trading" (new orders and amends refused) or "exchange" (cancels
+        too), until ``resume``."""
+        self._pauses(lambda m: m.pause(kind))
+
+    def resume(self) -> None:
+        """End the operator's pause."""
+        self._pauses(lambda m: m.resume())
+
+    def move_clock(self, to: datetime | str) -> None:
+        """Set the maintenance calendar's clock to ``to`` (aware; ISO 8601 text is read)."""
+        if isinstance(to, str):
+            try:
+                to = datetime.fromisoformat(to)
+            except ValueError:
+                raise AdminError(f"to {to!r} is not an ISO 8601 time, e.g. 2026-03-12T07:00:00+00:00") from None
+        self._pauses(lambda m: m.move_clock(to))
+
+    def _pauses(self, action: Callable[[Maintenance], None]) -> None:
+        if self._maintenance is None:
+            raise AdminError("this simulator has no pauses to change")
+        try:
+            action(self._maintenance)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
 
     def cancel_order(self, order_id: str) -> OrderSnapshot:
         """Cancel an open order by its order id (FIX tag 37), as if the exchange had; the client's
@@ -52,16 +90,23 @@ class Admin:
         events = self._run(lambda: self._venue.fill_order(order_id, amount, HOUSE_ACCOUNT, self._house_balance))
         return next(e.maker for e in events if isinstance(e, Traded))
 
-    def settle_market(self, ticker: str, result: Literal["yes", "no"]) -> list[Settled]:
-        """Settle a market on ``result`` ("yes" or "no"): its open orders end, each winning contract
-        pays $1, every position in it goes to zero, and it trades no more. No FIX session is told.
+    def settle_market(self, ticker: str, result: Literal["yes", "no", "scalar"],
+                      price: Decimal | str | None = None) -> list[Settled]:
+        """Settle a market on ``result`` ("yes", "no", or "scalar" with ``price``: what a YES
+        contract pays, dollars): its open orders end (their sessions are not told), each YES
+        contract pays $1, $0 or ``price``, each NO contract the rest, every position in it goes to
+        zero, and it trades no more. The sessions entitled get settlement reports (35=UMS).
         Returns one ``Settled`` per account that held a position."""
-        events = self._run(lambda: self._venue.settle_market(ticker, result))
+        try:
+            value = None if price is None else price if isinstance(price, Decimal) else Decimal(price)
+        except (InvalidOperation, TypeError):
+            raise AdminError(f"price {price!r} is not a number of dollars") from None
+        events = self._run(lambda: self._venue.settle_market(ticker, result, value))
         return [e for e in events if isinstance(e, Settled)]
 
     def _run(self, action: Callable[[], OperatorOutcome]) -> list[Event]:
         outcome = action()
-        self._send(outcome.due)
+        self._send(outcome.due + outcome.reports)
         if outcome.error is not None:
             raise AdminError(str(outcome.error), not_found=isinstance(outcome.error, UnknownError))
         return outcome.events

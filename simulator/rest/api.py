@@ -15,6 +15,7 @@ then read without it), so no worker threads are involved.
 
 # No ``from __future__ import annotations``: FastAPI reads the routes' annotations at run time, and
 # some name types local to the router builders.
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,13 +32,15 @@ from simulator.rest import queries as q
 from simulator.fix.logon import Account
 from simulator.rest.admin import Admin, AdminError
 from simulator.rest.auth import KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, AuthFailure, authenticate
-from simulator.rest.format import RATE_LIMITED_BODY, error_body, exchange_status_body
+from simulator.maintenance import Maintenance
+from simulator.rest.format import RATE_LIMITED_BODY, error_body, exchange_schedule_body, exchange_status_body
 from simulator.rest.limits import DEFAULT_COST, GET_ORDER_COST, RateLimiter
 from simulator.rest.paging import DEFAULT_LIMIT, MAX_LIMIT
 from simulator.rest.state import Snapshots
 
 API_PREFIX = "/trade-api/v2"
 ADMIN_PREFIX = "/admin"
+SCHEDULE_WEEKS = 4  # how far ahead /exchange/schedule lists maintenance windows
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class RestContext:
     clock: Callable[[], datetime]  # the simulator's clock (skewable): signature timestamps
     tolerance_s: float
     admin: Admin
+    maintenance: Maintenance | None = None  # the exchange's pauses and maintenance windows
 
 
 class _Refused(Exception):
@@ -141,7 +145,7 @@ def _signed(ctx: RestContext, cost: int) -> Callable[..., Any]:
             raise _Refused(401, error_body(found.code, found.message, found.details))
         if not ctx.limiter.allow(found.api_key_id, cost):
             raise _Refused(429, RATE_LIMITED_BODY)
-        return found.api_key_id
+        return found.owner  # the account the key trades for: what every portfolio read is about
 
     return account
 
@@ -216,7 +220,14 @@ def _public_router(ctx: RestContext) -> APIRouter:
 
     @router.get("/exchange/status", response_model=m.ExchangeStatus)
     async def get_exchange_status() -> m.ExchangeStatus:
-        return exchange_status_body()
+        return exchange_status_body(ctx.maintenance.state() if ctx.maintenance is not None else None)
+
+    @router.get("/exchange/schedule", response_model=m.ExchangeSchedule)
+    async def get_exchange_schedule() -> m.ExchangeSchedule:
+        maintenance = ctx.maintenance
+        now = maintenance.now() if maintenance is not None else ctx.clock()
+        windows = maintenance.upcoming(SCHEDULE_WEEKS) if maintenance is not None else []
+        return exchange_schedule_body(now, windows, SCHEDULE_WEEKS)
 
     @router.get("/exchange/user_data_timestamp", response_model=m.UserDataTimestamp)
     async def get_user_data_timestamp() -> m.UserDataTimestamp:
@@ -272,11 +283,39 @@ def _admin_router(ctx: RestContext) -> APIRouter:
             raise refused(exc) from None
         return q.order(ctx.fresh.get(order.account_id), order.account_id, order_id)
 
+    @router.post("/exchange/pause", response_model=m.ExchangeStatus)
+    async def admin_pause(body: m.AdminPause) -> m.ExchangeStatus:
+        """Pause the exchange until resumed; CancelOrderOnPause orders are cancelled (and reported)."""
+        try:
+            await asyncio.to_thread(ctx.admin.pause, body.kind)  # may send reports: off the loop
+        except AdminError as exc:
+            raise refused(exc) from None
+        return exchange_status_body(ctx.maintenance.state() if ctx.maintenance is not None else None)
+
+    @router.post("/exchange/resume", response_model=m.ExchangeStatus)
+    async def admin_resume() -> m.ExchangeStatus:
+        """End the operator's pause (the maintenance window, if in force, still pauses trading)."""
+        try:
+            await asyncio.to_thread(ctx.admin.resume)
+        except AdminError as exc:
+            raise refused(exc) from None
+        return exchange_status_body(ctx.maintenance.state() if ctx.maintenance is not None else None)
+
+    @router.post("/clock", response_model=m.ExchangeStatus)
+    async def admin_move_clock(body: m.AdminClock) -> m.ExchangeStatus:
+        """Set the maintenance calendar's clock: a window that begins or ends at the new time does now."""
+        try:
+            await asyncio.to_thread(ctx.admin.move_clock, body.to)  # a window beginning logs sessions out
+        except AdminError as exc:
+            raise refused(exc) from None
+        return exchange_status_body(ctx.maintenance.state() if ctx.maintenance is not None else None)
+
     @router.post("/markets/{ticker}/settle", response_model=m.MarketOne)
     async def admin_settle_market(ticker: str, body: m.AdminSettle) -> m.MarketOne:
-        """Settle a market: orders end, winners are paid $1 a contract, positions go to zero."""
+        """Settle a market: orders end, winners are paid (a scalar's YES contracts ``price``), positions go
+        to zero; the sessions entitled get settlement reports."""
         try:
-            ctx.admin.settle_market(ticker, body.result)
+            ctx.admin.settle_market(ticker, body.result, body.price)
         except AdminError as exc:
             raise refused(exc) from None
         return q.market(ctx.fresh.get(), ticker)

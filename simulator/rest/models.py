@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Side = Literal["yes", "no"]
+Result = Literal["yes", "no", "scalar"]
 BookSide = Literal["bid", "ask"]
 
 
@@ -94,7 +95,7 @@ class Settlement(_Body):
     ticker: str
     event_ticker: str
     exchange_index: int
-    market_result: Side
+    market_result: Result
     yes_count_fp: str
     no_count_fp: str
     yes_total_cost_dollars: str
@@ -112,20 +113,65 @@ class PriceRange(_Body):
 
 
 class Market(_Body):
+    """Every field of Kalshi's current Market (rest-spec §7), deprecated ones included (Kalshi still
+    sends them), and the two OpenAPI 3.34 added (``settlement_bounds_type``, ``settlement_floor_dollars``).
+    Times are RFC 3339; money ``*_dollars``, counts ``*_fp`` strings."""
+
     ticker: str
     event_ticker: str
     market_type: Literal["binary"]
+    title: str = Field(description="deprecated: yes_sub_title and no_sub_title")
+    subtitle: str = Field(description="deprecated")
+    yes_sub_title: str
+    no_sub_title: str
+    created_time: str
+    updated_time: str = Field(description="the last change of the market's terms (not trading)")
+    open_time: str
+    close_time: str
+    expected_expiration_time: str | None
+    expiration_time: str = Field(description="deprecated: latest_expiration_time")
+    latest_expiration_time: str
+    settlement_timer_seconds: int
     status: Literal["active", "inactive", "closed", "finalized"]
-    result: Literal["yes", "no", ""]
     yes_bid_dollars: str
+    yes_bid_size_fp: str
     yes_ask_dollars: str
+    yes_ask_size_fp: str
     no_bid_dollars: str
     no_ask_dollars: str
     last_price_dollars: str
     volume_fp: str
+    volume_24h_fp: str
+    result: Literal["yes", "no", "scalar", ""]
+    can_close_early: bool
+    open_interest_fp: str
+    notional_value_dollars: str = Field(description="what one contract pays at most")
+    liquidity_dollars: str = Field(description="deprecated: always 0.0000")
+    previous_yes_bid_dollars: str = Field(description="a day ago")
+    previous_yes_ask_dollars: str = Field(description="a day ago")
+    previous_price_dollars: str = Field(description="the last trade a day ago")
+    settlement_value_dollars: str | None = Field(description="what a YES contract paid; null until settled")
+    settlement_ts: str | None
+    settlement_bounds_type: Literal["default", "floor"]
+    settlement_floor_dollars: str | None
+    expiration_value: str
+    occurrence_datetime: str | None
+    fee_waiver_expiration_time: str | None
+    early_close_condition: str | None
+    strike_type: Literal["greater", "greater_or_equal", "less", "less_or_equal", "between", "functional", "custom",
+                         "structured"] | None
+    floor_strike: None = Field(description="a number where the market has a strike; the simulator's have none")
+    cap_strike: None = Field(description="a number where the market has a strike; the simulator's have none")
+    functional_strike: str | None
+    custom_strike: dict[str, str] | None
+    rules_primary: str
+    rules_secondary: str
+    mve_collection_ticker: str | None
+    mve_selected_legs: list[dict[str, str]] | None = Field(description="the legs of a multivariate market")
+    primary_participant_key: str | None
     price_level_structure: str
     price_ranges: list[PriceRange]
-    settlement_ts: str | None
+    is_provisional: bool
     exchange_index: int
 
 
@@ -143,6 +189,37 @@ class ExchangeStatus(_Body):
     intra_exchange_transfers_active: bool
     exchange_estimated_resume_time: str | None
     exchange_index_statuses: list[ExchangeIndexStatus]
+
+
+class MaintenanceWindow(_Body):
+    start_datetime: str
+    end_datetime: str
+
+
+class TradingHours(_Body):
+    open_time: str = Field(description="HH:MM, New York time")
+    close_time: str
+
+
+class StandardHours(_Body):
+    start_time: str
+    end_time: str
+    monday: list[TradingHours]
+    tuesday: list[TradingHours]
+    wednesday: list[TradingHours]
+    thursday: list[TradingHours]
+    friday: list[TradingHours]
+    saturday: list[TradingHours]
+    sunday: list[TradingHours]
+
+
+class Schedule(_Body):
+    standard_hours: list[StandardHours]
+    maintenance_windows: list[MaintenanceWindow]
+
+
+class ExchangeSchedule(_Body):
+    schedule: Schedule
 
 
 class UserDataTimestamp(_Body):
@@ -219,5 +296,17 @@ class AdminFill(_Body):
     quantity: str = Field(description="contracts to fill, up to the order's remaining count", examples=["1.00"])
 
 
+class AdminPause(_Body):
+    kind: Literal["trading", "exchange"] = Field(
+        description="trading: new orders and amends refused, cancels allowed; exchange: cancels refused too")
+
+
+class AdminClock(_Body):
+    to: str = Field(description="ISO 8601 time with its offset: the maintenance calendar's clock from now",
+                    examples=["2026-03-12T07:00:00+00:00"])
+
+
 class AdminSettle(_Body):
-    result: Side
+    result: Result
+    price: str | None = Field(None, description="scalar only: what a YES contract pays, dollars (0 to 1)",
+                              examples=["0.3060"])

@@ -18,18 +18,25 @@ from decimal import Decimal
 from typing import Literal
 
 from simulator.exchange.history import FillRecord, History, OrderRecord, PositionRecord, SettlementRecord
-from simulator.exchange.matching import Exchange, MarketConfig
+from simulator.exchange.matching import Exchange, MarketConfig, OrderSnapshot
 
 
 @dataclass(frozen=True, slots=True)
 class MarketView:
     config: MarketConfig
-    result: Literal["yes", "no"] | None  # None: not settled
+    result: Literal["yes", "no", "scalar"] | None  # None: not settled
     best_bid: Decimal | None  # YES prices
     best_offer: Decimal | None
     last_price: Decimal | None
     volume: Decimal
     settled_time: datetime | None
+    listed_time: datetime | None = None  # None: not known (the caller's snapshot time stands in)
+    bid_size: Decimal = Decimal(0)  # contracts resting at the best bid, and at the best offer
+    offer_size: Decimal = Decimal(0)
+    open_interest: Decimal = Decimal(0)  # YES contracts held (as many NO are)
+    volume_24h: Decimal = Decimal(0)
+    day_old_price: Decimal | None = None  # the YES price of the last trade a day ago
+    settlement_value: Decimal | None = None  # what a YES contract paid, once settled
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +66,24 @@ Reader = Callable[[Callable[[Exchange, History, datetime], Snapshot]], Snapshot]
 def capture(exchange: Exchange, history: History, now: datetime, account_ids: Iterable[str] | None) -> Snapshot:
     """Copy what REST shows of the given accounts (None: every account). Call under the venue lock."""
     markets = {}
+    held: dict[str, Decimal] = {}  # open interest: YES contracts held, by market
+    for state in exchange.accounts():
+        for ticker, net_yes in state.positions.items():
+            if net_yes > 0:
+                held[ticker] = held.get(ticker, Decimal(0)) + net_yes
     for market in exchange.markets():
         activity = history.markets.get(market.ticker)
+        best_bid, best_offer = exchange.best_bid(market.ticker), exchange.best_offer(market.ticker)
+        volume_24h, day_old_price = history.day(market.ticker, now)
         markets[market.ticker] = MarketView(
-            market, exchange.settlement(market.ticker), exchange.best_bid(market.ticker),
-            exchange.best_offer(market.ticker), activity.last_price if activity else None,
+            market, exchange.settlement(market.ticker), best_bid, best_offer, activity.last_price if activity else None,
             activity.volume if activity else Decimal(0), activity.settled_time if activity else None,
+            listed_time=history.listed_time or now,
+            bid_size=_size_at(exchange.bids(market.ticker), best_bid),
+            offer_size=_size_at(exchange.offers(market.ticker), best_offer),
+            open_interest=held.get(market.ticker, Decimal(0)),
+            volume_24h=volume_24h, day_old_price=day_old_price,
+            settlement_value=activity.settlement_price if activity else None,
         )
     ids = [a.account_id for a in exchange.accounts()] if account_ids is None else account_ids
     accounts = {}
@@ -79,6 +98,10 @@ def capture(exchange: Exchange, history: History, now: datetime, account_ids: It
             tuple(h.positions.values()), tuple(h.settlements),
         )
     return Snapshot(now, markets, accounts)
+
+
+def _size_at(orders: Iterable[OrderSnapshot], price: Decimal | None) -> Decimal:
+    return sum((o.leaves_qty for o in orders if o.yes_price == price), Decimal(0))
 
 
 class Snapshots:
