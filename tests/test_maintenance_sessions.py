@@ -23,6 +23,7 @@ from fixengine.events import (
     LoggedOn,
     LoggedOut,
     LogonRefused,
+    MassCancelDone,
     OrderAccepted,
     OrderCanceled,
     OrderRejected,
@@ -134,6 +135,10 @@ async def test_an_exchange_pause_refuses_the_cancel_too_and_the_order_stays(trad
     async with httpx.AsyncClient() as http:
         status = (await http.get(f"{sim.rest_url}/exchange/status")).json()
     assert (status["trading_active"], status["exchange_active"]) == (False, False)
+    await engine.mass_cancel("s1")  # refused as a whole: 531=0, Kalshi's Text
+    done = await events.wait_for(MassCancelDone)
+    assert not done.accepted and done.reason is not None and done.reason.text == "EXCHANGE_PAUSED"
+    assert [o.cl_ord_id for o in sim.exchange.open_orders()] == [resting.key]
 
 
 async def test_cancel_on_pause_orders_are_cancelled_as_the_pause_begins_and_the_others_rest(trading) -> None:

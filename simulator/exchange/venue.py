@@ -194,6 +194,9 @@ class Venue:
             elif msg_type == MSG_ORDER_MASS_CANCEL_REQUEST:
                 if session_type is not SessionType.NR:
                     raise UnsupportedHere("mass cancel is only available on KalshiNR")
+                paused = self.exchange.paused
+                if paused is not None and paused.refuses_cancels:  # an exchange pause: no cancels at all (§7.5)
+                    return [mass_cancel_report(fields.get(CL_ORD_ID, ""), session_id, 0, fixt, refused=paused.text)]
                 events = self.exchange.mass_cancel(session_id, now)
                 self.history.record(events, now)
                 report = mass_cancel_report(fields.get(CL_ORD_ID, ""), session_id, len(events), fixt)

@@ -36,6 +36,7 @@ from fixengine.fix.tags import (
     LEAVES_QTY,
     LONG_QTY,
     MASS_ACTION_REPORT_ID,
+    MASS_CANCEL_REJECT_REASON,
     MASS_CANCEL_REQUEST_TYPE,
     MASS_CANCEL_RESPONSE,
     MAX_EXECUTION_COST,
@@ -366,16 +367,17 @@ def business_reject(session_id: str, request: Mapping[int, str], reason: int, te
     return Outgoing(session_id, MSG_BUSINESS_MESSAGE_REJECT, fields)
 
 
-def mass_cancel_report(cl_ord_id: str, session_id: str, count: int, fixt: bool) -> Outgoing:
-    """OrderMassCancelReport (35=r): 531=6, every order of the session cancelled."""
+def mass_cancel_report(cl_ord_id: str, session_id: str, count: int, fixt: bool, refused: str | None = None) -> Outgoing:
+    """OrderMassCancelReport (35=r): 531=6, every order of the session cancelled; or (``refused``,
+    Kalshi's Text) 531=0 with MassCancelRejectReason 99, nothing cancelled (spec §10.6)."""
     fields: Fields = [(CL_ORD_ID, cl_ord_id), (ORDER_ID, str(uuid.uuid4()))]
     if fixt:  # MassActionReportID is required in FIX 5.0 SP2 and unknown to FIX 4.4
         fields.append((MASS_ACTION_REPORT_ID, fields[1][1]))
-    fields += [
-        (MASS_CANCEL_REQUEST_TYPE, MASS_CANCEL_FOR_SESSION),
-        (MASS_CANCEL_RESPONSE, "6"),  # orders of the session cancelled
-        (TOTAL_AFFECTED_ORDERS, str(count)),
-    ]
+    fields.append((MASS_CANCEL_REQUEST_TYPE, MASS_CANCEL_FOR_SESSION))
+    if refused is not None:
+        fields += [(MASS_CANCEL_RESPONSE, "0"), (MASS_CANCEL_REJECT_REASON, "99"), (TEXT, refused)]
+    else:
+        fields += [(MASS_CANCEL_RESPONSE, "6"), (TOTAL_AFFECTED_ORDERS, str(count))]  # orders of the session cancelled
     return Outgoing(session_id, MSG_ORDER_MASS_CANCEL_REPORT, fields)
 
 
