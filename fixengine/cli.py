@@ -39,6 +39,33 @@ def cli(ctx: click.Context, verbose: bool, log_format: LogFormat) -> None:
     configure_logging(log_format, verbose)
 
 
+class _ElsewhereGroup(click.Group):
+    """A command group of another package (the conformance tool), imported only when it is used:
+    ``fixengine --help`` lists it by this short help, so the product never imports it."""
+
+    def __init__(self, name: str, module: str, short_help: str) -> None:
+        super().__init__(name, short_help=short_help)
+        self._module = module
+
+    def _group(self) -> click.Group:
+        group = getattr(importlib.import_module(self._module), self.name or "")
+        assert isinstance(group, click.Group)
+        return group
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+        return self._group().make_context(info_name, args, parent, **extra)  # its own context and help
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._group().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._group().get_command(ctx, name)
+
+
+cli.add_command(_ElsewhereGroup("conform", "conformance.cli",
+                                "Kalshi FIX conformance: list and run scenarios against a FIX client."))
+
+
 @cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:

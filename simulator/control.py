@@ -26,7 +26,9 @@ log = logging.getLogger("simulator.control")
 FAULTS = (
     "drop_outbound", "duplicate_next", "garble_next", "bad_checksum_next", "go_silent", "close", "delay",
     "clear", "sequence_reset", "refuse_next_logon", "skew_clock", "rate_limit",
-    "shorten_retention", "wait_spent", "refuse_next_event_resend",
+    "shorten_retention", "wait_spent", "refuse_next_event_resend", "test_request", "forget_inbound",
+    "reject_next_order", "unavailable_next_order", "session_reject_next_order", "business_reject_next_order",
+    "drift_next_order",
 )
 _MAX_LINE = 1 << 16
 

@@ -41,6 +41,7 @@ from fixengine.fix.tags import (
     TEST_REQ_ID,
 )
 from fixengine.fix.timestamps import utc_timestamp
+from simulator.scripted import NOT_AUTHORIZED, REJECT_CODES, Kind, OrderScripts, Script
 
 ADMIN_MSG_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})
 # Requests a rate limit answers instead of the exchange, and how Kalshi answers them (spec §8, §18.2).
@@ -59,6 +60,10 @@ _TRAILER_LEN = 8  # SOH + "10=nnn" + SOH
 
 # (key_id, gap_fill, new_seq_no) -> the NewSeqNo sent; provided by the acceptor.
 SequenceResetter = Callable[[str, bool, "int | None"], int]
+# (key_id, TestReqID): send the key's session a TestRequest; provided by the acceptor.
+TestRequester = Callable[[str, str], None]
+# (key_id, from_seq): expect MsgSeqNum from_seq next again; provided by the acceptor.
+InboundRewinder = Callable[[str, int], None]
 
 
 class FaultError(ValueError):
@@ -270,16 +275,22 @@ class FaultController:
         known_keys: Iterable[str],
         clock_offset: float = 0.0,
         sequence_resetter: SequenceResetter | None = None,
+        *,
+        test_requester: TestRequester | None = None,
+        inbound_rewinder: InboundRewinder | None = None,
     ):
         self._known = frozenset(known_keys)
         self._resetter = sequence_resetter
+        self._test_requester = test_requester
+        self._rewinder = inbound_rewinder
         self._lock = threading.Lock()
         self._links: dict[str, LinkFaults] = {}
-        self._logon_refusals: dict[str, str] = {}
+        self._logon_refusals: dict[str, tuple[str, int]] = {}  # key -> (Text, Logons still to refuse)
         self._rate_limits: dict[str, int] = {}
         self._event_resend_refusals: dict[str, int] = {}  # key -> EventResendRejectReason for its next U1
         self._retention: dict[str, float] = {}
         self.clock_offset = clock_offset  # seconds added to the simulator's clock
+        self.scripts = OrderScripts()  # scripted answers to order entry, read by the acceptor
 
     # Wire faults, on the key's connection.
 
@@ -319,7 +330,7 @@ class FaultController:
 
     def clear(self, key_id: str) -> None:
         """Disarm every fault of the key: wire faults, a pending Logon refusal, a rate limit, a
-        shortened retention, a drop-copy refusal."""
+        shortened retention, a drop-copy refusal, scripted answers to its next orders."""
         self._known_key(key_id)
         with self._lock:
             link = self._links.get(key_id)
@@ -327,6 +338,7 @@ class FaultController:
             self._rate_limits.pop(key_id, None)
             self._retention.pop(key_id, None)
             self._event_resend_refusals.pop(key_id, None)
+        self.scripts.clear(key_id)
         if link is not None:
             link.clear()
 
@@ -351,6 +363,27 @@ class FaultController:
             raise FaultError("the simulator is not running: no session to send a SequenceReset on")
         return self._resetter(key_id, bool(gap_fill), new_seq_no)
 
+    def test_request(self, key_id: str, test_req_id: str) -> None:
+        """Send the key's logged-on session a TestRequest (35=1) with TestReqID (112)
+        ``test_req_id``; the client is to answer with a Heartbeat echoing it."""
+        self._known_key(key_id)
+        if not isinstance(test_req_id, str) or not test_req_id or "\x01" in test_req_id:
+            raise FaultError("test_req_id must be a non-empty string without SOH")
+        if self._test_requester is None:
+            raise FaultError("the simulator is not running: no session to send a TestRequest on")
+        self._test_requester(key_id, test_req_id)
+
+    def forget_inbound(self, key_id: str, from_seq: int) -> None:
+        """Forget what the key's retransmitting session received from MsgSeqNum ``from_seq`` on:
+        the next message from the client is then too high, and the simulator asks for the rest
+        again with a ResendRequest (35=2), as after a crash of its own. The exchange keeps what
+        they did: PossDup (43=Y) copies of messages already applied are not applied again."""
+        self._known_key(key_id)
+        from_seq = _whole(from_seq, "from_seq")
+        if self._rewinder is None:
+            raise FaultError("the simulator is not running: no session to rewind")
+        self._rewinder(key_id, from_seq)
+
     def shorten_retention(self, key_id: str, seconds: float) -> None:
         """Keep what the key's retransmitting session sent for only ``seconds`` (instead of its
         MessageRetentionPeriod): a ResendRequest for anything older gets a Reject (35=3). 0 makes
@@ -365,13 +398,15 @@ class FaultController:
 
     # Logon, clock and exchange.
 
-    def refuse_next_logon(self, key_id: str, text: str) -> None:
-        """Refuse the key's next Logon with a Logout carrying ``text``, before any other check."""
+    def refuse_next_logon(self, key_id: str, text: str, count: int = 1) -> None:
+        """Refuse the key's next Logon (the next ``count`` Logons) with a Logout carrying ``text``,
+        before any other check; ``clear`` ends it early."""
         self._known_key(key_id)
         if not isinstance(text, str) or not text or "\x01" in text:
             raise FaultError("text must be a non-empty string without SOH")
+        count = _whole(count, "count")
         with self._lock:
-            self._logon_refusals[key_id] = text
+            self._logon_refusals[key_id] = (text, count)
 
     def skew_clock(self, seconds: float) -> None:
         """Run the simulator's clock ``seconds`` off real time (replaces config ``clock_offset``; 0
@@ -388,6 +423,48 @@ class FaultController:
         count = _whole(count, "count")
         with self._lock:
             self._rate_limits[key_id] = self._rate_limits.get(key_id, 0) + count
+
+    # Scripted answers to the key's next NewOrderSingle (simulator.scripted), one each, in order.
+
+    def reject_next_order(self, key_id: str, text: str, code: int | None = None) -> None:
+        """Reject the key's next NewOrderSingle (35=8 150=8) with Kalshi's ``text`` (58) and
+        OrdRejReason ``code`` (103; default: the one Kalshi gives that text, else 99); the exchange
+        never sees it."""
+        self._known_key(key_id)
+        if not isinstance(text, str) or not text or "\x01" in text:
+            raise FaultError("text must be a non-empty string without SOH")
+        if code is None:
+            code = REJECT_CODES.get(text, 99)
+        if isinstance(code, bool) or not isinstance(code, int) or code < 0:
+            raise FaultError(f"code must be an OrdRejReason (a whole number), not {code!r}")
+        self.scripts.arm(key_id, Script(Kind.REJECT, text, code))
+
+    def unavailable_next_order(self, key_id: str) -> None:
+        """Enter the key's next NewOrderSingle (it rests) but answer it with a reject
+        58=EXCHANGE_UNAVAILABLE 103=99, an unknown outcome (spec §11.4)."""
+        self._known_key(key_id)
+        self.scripts.arm(key_id, Script(Kind.UNAVAILABLE))
+
+    def session_reject_next_order(self, key_id: str) -> None:
+        """Answer the key's next NewOrderSingle with a session Reject 35=3 373=5 (45 = its
+        MsgSeqNum); the exchange never sees it."""
+        self._known_key(key_id)
+        self.scripts.arm(key_id, Script(Kind.SESSION_REJECT))
+
+    def business_reject_next_order(self, key_id: str, reason: int = NOT_AUTHORIZED) -> None:
+        """Answer the key's next NewOrderSingle with BusinessMessageReject 35=j, 380 ``reason``
+        (default 6, not authorized); the exchange never sees it."""
+        self._known_key(key_id)
+        if isinstance(reason, bool) or not isinstance(reason, int) or reason < 0:
+            raise FaultError(f"reason must be a BusinessRejectReason (a whole number), not {reason!r}")
+        self.scripts.arm(key_id, Script(Kind.BUSINESS_REJECT, code=reason))
+
+    def drift_next_order(self, key_id: str) -> None:
+        """Add fields a v1.03 dictionary lacks (30, 715, 21030, 21031, 1057, 21999) to the reports
+        answering the key's next NewOrderSingle, followed (once per session) by an unsolicited
+        MarketSettlementReport (35=UMS)."""
+        self._known_key(key_id)
+        self.scripts.arm(key_id, Script(Kind.DRIFT))
 
     # For the gate and the acceptor.
 
@@ -410,7 +487,13 @@ class FaultController:
 
     def take_logon_refusal(self, key_id: str) -> str | None:
         with self._lock:
-            return self._logon_refusals.pop(key_id, None)
+            refusal = self._logon_refusals.pop(key_id, None)
+            if refusal is None:
+                return None
+            text, left = refusal
+            if left > 1:
+                self._logon_refusals[key_id] = (text, left - 1)
+            return text
 
     def refuse_next_event_resend(self, key_id: str, reason: int = 2) -> None:
         """Answer the key's next EventResendRequest (35=U1) with EventResendReject (35=U3) ``reason``

@@ -33,6 +33,7 @@ from simulator.fix.gate import GateHub, utc_now
 from simulator.fix.logon import Account, LogonPolicy, Refusal, check_logon
 from simulator.exchange.matching import AccountState
 from simulator.fix.order_reports import Outgoing
+from simulator.recording import RestRecorder, RestSink, WireSink
 from simulator.rest.admin import Admin
 from simulator.rest.api import API_PREFIX, RestContext, build_app
 from simulator.rest.limits import RateLimiter
@@ -53,9 +54,15 @@ class Simulator:
         *,
         extra_accounts: Iterable[AccountConfig] = (),
         on_event: SimEventSink | None = None,
+        on_wire: WireSink | None = None,
+        on_rest: RestSink | None = None,
     ):
+        """``on_wire``/``on_rest``: record every FIX message both ways on every client connection
+        and every REST call (``simulator.recording``), e.g. for a conformance run; off by default."""
         self.config = config
         self._on_event = on_event
+        self._on_wire = on_wire
+        self._on_rest = on_rest
         account_configs = [*config.accounts, *extra_accounts]
         self.accounts = {a.api_key_id: Account(a.api_key_id, a.public_key(), a.tier, a.account_id) for a in account_configs}
         self._balances = {a.api_key_id: a.balance for a in account_configs if a.account is None}
@@ -64,7 +71,8 @@ class Simulator:
             min_heartbeat_interval=config.min_heartbeat_interval,
             fix_tiers=frozenset(config.fix_tiers),
         )
-        self._faults = FaultController(self.accounts, config.clock_offset, self._sequence_reset)
+        self._faults = FaultController(self.accounts, config.clock_offset, self._sequence_reset,
+                                       test_requester=self._test_request, inbound_rewinder=self._forget_inbound)
         self._write_budget = (
             WriteBudgets(lambda key_id: config.write_budget(self.accounts[key_id].tier))
             if config.enforce_write_budget else None
@@ -103,6 +111,16 @@ class Simulator:
             raise FaultError(f"API key {key_id} has no session: the simulator is not running")
         return self._acceptor.sequence_reset(key_id, gap_fill, new_seq_no)
 
+    def _test_request(self, key_id: str, test_req_id: str) -> None:
+        if self._acceptor is None:
+            raise FaultError(f"API key {key_id} has no session: the simulator is not running")
+        self._acceptor.test_request(key_id, test_req_id)
+
+    def _forget_inbound(self, key_id: str, from_seq: int) -> None:
+        if self._acceptor is None:
+            raise FaultError(f"API key {key_id} has no session: the simulator is not running")
+        self._acceptor.forget_inbound(key_id, from_seq)
+
     def _emit(self, event: SimEvent) -> None:
         log.info("%s %s %s %s", event.kind, event.session_type, event.key_id, event.detail)
         if self._on_event is not None:
@@ -132,7 +150,8 @@ class Simulator:
         self._thread = threading.Thread(target=self._loop.run_forever, name="simulator-gates", daemon=True)
         self._thread.start()
         upstream = self._acceptor.port if self._acceptor is not None else 0
-        self._hub = GateHub(self._decide, upstream, self._emit, self.config.logon_timeout, self.now, self._faults)
+        self._hub = GateHub(self._decide, upstream, self._emit, self.config.logon_timeout, self.now, self._faults,
+                            self._on_wire)
         try:
             for spec in self.config.listener_specs():
                 future = asyncio.run_coroutine_threadsafe(self._hub.listen(spec, self.config.host, context), self._loop)
@@ -142,7 +161,10 @@ class Simulator:
                 future = asyncio.run_coroutine_threadsafe(self._control.start(self.config.control_port), self._loop)
                 self.control_port = future.result(timeout=10)
             if self.config.rest_port is not None:
-                self._rest = RestServer(build_app(self._rest_context(self._admin)), "127.0.0.1", self.config.rest_port)
+                app = build_app(self._rest_context(self._admin))
+                if self._on_rest is not None:
+                    app.add_middleware(RestRecorder, sink=self._on_rest)
+                self._rest = RestServer(app, "127.0.0.1", self.config.rest_port)
                 self.rest_port = self._rest.start()
         except BaseException:
             self.stop()

@@ -16,6 +16,7 @@ from fixengine.kalshi.facts import SessionType
 from fixengine.orders.entry import OrderEntry
 from fixengine.orders.journal import Journal
 from simulator.config import FIX44_LISTENER, AccountConfig, SimulatorConfig
+from simulator.recording import RestSink, WireSink
 from simulator.server import Simulator
 from tests.helpers.dictionaries import load_dictionaries
 from tests.helpers.journal import journal_differs
@@ -56,17 +57,19 @@ def make_key(tmp_path: Path) -> Callable[[], ApiKey]:
 
 @pytest.fixture
 def start_simulator(tmp_path: Path) -> Iterator[Callable[..., tuple[Simulator, SimEvents]]]:
-    """Start a simulator on free ports with the given accounts; stopped after the test."""
+    """Start a simulator on free ports with the given accounts; stopped after the test. ``on_wire`` and
+    ``on_rest`` record what its clients send and read (``simulator.recording``)."""
     started: list[Simulator] = []
 
-    def start(accounts: list[AccountConfig], **settings: object) -> tuple[Simulator, SimEvents]:
+    def start(accounts: list[AccountConfig], *, on_wire: WireSink | None = None, on_rest: RestSink | None = None,
+              **settings: object) -> tuple[Simulator, SimEvents]:
         settings.setdefault(
             "listeners",
             {SessionType.NR.value: 0, SessionType.RT.value: 0, SessionType.DC.value: 0, FIX44_LISTENER: 0},
         )
         config = SimulatorConfig(data_dir=tmp_path / f"sim{len(started)}", accounts=accounts, **settings)
         events = SimEvents()
-        sim = Simulator(config, on_event=events)
+        sim = Simulator(config, on_event=events, on_wire=on_wire, on_rest=on_rest)
         sim.start()
         started.append(sim)
         return sim, events

@@ -30,7 +30,9 @@ from fixengine.orders.groups import (
     PendingGroupRequests,
     order_group_fields,
 )
-from fixengine.orders.reports import Reason, RejectCode
+from fixengine.orders.book import OrderAccepted, OrderBook, OrderRejected
+from fixengine.orders.groups import StoppedGroups
+from fixengine.orders.reports import ExecType, ExecutionReport, OrdStatus, Reason, RejectCode
 from simulator.exchange.groups import (
     WINDOW,
     GroupAction,
@@ -42,7 +44,7 @@ from simulator.exchange.groups import (
 )
 from simulator.exchange.matching import AccountState, Exchange, MarketConfig
 from simulator.fix.order_groups import GroupFieldError, parse_group_request
-from tests.helpers.orders import order_spec
+from tests.helpers.orders import book_order, order_spec
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)
 TICKER = "GROUPS-1"
@@ -305,3 +307,27 @@ def test_unsent_and_logged_out_requests_are_refused_as_unknown() -> None:
     [gone] = pending.logged_out("s")
     assert gone.request_id == second.request_id and "outcome is unknown" in gone.reason.text
     assert pending.rejected("s", 4, Reason.of("x", 0), session_reject=False) is None
+
+
+# --- what the engine knows of a group's state -------------------------------------------------------
+
+
+def test_the_engine_refuses_orders_to_a_group_it_saw_triggered_until_kalshi_takes_one_again() -> None:
+    book, stopped = OrderBook(), StoppedGroups()
+    book.submit(book_order("m1", order_group_id="g1"))
+    book.submit(book_order("m2", order_group_id="g1"))
+    assert stopped.refusal("g1") is None
+    refused = ExecutionReport("1;1", ExecType.REJECTED, OrdStatus.REJECTED, "", "m1", None, "HIGHNY-23DEC31",
+                              WireSide.BUY_YES, D(10), D(0), D(0), D("0.45"),
+                              reason=Reason.of("EXCEEDED_ORDER_GROUP_RISK_LIMIT", 3))
+    [rejected] = book.apply(refused)
+    assert isinstance(rejected, OrderRejected)
+    stopped.learn(rejected)
+    assert stopped.refusal("g1") is not None and "triggered" in stopped.refusal("g1")  # type: ignore[operator]
+    assert stopped.refusal("g2") is None and stopped.refusal(None) is None
+    accepted = ExecutionReport("1;2", ExecType.NEW, OrdStatus.NEW, "O2", "m2", None, "HIGHNY-23DEC31",
+                               WireSide.BUY_YES, D(10), D(0), D(10), D("0.45"))
+    [taken] = book.apply(accepted)
+    assert isinstance(taken, OrderAccepted)
+    stopped.learn(taken)  # reset elsewhere: Kalshi took an order of the group
+    assert stopped.refusal("g1") is None

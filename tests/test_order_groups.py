@@ -33,7 +33,7 @@ from fixengine.orders.groups import (
 from fixengine.orders.reports import RejectCode
 from fixengine.session.events import SessionRejectReceived
 from fixengine.stream import EventStream
-from simulator.config import MarketEntry
+from simulator.config import FIX44_LISTENER, MarketEntry
 from tests.helpers.orders import new_order
 from tests.helpers.sessions import engine_config
 
@@ -52,8 +52,10 @@ def kind(request) -> tuple[Dialect, SessionType]:
 
 
 async def trading_engine(tmp_path, make_key, start_simulator, dialect=Dialect.FIXT11, session_type=SessionType.NR):
-    maker, taker = make_key(), make_key()
-    sim, _ = start_simulator([maker.account(), taker.account()], markets=[MarketEntry(ticker=TICKER)])
+    maker, taker, maker_too = make_key(), make_key(), make_key()
+    sim, _ = start_simulator([maker.account(), taker.account(), maker_too.account(of=maker)],
+                             markets=[MarketEntry(ticker=TICKER)])
+    sim.maker_too = maker_too  # type: ignore[attr-defined]  # a second key of the maker's account, for raw FIX
     config = engine_config(
         tmp_path,
         session_to(sim, maker, name="maker", dialect=dialect, session_type=session_type),
@@ -106,6 +108,22 @@ async def take(engine: Engine, events: EventStream, key: str, qty: int) -> None:
         pass
 
 
+def kalshi_refuses_a_member(sim, group_id: str, dialect: Dialect, session_type: SessionType) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """What the simulator answers a member order of ``group_id`` sent on a bare socket by the maker's
+    second key (the engine itself refuses it before sending): (Text, OrdRejReason)."""
+    client = RawClient(sim, sim.maker_too, target=session_type.value,
+                       listener=FIX44_LISTENER if dialect is Dialect.FIX44 else None)
+    try:
+        assert client.logon()[35] == "A"
+        client.send("D", [(11, "raw-member"), (55, TICKER), (54, "2"), (38, "1"), (40, "2"), (44, "60"), (59, "1"),
+                          (60, sending_time_now()), (526, group_id)])
+        while (report := client.read())[35] != "8" or report[150] == "A":
+            pass
+        return report[58], report[103]
+    finally:
+        client.close()
+
+
 def is_open(sim, engine: Engine, key: str) -> bool:
     return engine.book.order(key).order_id in {o.order_id for o in sim.exchange.open_orders()}
 
@@ -113,7 +131,7 @@ def is_open(sim, engine: Engine, key: str) -> bool:
 # --- the engine's API, both dialects ----------------------------------------------------------
 
 
-async def test_create_update_trigger_reset_delete(trading) -> None:
+async def test_create_update_trigger_reset_delete(trading, kind) -> None:
     engine, sim = trading
     events = engine.events()
     group = await engine.create_order_group("maker", 100)
@@ -131,10 +149,10 @@ async def test_create_update_trigger_reset_delete(trading) -> None:
     assert canceled.order.reason is not None and canceled.order.reason.code is RejectCode.ORDER_GROUP_CANCEL
     assert (await events.wait_for(OrderGroupTriggered, timeout=10)).orders == [resting]
 
-    refused = await engine.submit("maker", new_order(TICKER, Action.SELL, qty=1, price="0.60", order_group_id=gid))
-    rejected = await until(events, OrderRejected, refused.key)
-    assert rejected.order.reason is not None
-    assert (rejected.order.reason.code, rejected.order.reason.number) == (RejectCode.EXCEEDED_ORDER_GROUP_RISK_LIMIT, 3)
+    with pytest.raises(InvalidOrderError, match=f"order group {gid} is triggered"):  # refused before it is sent
+        await engine.submit("maker", new_order(TICKER, Action.SELL, qty=1, price="0.60", order_group_id=gid))
+    assert engine.message_counts.get(("maker", "out", "D"), 0) == 1  # the member only
+    assert kalshi_refuses_a_member(sim, gid, *kind) == (RejectCode.EXCEEDED_ORDER_GROUP_RISK_LIMIT.value, "3")
 
     await engine.reset_order_group("maker", gid)
     again = await member(engine, events, gid, 2, "0.60")
@@ -196,8 +214,9 @@ async def test_fills_within_15_seconds_over_the_limit_trigger_the_group(fixt_tra
     assert order.status is Status.CANCELED and order.reason is not None and order.reason.code is RejectCode.ORDER_GROUP_CANCEL
     assert not is_open(sim, engine, resting)
 
-    refused = await engine.submit("maker", new_order(TICKER, Action.SELL, qty=1, price="0.60", order_group_id=gid))
-    assert (await until(events, OrderRejected, refused.key)).order.reason.code is RejectCode.EXCEEDED_ORDER_GROUP_RISK_LIMIT  # type: ignore[union-attr]
+    with pytest.raises(InvalidOrderError, match="triggered"):  # known from the cancels: refused before it is sent
+        await engine.submit("maker", new_order(TICKER, Action.SELL, qty=1, price="0.60", order_group_id=gid))
+    assert kalshi_refuses_a_member(sim, gid, Dialect.FIXT11, SessionType.NR)[0] == RejectCode.EXCEEDED_ORDER_GROUP_RISK_LIMIT.value
     await engine.reset_order_group("maker", gid)
     assert is_open(sim, engine, await member(engine, events, gid, 1, "0.60"))
 

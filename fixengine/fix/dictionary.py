@@ -48,14 +48,20 @@ def base_dictionary_dir() -> Path:
 
 def additions_path() -> Path:
     """``specs/kalshi-additions.xml`` in a checkout, or where the wheel installed it."""
+    return spec_path(ADDITIONS_NAME)
+
+
+def spec_path(name: str) -> Path:
+    """``specs/<name>`` (a file or a directory) in a checkout, or where the wheel installed it
+    (``share/fixengine/specs``: pyproject's data-files)."""
     candidates = [
-        Path(__file__).resolve().parents[2] / "specs" / ADDITIONS_NAME,
-        Path(sysconfig.get_path("data")) / "share" / "fixengine" / "specs" / ADDITIONS_NAME,
+        Path(__file__).resolve().parents[2] / "specs" / name,
+        Path(sysconfig.get_path("data")) / "share" / "fixengine" / "specs" / name,
     ]
     for c in candidates:
-        if c.is_file():
+        if c.exists():
             return c
-    raise FixEngineError(f"{ADDITIONS_NAME} not found in " + ", ".join(str(c) for c in candidates))
+    raise FixEngineError(f"{name} not found in " + ", ".join(str(c) for c in candidates))
 
 
 def build_dictionaries(dialect: Dialect, out_dir: Path) -> DictionaryPaths:

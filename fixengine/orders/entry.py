@@ -59,6 +59,7 @@ from fixengine.orders.groups import (
     OrderGroupEvent,
     OrderGroupRequest,
     PendingGroupRequests,
+    StoppedGroups,
     group_cancels,
     order_group_fields,
     parse_order_group_response,
@@ -199,13 +200,22 @@ class OrderEntry:
         self.book: OrderBook = rebuild_book(journal)
         self._sessions = sessions
         self._send = send
-        self._publish = publish
+        self.stopped_groups = StoppedGroups()  # order groups Kalshi would refuse orders to (triggered)
+
+        def publish_and_learn(event: object) -> None:
+            self.stopped_groups.learn(event)
+            publish(event)
+
+        self._publish = publish_and_learn
         self._is_logged_on = is_logged_on
         self._soon = soon
         self._outbox: list[tuple[SessionConfig, str, Fields]] = []
         self._held: dict[str, str] = {}  # session -> why its book is unconfirmed
         self._last_report: dict[str, datetime] = {}  # account -> when its latest report was applied
         self._requests_sent: dict[str, datetime] = {}  # ClOrdID of a request -> when it went out
+        # (session, MsgSeqNum) -> (MsgType, ClOrdID) of an order request: a session Reject (35=3)
+        # names the request it refuses only by its RefSeqNum (45)
+        self._request_seqs: dict[tuple[str, int], tuple[str, str]] = {}
         self._last_mass_cancel: dict[str, float] = {}
         self.groups = PendingGroupRequests()  # order-group requests (35=UOG) until answered
 
@@ -239,6 +249,8 @@ class OrderEntry:
         it reset the sequence, so nothing missed before it will be resent. With ``reconciling``
         (REST configured) every logon holds them until reconciliation has run."""
         if sequence_reset:
+            # Numbers start again: a RefSeqNum from now on names a request of this connection.
+            self._request_seqs = {k: v for k, v in self._request_seqs.items() if k[0] != session_name}
             self.journal.record_received(session_name, 1)  # the counterparty's Logon was number 1
             self.hold(session_name, "logged on with a sequence reset", until_reconciled=reconciling)
         elif reconciling:
@@ -275,6 +287,7 @@ class OrderEntry:
         cancels/replaces settled): only unanswered ones matter to reconciliation."""
         unanswered = {cl for o in self.book.orders.values() for cl in o.unanswered}
         self._requests_sent = {cl: t for cl, t in self._requests_sent.items() if cl in unanswered}
+        self._request_seqs = {k: v for k, v in self._request_seqs.items() if v[1] in unanswered}
 
     def last_report_at(self, account: str) -> datetime | None:
         """When the latest report for ``account`` was applied (what REST must have caught up with)."""
@@ -312,7 +325,9 @@ class OrderEntry:
                 self._publish(refused)
         if sent:
             if msg_type in ORDER_REQUESTS:  # for reconciliation: is an unanswered one still in flight?
-                self._requests_sent[next(v for t, v in fields if t == CL_ORD_ID)] = _utcnow()
+                cl_ord_id = next(v for t, v in fields if t == CL_ORD_ID)
+                self._requests_sent[cl_ord_id] = _utcnow()
+                self._request_seqs[(session.name, int(sent))] = (msg_type, cl_ord_id)
                 if len(self._requests_sent) > PRUNE_SENT_AT:
                     self.forget_requests()
             return
@@ -366,6 +381,8 @@ class OrderEntry:
         s = self._session(session_name)
         if order.expires_in_past():
             raise InvalidOrderError(["expire_time: is in the past"])
+        if (stopped := self.stopped_groups.refusal(order.order_group_id)) is not None:
+            raise InvalidOrderError([stopped])
         try:
             fields = new_order_fields(order, use_dollars=s.logon.use_dollars, now=_utcnow())
         except PriceError as exc:
@@ -439,7 +456,17 @@ class OrderEntry:
 
     def on_session_reject(self, session_name: str, ref_seq_num: int | None, ref_msg_type: str | None,
                           ref_tag: int | None, reason_code: int | None, text: str) -> None:
-        """A session Reject (35=3) of one of our messages: one of an order-group request is its answer."""
+        """A session Reject (35=3) of one of our messages: an order request it names (RefSeqNum) is
+        refused (journaled as such, never sent again); one of an order-group request is its answer."""
+        request = self._request_seqs.pop((session_name, ref_seq_num), None) if ref_seq_num is not None else None
+        if request is not None and ref_msg_type in (None, request[0]):
+            refusal = BusinessReject(request[0], request[1], Reason.of(text or "session reject", reason_code))
+            self.journal.record_report(refusal)
+            self.journal.commit()
+            now = _utcnow()
+            for event in self.book.apply(refusal):
+                self._publish(stamped(event, session_name, now))
+            return
         if ref_msg_type != MSG_ORDER_GROUP_REQUEST:
             return
         refused = self.groups.rejected(session_name, ref_seq_num, Reason.of(text, reason_code), session_reject=True,

@@ -204,6 +204,49 @@ def group_cancels(canceled: Iterable[tuple[str, str | None, Reason | None, str]]
     return [OrderGroupTriggered(session, group_id, keys) for (session, group_id), keys in by_group.items()]
 
 
+class StoppedGroups:
+    """The order groups Kalshi refuses new orders to, as far as this engine has seen: triggered (its
+    orders cancelled with ORDER_GROUP_CANCEL, a confirmed trigger, an order refused with
+    EXCEEDED_ORDER_GROUP_RISK_LIMIT) until a reset confirmed or an order of the group accepted (the
+    group was reset elsewhere). A deleted group is left to Kalshi (ORDER_GROUP_NOT_FOUND). Pure: fed
+    the events the order entry publishes."""
+
+    def __init__(self) -> None:
+        self._triggered: set[str] = set()
+        self._deleted: set[str] = set()
+
+    def learn(self, event: object) -> None:
+        if isinstance(event, OrderGroupTriggered):
+            if event.group_id not in self._deleted:  # a delete's cancels carry the same Text
+                self._triggered.add(event.group_id)
+        elif isinstance(event, OrderGroupConfirmed):
+            gid = event.group.group_id
+            if event.action is OrderGroupAction.TRIGGER:
+                self._triggered.add(gid)
+            elif event.action is OrderGroupAction.RESET:
+                self._triggered.discard(gid)
+            elif event.action is OrderGroupAction.DELETE:
+                self._triggered.discard(gid)
+                self._deleted.add(gid)
+        else:
+            order = getattr(event, "order", None)  # an order event of the book
+            gid = getattr(order, "order_group_id", None)
+            if gid is None:
+                return
+            reason = order.reason
+            if reason is not None and reason.code is RejectCode.EXCEEDED_ORDER_GROUP_RISK_LIMIT:
+                self._triggered.add(gid)
+            elif order.order_id is not None and not order.status.terminal:
+                self._triggered.discard(gid)  # Kalshi took an order of the group: it is active again
+
+    def refusal(self, group_id: str | None) -> str | None:
+        """Why a new order to ``group_id`` is refused before it is sent, or None."""
+        if group_id is None or group_id not in self._triggered:
+            return None
+        return (f"order_group_id: order group {group_id} is triggered; Kalshi refuses its new orders until it is "
+                "reset (engine.reset_order_group)")
+
+
 # --- which request an answer is for ------------------------------------------------------------
 
 

@@ -256,6 +256,21 @@ class Venue:
         with self._lock:
             return reader(self.exchange, self.history, self._clock())
 
+    def reported(self, change: Callable[[Exchange, datetime], list[Event]], requester: str = "") -> list[Outgoing]:
+        """Run ``change`` on the exchange, with its events recorded and written as the reports the
+        sessions are told of (a scripted scenario's counterparty, ``simulator.scripted``; unlike the
+        operator's actions below, which are silent)."""
+        with self._lock:
+            now = self._clock()
+            events = change(self.exchange, now)
+            self.history.record(events, now)
+            return self._writer.write(events, self._flags, now, requester) if events else []
+
+    def session_flags(self, session_id: str) -> SessionFlags:
+        """How ``session_id``'s Logon asked for its reports (defaults before its Logon)."""
+        with self._lock:
+            return self._flags.get(session_id, SessionFlags())
+
     # Operator actions: they change the exchange behind the clients' backs, so their own events
     # are recorded (the REST API shows them) but never written to a FIX session, but for settlement
     # reports (35=UMS, in ``reports``), as on Kalshi. Orders found due to expire on the way are not
@@ -266,17 +281,25 @@ class Venue:
         """Cancel an open order by its order id (an error if unknown or no longer open)."""
         return self._silently(lambda now: self.exchange.cancel_order(order_id, now))
 
-    def fill_order(self, order_id: str, quantity: Decimal, counterparty: str, counterparty_balance: Decimal
-                   ) -> OperatorOutcome:
+    def fill_order(self, order_id: str, quantity: Decimal, counterparty: str, counterparty_balance: Decimal,
+                   report: bool = False) -> OperatorOutcome:
         """Fill part of an open order at its price against ``counterparty`` (opened with
-        ``counterparty_balance`` if the exchange does not know it yet)."""
+        ``counterparty_balance`` if the exchange does not know it yet). ``report``: the order's
+        session gets its fill report, as if a counterparty had traded with it on the book."""
+        reports: list[Outgoing] = []
+
         def fill(now: datetime) -> list[Event]:
             try:
                 self.exchange.account(counterparty)
             except KeyError:
                 self.exchange.open_account(counterparty, counterparty_balance)
-            return self.exchange.fill_against(order_id, quantity, counterparty, now)
-        return self._silently(fill)
+            events = self.exchange.fill_against(order_id, quantity, counterparty, now)
+            if report:  # under the lock, as every report: ExecIDs are numbered in order
+                reports.extend(self._writer.write(events, self._flags, now, ""))
+            return events
+
+        outcome = self._silently(fill)
+        return OperatorOutcome(outcome.events, outcome.due, outcome.error, reports)
 
     def settle_market(self, ticker: str, result: Literal["yes", "no", "scalar"], price: Decimal | None = None
                       ) -> OperatorOutcome:
@@ -309,7 +332,7 @@ class OperatorOutcome:
     events: list[Event]  # what the action did (never sent on FIX)
     due: list[Outgoing]  # reports of orders that expired meanwhile: send them
     error: ValueError | None  # why the exchange refused the action (``UnknownError``: unknown item)
-    reports: list[Outgoing] = field(default_factory=list)  # settlement reports (35=UMS): send them
+    reports: list[Outgoing] = field(default_factory=list)  # settlement reports (35=UMS), reported fills: send them
 
 
 class UnsupportedHere(Exception):

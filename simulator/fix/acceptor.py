@@ -46,8 +46,10 @@ from fixengine.fix.tags import (
     MSG_RESEND_REQUEST,
     MSG_SEQUENCE_RESET,
     MSG_SEQ_NUM,
+    MSG_TEST_REQUEST,
     MSG_TYPE,
     NEW_SEQ_NO,
+    POSS_DUP_FLAG,
     PRESERVE_ORIGINAL_ORDER_QTY,
     RECEIVE_SETTLEMENT_REPORTS,
     RESET_SEQ_NUM_FLAG,
@@ -81,6 +83,7 @@ from simulator.fix.order_reports import Outgoing, business_reject
 from simulator.fix.settlement_reports import UMS_GROUPS
 from simulator.fix.rejects import as_kalshi_words_it
 from simulator.fix.retention import RetentionWindow
+from simulator.scripted import Request
 from simulator.fix.order_groups import GroupFieldError, session_reject
 from simulator.exchange.venue import BadField, UnsupportedHere, Venue, event_resend_reject
 
@@ -146,6 +149,9 @@ class SimulatorApplication(GuardedApplication):
         self._logged_on_changed = threading.Condition()
         self.stop_holder = ""  # SessionID string of the session that holds QuickFIX at stop
         self._target_before_logout: dict[str, int] = {}  # see fixengine.fix.quickfix.out_of_sequence_logout
+        # SessionID string -> the last MsgSeqNum applied before forget_inbound rewound it: PossDup
+        # copies up to it were applied once already (the session forgot them, the exchange did not).
+        self.applied_upto: dict[str, int] = {}
         # Held around every application send, and by Acceptor.sequence_reset around the reset and
         # the renumbering that must follow it with nothing sent in between.
         self.send_lock = threading.Lock()
@@ -218,6 +224,10 @@ class SimulatorApplication(GuardedApplication):
         session = self._sessions[session_id]
         self._sessions[session_id] = replace(session, messages=SessionMessageLog(session_id, None))
 
+    def retention(self, session_id: fix.SessionID) -> RetentionWindow | None:
+        """The session's retention window; None where it has no retransmission (NR, DC ...)."""
+        return self._sessions[session_id.toString()].retention
+
     def wait_logged_on(self, session_id: str, timeout: float) -> bool:
         with self._logged_on_changed:
             return self._logged_on_changed.wait_for(lambda: session_id in self._logged_on, timeout)
@@ -275,6 +285,11 @@ class SimulatorApplication(GuardedApplication):
         session.messages.incoming(raw)
         fields = first_values(parse(raw.encode("latin-1")))
         msg_type = fields[MSG_TYPE]
+        if self.applied_upto and fields.get(POSS_DUP_FLAG) == "Y" \
+                and int(fields.get(MSG_SEQ_NUM, "0")) <= self.applied_upto.get(key, 0):
+            log.info("%s %s: PossDup %s %s already applied", session.session_type.value, session.key_id, msg_type,
+                     fields.get(MSG_SEQ_NUM))
+            return
         if msg_type in RATE_LIMITED_MSG_TYPES and self._faults.take_rate_limit(session.key_id):
             # Kalshi refuses a rate-limited request before the exchange sees it (spec §8).
             self.send([business_reject(key, fields, REJECT_RATE_LIMIT, TEXT_RATE_LIMITED)])
@@ -287,8 +302,14 @@ class SimulatorApplication(GuardedApplication):
             log.info("%s %s: %s refused: over the key's write budget", session.session_type.value, session.key_id, msg_type)
             self.send([business_reject(key, fields, REJECT_RATE_LIMIT, TEXT_RATE_LIMITED)])
             return
+        script = self._faults.scripts.script_for(session.key_id, msg_type, fields)  # conformance scenarios
         try:
-            outgoing = self._venue.handle(key, session.session_type, session.account_id, msg_type, fields, session.fixt)
+            if script is None:
+                outgoing = self._venue.handle(key, session.session_type, session.account_id, msg_type, fields, session.fixt)
+            else:
+                outgoing = self._faults.scripts.run(script, self._venue, Request(
+                    key, session.account_id, msg_type, fields,
+                    lambda: self._venue.handle(key, session.session_type, session.account_id, msg_type, fields, session.fixt)))
         except UnsupportedHere:
             raise fix.UnsupportedMessageType() from None
         except BadField as exc:
@@ -442,6 +463,42 @@ class Acceptor:
                     fix.Session.sendToTarget(fix.Message(heartbeat, False), session_id)
             return target
         raise FaultError(f"API key {key_id} has no session logged on to the simulator")
+
+    def _logged_on_session(self, key_id: str) -> tuple[fix.SessionID, fix.Session]:
+        for session_id in self._session_ids:
+            if session_id.getTargetCompID().getValue() != key_id:
+                continue
+            session = fix.Session.lookupSession(session_id)
+            if session is None:
+                continue
+            if session.receivedLogon() and not session.isLoggedOn():
+                # Its Logon answer may be on the wire before QuickFIX counts it as logged on.
+                self.application.wait_logged_on(session_id.toString(), LOGON_SETTLE_S)
+            if session.isLoggedOn():
+                return session_id, session
+        raise FaultError(f"API key {key_id} has no session logged on to the simulator")
+
+    def test_request(self, key_id: str, test_req_id: str) -> None:
+        """Send the key's logged-on session a TestRequest (35=1) carrying ``test_req_id`` (112)."""
+        session_id, _ = self._logged_on_session(key_id)
+        begin_string = session_id.getBeginString().getValue()
+        with self.application.send_lock:
+            fix.Session.sendToTarget(fix.Message(quickfix_text(begin_string, MSG_TEST_REQUEST, [(TEST_REQ_ID, test_req_id)]), False), session_id)
+
+    def forget_inbound(self, key_id: str, from_seq: int) -> None:
+        """Expect MsgSeqNum ``from_seq`` next from the key's retransmitting session (RT, PT), as if
+        what it sent from there on had been lost: its next message makes QuickFIX ask for them
+        again (35=2). The exchange has not forgotten them: a PossDup copy of one already applied is
+        not applied again."""
+        session_id, session = self._logged_on_session(key_id)
+        if self.application.retention(session_id) is None:
+            raise FaultError(f"API key {key_id}: {session_id.getSenderCompID().getValue()} has no retransmission")
+        expected = session.getExpectedTargetNum()
+        if from_seq >= expected:
+            raise FaultError(f"from_seq {from_seq} for API key {key_id} must be below {expected}, the MsgSeqNum expected next")
+        key = session_id.toString()
+        self.application.applied_upto[key] = max(self.application.applied_upto.get(key, 0), expected - 1)
+        session.setNextTargetMsgSeqNum(from_seq)
 
     @contextmanager
     def _one_session_held(self) -> Iterator[None]:

@@ -7,7 +7,9 @@ already connected. Kalshi instead answers with a Logout saying why ("Invalid Tar
 connection byte for byte to the internal QuickFIX acceptor. TLS ends here.
 
 The relay is also where wire faults happen (``simulator.faults``): while one is armed on a connection
-its outbound stream is taken apart into messages; otherwise it stays a plain byte copy.
+its outbound stream is taken apart into messages; otherwise it stays a plain byte copy. With a
+recording tap (``simulator.recording``, off by default) each connection's reader and writer are
+wrapped so that both directions are also recorded message by message, refused Logons included.
 
 All gates share one asyncio loop (on the simulator's gate thread); the set of connected API keys is
 touched only in that loop.
@@ -19,6 +21,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
+from typing import cast
 from datetime import datetime, timedelta, timezone
 
 from fixengine.fix.framing import FrameReader, FramingError, encode, parse
@@ -42,6 +45,7 @@ from simulator.events import SimEvent, SimEventKind, SimEventSink
 from simulator.config import ListenerSpec
 from simulator.faults import FaultController, LinkFaults, rest_of_message
 from simulator.fix.logon import Refusal
+from simulator.recording import ConnectionTap, TappedReader, TappedWriter, WireSink
 
 log = logging.getLogger("simulator.gate")
 
@@ -84,7 +88,12 @@ class GateHub:
         logon_timeout: float,
         clock: Callable[[], datetime],
         faults: FaultController,
+        tap: WireSink | None = None,
     ):
+        """``tap``: given, every message both ways on every connection is recorded to it
+        (``simulator.recording``); None (the default) leaves the relay a plain byte copy."""
+        self._tap = tap
+        self._connection_count = 0
         self._decide = decide
         self._faults = faults
         self._upstream_port = upstream_port
@@ -100,12 +109,20 @@ class GateHub:
             task = asyncio.current_task()
             assert task is not None
             self._connections.add(task)
+            tap = None
+            if self._tap is not None:
+                self._connection_count += 1
+                tap = ConnectionTap(self._tap, self._connection_count, spec.name)
+                reader = cast(asyncio.StreamReader, TappedReader(reader, tap, writer.transport))
+                writer = cast(asyncio.StreamWriter, TappedWriter(writer, tap))
             try:
                 await self._serve(spec, reader, writer)
             except asyncio.CancelledError:
                 pass  # closed with the simulator; ending cancelled would make asyncio log an error
             finally:
                 self._connections.discard(task)
+                if tap is not None:
+                    tap.ended()
 
         server = await asyncio.start_server(
             on_connect, host, spec.port, ssl=context, ssl_handshake_timeout=self._logon_timeout if context else None

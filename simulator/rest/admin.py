@@ -5,8 +5,10 @@ an engine's reconciler notices (through the REST API) what its FIX sessions neve
     sim.admin.add_fill("O7", Decimal("2"))       # 2 contracts fill against the house; no report
     sim.admin.settle_market("KXTEST-1", "yes")   # orders end, winners paid $1, positions zeroed
     sim.admin.settle_market("KXTEST-2", "scalar", "0.306")  # a YES contract pays $0.306, a NO $0.694
+    sim.admin.enter_order(account, "KXTEST-1", "buy_yes", "0.40")  # as from another session: listeners see it
 
-None of them sends anything on FIX but the settlement reports (35=UMS) to the sessions entitled.
+None of them sends anything on FIX but the settlement reports (35=UMS) to the sessions entitled, and
+``enter_order``'s reports to the account's listener sessions.
 (Orders that were due to expire anyway still get their reports.) The same calls are served over
 HTTP under ``/admin`` on the REST port (``rest_api``).
 
@@ -26,10 +28,16 @@ from typing import Literal
 
 from fixengine.errors import FixEngineError
 from simulator.config import HOUSE_ACCOUNT
-from simulator.exchange.matching import Canceled, Event, OrderSnapshot, Settled, Traded, UnknownError
+from fixengine.kalshi.prices import WireSide
+from simulator.exchange.matching import (
+    Accepted, Canceled, Event, Exchange, OrderSnapshot, OrderSpec, Rejected, Settled, Traded, UnknownError,
+)
 from simulator.fix.order_reports import Outgoing
 from simulator.exchange.venue import OperatorOutcome, Venue
 from simulator.maintenance import Maintenance
+
+
+OPERATOR_SESSION = "operator"  # enter_order's orders: a session of the account no client holds
 
 
 class AdminError(FixEngineError):
@@ -49,6 +57,7 @@ class Admin:
         self._send = send
         self._house_balance = house_balance
         self._maintenance = maintenance
+        self._entered = 0  # numbers enter_order's ClOrdIDs
 
     def pause(self, kind: str) -> None:
         """Pause the exchange: "trading" (new orders and amends refused) or "exchange" (cancels
@@ -82,13 +91,39 @@ class Admin:
         events = self._run(lambda: self._venue.cancel_order(order_id))
         return next(e.order for e in events if isinstance(e, Canceled) and e.order.order_id == order_id)
 
-    def add_fill(self, order_id: str, quantity: Decimal | str) -> OrderSnapshot:
+    def add_fill(self, order_id: str, quantity: Decimal | str, report: bool = False) -> OrderSnapshot:
         """Fill ``quantity`` contracts of an open order at its limit price against the house
         account (the order is the maker; the house pays the taker fee). The client's FIX session
-        is not told. Returns the order after the fill."""
+        is not told, unless ``report``: then it gets the fill report (35=8 150=F) a trade on the
+        book would send. Returns the order after the fill."""
         amount = parse_quantity(quantity)
-        events = self._run(lambda: self._venue.fill_order(order_id, amount, HOUSE_ACCOUNT, self._house_balance))
+        events = self._run(lambda: self._venue.fill_order(order_id, amount, HOUSE_ACCOUNT, self._house_balance, report))
         return next(e.maker for e in events if isinstance(e, Traded))
+
+    def enter_order(self, account_id: str, ticker: str, side: Literal["buy_yes", "sell_yes"], price: Decimal | str,
+                    quantity: Decimal | str = "1") -> OrderSnapshot:
+        """Enter a GTC order (YES ``price``, dollars) for ``account_id`` as from another session of
+        it that no client holds: its reports reach the account's listener sessions and its drop-copy
+        log, as those of an order entered elsewhere do. Returns the order as entered."""
+        amount = parse_quantity(quantity)
+        try:
+            yes_price = price if isinstance(price, Decimal) else Decimal(price)
+        except (InvalidOperation, TypeError):
+            raise AdminError(f"price {price!r} is not a number of dollars") from None
+        wire_side = WireSide.BUY_YES if side == "buy_yes" else WireSide.SELL_YES
+        self._entered += 1
+        spec = OrderSpec(account_id, OPERATOR_SESSION, f"operator-{self._entered}", ticker, wire_side, yes_price, amount)
+        events: list[Event] = []
+
+        def submit(ex: Exchange, now: datetime) -> list[Event]:
+            events.extend(ex.submit(spec, now))
+            return events
+        self._send(self._venue.reported(submit))
+        entered = next((e.order for e in events if isinstance(e, Accepted)), None)
+        if entered is None:
+            refused = next((e.text for e in events if isinstance(e, Rejected)), "refused")
+            raise AdminError(f"the exchange refused the order: {refused}")
+        return entered
 
     def settle_market(self, ticker: str, result: Literal["yes", "no", "scalar"],
                       price: Decimal | str | None = None) -> list[Settled]:
