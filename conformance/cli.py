@@ -123,14 +123,16 @@ def rejudge_cmd(bundle: Path, report_dir: Path | None, junit_path: Path | None) 
               help="The client's profile (TOML): sessions, Logon switches, features. Default: a KalshiNR client "
                    "that takes instructions.")
 @click.option("--only", help="Comma-separated scenario ids or globs, e.g. 'kalshi/seq-*,kalshi/logon/01'.")
+@click.option("--mandatory", "mandatory_only", is_flag=True,
+              help="Only the mandatory scenarios (with --only: the mandatory ones among those).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write every report here: JSON, JUnit, markdown, HTML, the statement and the run bundle.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None,
               help="Scenarios run at the same time, each with its own API key (default 2).")
 @click.option("--seed", type=int, help="Seed for the scenarios' random choices (default: a fresh one, reported).")
-def run_cmd(client_cmd: str, profile_path: Path | None, only: str | None, junit_path: Path | None,
-            report_dir: Path | None, jobs: int | None, seed: int | None) -> None:
+def run_cmd(client_cmd: str, profile_path: Path | None, only: str | None, mandatory_only: bool,
+            junit_path: Path | None, report_dir: Path | None, jobs: int | None, seed: int | None) -> None:
     """Run the scenarios against a client on a local simulator and judge it. Exit code: 0 every mandatory
     scenario passed, 1 a failure, 2 only inconclusive mandatory ones remain, 3 harness error."""
     import asyncio
@@ -142,6 +144,10 @@ def run_cmd(client_cmd: str, profile_path: Path | None, only: str | None, junit_
     library = _library()
     profile = load_profile(profile_path)
     _select(library, only)  # a bad --only is a usage error before anything starts
+    if mandatory_only:
+        only = ",".join(s.id for s in library.select(only) if s.mandatory)
+        if not only:
+            raise click.UsageError("--mandatory: none of the scenarios --only names is mandatory")
     if not (click.get_current_context().find_root().obj or {}).get("verbose"):
         # The simulator's own log (each Logon, each connection) would bury the verdicts; -v shows it.
         for name in ("simulator", "uvicorn", "uvicorn.error"):

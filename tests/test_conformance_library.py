@@ -320,3 +320,8 @@ def test_the_library_is_found_in_the_checkout_and_installed_with_the_package() -
 def test_a_copy_of_the_library_elsewhere_loads_the_same(tmp_path: Path, library: Library) -> None:
     copy = shutil.copytree(LIBRARY, tmp_path / "conformance")
     assert load_library(copy).scenarios == library.scenarios
+
+
+def test_run_with_mandatory_and_no_mandatory_scenario_among_only_is_a_usage_error() -> None:
+    done = CliRunner().invoke(cli, ["conform", "run", "--client-cmd", "true", "--mandatory", "--only", "kalshi/mc/*"])
+    assert done.exit_code == 2 and "none of the scenarios --only names is mandatory" in done.output
