@@ -49,7 +49,7 @@ from conformance.clients.stdio import Refused, claim_stdout, serve, stop_on_sign
 from conformance.instructions import Instruction
 from fixengine.config import EngineConfig, LogonFlags, RestConfig, SessionConfig
 from fixengine.engine import Engine
-from fixengine.errors import FixEngineError
+from fixengine.errors import BookError, FixEngineError
 from fixengine.events import Event
 from fixengine.kalshi.facts import RETENTION_ALLOWED, SessionType
 from fixengine.kalshi.prices import Action, Contract
@@ -128,15 +128,17 @@ class EngineClient:
         result: dict[str, Any] = await action(instruction)
         return result
 
-    async def _wait_until(self, *, book_confirmed: bool) -> None:
-        """Until the session is logged on (and its book confirmed), or ``READY_WAIT_S`` passes: the
-        engine's own refusal then says what is missing."""
+    async def _wait_until(self, *, book_confirmed: bool, settled: str | None = None) -> None:
+        """Until the session is logged on (and its book confirmed, and the order ``settled`` has no
+        cancel or replace in flight: the next one queues behind it, as at an OMS), or ``READY_WAIT_S``
+        passes: the engine's own refusal then says what is missing."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_WAIT_S
         stream = self.engine.events()  # taken before the check: nothing can slip between them
         try:
             while not (self.engine.is_logged_on(self.session)
-                       and not (book_confirmed and self.engine.is_book_held(self.session))):
+                       and not (book_confirmed and self.engine.is_book_held(self.session))
+                       and not (settled is not None and self._in_flight(settled))):
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return
@@ -146,6 +148,12 @@ class EngineClient:
                     return
         finally:
             stream.close()
+
+    def _in_flight(self, key: str) -> bool:
+        try:
+            return self.engine.book.order(key).pending is not None
+        except BookError:
+            return False  # the engine's own refusal names it
 
     async def _place(self, i: Instruction) -> dict[str, Any]:
         if i.side is None or i.contract is None or i.price is None or i.quantity is None or i.ticker is None:
@@ -161,7 +169,7 @@ class EngineClient:
     async def _cancel(self, i: Instruction) -> dict[str, Any]:
         if i.order is None:
             raise Refused("cancel needs the order's key")
-        await self._wait_until(book_confirmed=False)
+        await self._wait_until(book_confirmed=False, settled=i.order)
         await self.engine.cancel(self.session, CancelOrder.create(order=i.order))
         return {"order": i.order}
 
@@ -169,7 +177,7 @@ class EngineClient:
         if i.order is None:
             raise Refused("replace needs the order's key")
         request = ReplaceOrder.create(order=i.order, quantity=i.quantity, price=i.price)
-        await self._wait_until(book_confirmed=True)
+        await self._wait_until(book_confirmed=True, settled=i.order)
         await self.engine.replace(self.session, request)
         return {"order": i.order}
 
