@@ -58,7 +58,8 @@ def test_which_refusals_are_final(text, retry) -> None:
 
 def test_already_exists_waits_out_the_servers_heartbeat_timeout() -> None:
     backoff = Backoff(1.0, 60.0)
-    assert retry_delay(Retry.WAIT_OUT, 0, backoff, heartbeat_interval=30, draw=0.5) == 60
+    assert retry_delay(Retry.WAIT_OUT, 0, backoff, heartbeat_interval=30, draw=0.0) == 60  # never sooner
+    assert retry_delay(Retry.WAIT_OUT, 0, backoff, heartbeat_interval=30, draw=0.5) == 66  # jittered above it
     assert retry_delay(Retry.NEVER, 0, backoff, heartbeat_interval=30, draw=0.5) is None
     assert retry_delay(Retry.BACKOFF, 0, backoff, heartbeat_interval=30, draw=0.5) == 1
 

@@ -56,6 +56,7 @@ def retry_delay(retry: Retry, attempt: int, backoff: Backoff, heartbeat_interval
         return None
     delay = backoff.delay(attempt, draw)
     if retry is Retry.WAIT_OUT:
-        # The server drops a silent connection after about two heartbeat intervals.
-        delay = max(delay, 2 * heartbeat_interval)
+        # The server drops a silent connection after about two heartbeat intervals; jittered above
+        # that, so clients refused together do not all come back at the same instant.
+        delay = max(delay, 2 * heartbeat_interval * (1 + backoff.jitter * draw))
     return delay

@@ -46,6 +46,7 @@ class ReferenceClient:
         self.session = Session(env, private_key, faults, self)
         self.rest = KalshiRest(env.rest_url, env.key_id, private_key) if env.rest_url else None
         self.confirmed = asyncio.Event()  # the book is reconciled since the last Logon: new orders may go
+        self.reported = asyncio.Event()  # set (and cleared) as each application message is applied
         self._sent: dict[int, str] = {}  # MsgSeqNum of a request on this connection -> its ClOrdID
         self._retries: dict[str, int] = {}  # order key -> resends after an unknown outcome
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,6 +76,8 @@ class ReferenceClient:
         self.confirmed.clear()  # reports may be missed until the next Logon is reconciled
 
     def on_application(self, msg_type: str, fields: Fields, poss_dup: bool) -> None:
+        self.reported.set()  # wakes an instruction waiting for its order's request in flight
+        self.reported = asyncio.Event()
         f = first_values(fields)
         if msg_type == "8":
             order = self.book.apply_report(f, poss_dup, apply_possdup_again="double-count-possdup" in self.faults)
@@ -185,6 +188,11 @@ class ReferenceClient:
         order = self.book.orders.get(i.order or "")
         if order is None:
             raise Refused(f"no order {i.order!r}")
+        deadline = asyncio.get_running_loop().time() + READY_WAIT_S
+        while order.pending is not None and order.status not in TERMINAL:  # queued behind it, as at an OMS
+            if not await _any_set((self.reported,), deadline - asyncio.get_running_loop().time()):
+                break
+            order = self.book.orders[order.key]
         if order.status in TERMINAL or order.pending is not None:
             raise Refused(f"order {order.key} is {order.status}")
         cl_ord_id = str(uuid.uuid4())
