@@ -12,6 +12,7 @@ import logging
 import random
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -152,6 +153,9 @@ class SimulatorApplication(GuardedApplication):
         # SessionID string -> the last MsgSeqNum applied before forget_inbound rewound it: PossDup
         # copies up to it were applied once already (the session forgot them, the exchange did not).
         self.applied_upto: dict[str, int] = {}
+        # SessionID string -> the MsgSeqNum of the last message handed to fromApp/fromAdmin: QuickFIX
+        # counts it only after the callback returns (see Acceptor.forget_inbound)
+        self.received_upto: dict[str, int] = {}
         # Held around every application send, and by Acceptor.sequence_reset around the reset and
         # the renumbering that must follow it with nothing sent in between.
         self.send_lock = threading.Lock()
@@ -284,6 +288,7 @@ class SimulatorApplication(GuardedApplication):
         raw = message.toString()
         session.messages.incoming(raw)
         fields = first_values(parse(raw.encode("latin-1")))
+        self.received_upto[key] = int(fields.get(MSG_SEQ_NUM, "0"))
         msg_type = fields[MSG_TYPE]
         if self.applied_upto and fields.get(POSS_DUP_FLAG) == "Y" \
                 and int(fields.get(MSG_SEQ_NUM, "0")) <= self.applied_upto.get(key, 0):
@@ -493,6 +498,12 @@ class Acceptor:
         session_id, session = self._logged_on_session(key_id)
         if self.application.retention(session_id) is None:
             raise FaultError(f"API key {key_id}: {session_id.getSenderCompID().getValue()} has no retransmission")
+        # A message already answered (its report may be on the wire) is counted by QuickFIX only once
+        # its callback returns, and QuickFIX says nothing when it does: wait, briefly, for the count.
+        received = self.application.received_upto.get(session_id.toString(), 0)
+        deadline = time.monotonic() + LOGON_SETTLE_S
+        while session.getExpectedTargetNum() <= received and time.monotonic() < deadline:
+            time.sleep(0.001)
         expected = session.getExpectedTargetNum()
         if from_seq >= expected:
             raise FaultError(f"from_seq {from_seq} for API key {key_id} must be below {expected}, the MsgSeqNum expected next")
