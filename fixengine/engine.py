@@ -270,6 +270,8 @@ class Engine:
         return f"Kalshi's weekly maintenance until {pause.ends.isoformat() if pause.ends else '?'}: reconnecting after it"
 
     def _refuse_in_maintenance(self, session: str) -> None:
+        if self._maintenance.schedule is None:
+            return  # no window to enforce (not a Kalshi host): nothing on the order path
         if session not in self._sessions.status:
             return  # order entry names the unknown session
         self._tick_maintenance()

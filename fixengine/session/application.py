@@ -8,6 +8,7 @@ hands it to the asyncio loop through ``emit``; all other work happens in the loo
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from fixengine.session.events import (
     SessionEvent,
     SessionRejectReceived,
 )
-from fixengine.fix.framing import msg_type_of
+from fixengine.fix.framing import msg_type_of, seq_num_of
 from fixengine.fix.message_log import SessionMessageLog
 from fixengine.fix.tags import (
     BEGIN_SEQ_NO,
@@ -64,6 +65,12 @@ from fixengine.session import connection as conn
 from fixengine.session.connection import Connection, End
 
 log = logging.getLogger("fixengine.session")
+_sent = threading.local()  # the MsgSeqNum of the last application message this thread sent
+
+
+def last_sent_seq() -> int | None:
+    """The MsgSeqNum QuickFIX gave the application message this thread last sent (``toApp``)."""
+    return getattr(_sent, "seq", None)
 
 Emit = Callable[[SessionEvent], None]
 
@@ -268,7 +275,11 @@ class EngineApplication(GuardedApplication):
         session.logout("ResendRequest refused: logging on again with a sequence reset")
 
     def toApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
-        self._state(sessionID).messages.outgoing(message.toString())
+        raw = message.toString()
+        # sendToTarget calls this on the sender's own thread, numbered: what it went out as (a
+        # Reject names it), read from the text already made rather than through the binding again.
+        _sent.seq = seq_num_of(raw)
+        self._state(sessionID).messages.outgoing(raw)
 
     def fromApp(self, message: fix.Message, sessionID: fix.SessionID) -> None:
         state = self._state(sessionID)

@@ -15,10 +15,9 @@ import quickfix as fix
 
 from fixengine.config import EngineConfig, SessionConfig
 from fixengine.fix.framing import quickfix_text
-from fixengine.fix.tags import MSG_SEQ_NUM
 from fixengine.fix.quickfix import LoopInbox, Runner, create
 from fixengine.orders.wire import Fields
-from fixengine.session.application import ApplicationMessage, EngineApplication, SessionRecord
+from fixengine.session.application import ApplicationMessage, EngineApplication, SessionRecord, last_sent_seq
 from fixengine.session.events import SessionEvent
 from fixengine.session.settings import initiator_groups, initiator_settings, session_id
 
@@ -82,7 +81,7 @@ class InitiatorRuntime:
         message = fix.Message(quickfix_text(session.dialect.begin_string, msg_type, fields), False)
         if not fix.Session.sendToTarget(message, self._session_ids[session.name]):
             return None
-        return int(message.getHeader().getField(MSG_SEQ_NUM))
+        return last_sent_seq()
 
     def send_message(self, name: str, message: fix.Message) -> bool:
         return fix.Session.sendToTarget(message, self._session_ids[name])

@@ -85,9 +85,12 @@ class DropCopyLog:
         self._last_request: dict[str, datetime] = {}  # session -> when it last asked
 
     def record(self, account: str, exec_id: str, fields: Fields, dollars: bool, now: datetime) -> None:
-        position = ExecPosition.parse(exec_id, 0)
-        self._kept.setdefault(account, deque()).append(Kept(now, position, fields, dollars))
-        self._age(account, now)
+        kept = self._kept.get(account)
+        if kept is None:
+            kept = self._kept[account] = deque()
+        kept.append(Kept(now, ExecPosition.parse(exec_id, 0), fields, dollars))
+        if now - kept[0].at > LOOK_BACK:
+            self._age(account, now)
 
     def _age(self, account: str, now: datetime) -> None:
         kept = self._kept.get(account)

@@ -270,15 +270,20 @@ class ReportWriter:
         for item in out:
             if item.msg_type != MSG_EXECUTION_REPORT or not item.account:
                 continue
-            values = dict(item.fields)
-            if values[EXEC_ID] == PENDING_EXEC_ID:
+            # On every report's path: ExecID and ExecType are the two fields after it (see ``_er``).
+            fields = item.fields
+            at = next(i for i, (tag, _) in enumerate(fields) if tag == EXEC_ID)
+            exec_id, exec_type = fields[at][1], fields[at + 1][1]
+            if exec_id == PENDING_EXEC_ID:
                 continue
-            dollars = flags.get(item.session_id, SessionFlags()).use_dollars
-            if values[EXEC_TYPE] != "8":  # rejects are not replayed
-                self.drop_copy.record(item.account, values[EXEC_ID], item.fields, dollars, now)
-            for listener in copy_targets(self.listeners, item.account, item.session_id):
-                to = flags.get(listener, SessionFlags()).use_dollars
-                copies.append(Outgoing(listener, item.msg_type, listeners_copy(item.fields, dollars, to), item.account))
+            entered = flags.get(item.session_id)
+            dollars = entered is not None and entered.use_dollars
+            if exec_type != "8":  # rejects are not replayed
+                self.drop_copy.record(item.account, exec_id, fields, dollars, now)
+            if item.account in self.listeners:
+                for listener in copy_targets(self.listeners, item.account, item.session_id):
+                    to = flags.get(listener, SessionFlags()).use_dollars
+                    copies.append(Outgoing(listener, item.msg_type, listeners_copy(fields, dollars, to), item.account))
         return out + copies if copies else out
 
     def _er(
