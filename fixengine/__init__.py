@@ -25,6 +25,7 @@ from fixengine.errors import (
     FixEngineError,
     InvalidOrderError,
     InvalidResponseError,
+    JournalCorruptError,
     KeyLoadError,
     LogonRefusedError,
     MaintenanceError,
@@ -88,6 +89,7 @@ from fixengine.events import (
     UnmatchedReport,
 )
 from fixengine.fix.dialect import Dialect
+from fixengine.heap import HeapKeeper
 from fixengine.kalshi.facts import SessionType
 from fixengine.kalshi.maintenance import PauseKind
 from fixengine.maintenance import Pause
@@ -128,10 +130,12 @@ __all__ = [
     "Fill",
     "Findings",
     "FixEngineError",
+    "HeapKeeper",
     "HeartbeatReceived",
     "HeartbeatTimeout",
     "InvalidOrderError",
     "InvalidResponseError",
+    "JournalCorruptError",
     "KalshiRest",
     "KeyLoadError",
     "LoggedOn",

@@ -645,6 +645,11 @@ class EngineConfig(_Model):
 
     @property
     def journal_path(self) -> Path:
+        return self.data_dir / "journal.log"
+
+    @property
+    def legacy_journal_path(self) -> Path:
+        """Where the SQLite versions kept the journal: read into ``journal_path`` once."""
         return self.data_dir / "journal.sqlite"
 
     @property

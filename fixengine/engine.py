@@ -138,7 +138,8 @@ class Engine:
                 reset_on_logon=s.logon.reset_seq_num,
             )
         self._quickfix.build(self._loop, records)
-        journal = Journal(self.config.journal_path, durable=self.config.journal_sync == "full")
+        journal = Journal(self.config.journal_path, durable=self.config.journal_sync == "full",
+                          legacy=self.config.legacy_journal_path)
         self._orders = OrderEntry(
             journal, {s.name: s for s in self.config.sessions}, self._quickfix.send, self._publish, self.is_logged_on,
             self._loop.call_soon, reconciled=self.config.rest is not None, paused=self._refuse_in_maintenance,

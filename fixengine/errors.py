@@ -135,6 +135,11 @@ class DuplicateClOrdIDError(OrderError):
         super().__init__(f"client_order_id {cl_ord_id} was used before; ClOrdIDs are unique forever")
 
 
+class JournalCorruptError(FixEngineError):
+    """A committed line of the order journal is not a journal entry (the file was edited or
+    damaged): the engine does not start on a book it cannot read whole."""
+
+
 class ThrottledError(OrderError):
     """Refused before sending: it would break one of Kalshi's rate limits."""
 

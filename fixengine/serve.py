@@ -11,6 +11,7 @@ from fixengine.config import EngineConfig
 from fixengine.engine import Engine
 from fixengine.errors import FixEngineError
 from fixengine.gateway.service import Gateway
+from fixengine.heap import HeapKeeper
 
 log = logging.getLogger("fixengine.serve")
 
@@ -35,12 +36,16 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
     ``[gateway] shutdown_grace`` seconds to be answered (``_wind_down``; none if ``hurry`` is set: a
     second SIGTERM), the OMS sessions logged out (each has had an answer to what it sent), then
     the Kalshi sessions (a report that still comes is journaled and kept for the OMS's next logon),
-    and the journals closed (SQLite checkpoints the write-ahead log into the database file). Each time ``reload`` is set (SIGHUP), the session map
+    and the journals closed (the gateway's SQLite checkpoints its write-ahead log into the database
+    file). The heap is kept frozen while it runs (``HeapKeeper``): no full garbage collection walks
+    the book while orders wait. Each time ``reload`` is set (SIGHUP), the session map
     is read again (``read_config``) and applied without disconnecting anyone (``Gateway.reload``)."""
     engine = Engine(config)
     gateway = Gateway(config, engine)
     admin = AdminServer(config, engine, gateway, stopping=stop.is_set)  # reads the token: a bad file stops us here
+    heap = HeapKeeper()
     await engine.start()
+    heap.start()
     try:
         gateway.start()  # same turn as engine.start(): no report can come in between
         url = await admin.start()
@@ -57,9 +62,11 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
         log.info("stopping: logging out the OMSs, then Kalshi")
         await gateway.log_out_clients()
     finally:
+        heap.stop()
         await engine.stop()
         await gateway.stop()
         await admin.stop()
+        log.info("garbage collection while serving: %s", heap.pauses.summary())
 
 
 async def _wind_down(gateway: Gateway, grace: float, hurry: asyncio.Event | None) -> None:

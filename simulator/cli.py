@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -10,6 +11,7 @@ from pathlib import Path
 import click
 
 from fixengine.cli import run_command
+from fixengine.heap import HeapKeeper
 from simulator.events import SimEvent
 
 
@@ -37,9 +39,13 @@ def cli(config_path: Path, verbose: bool) -> None:
             who = " ".join(x for x in (event.session_type, event.key_id) if x)
             click.echo(f"{event.kind:<10} {who} {event.detail}".rstrip())
 
+    heap = HeapKeeper()  # no full garbage collection walks the resting orders while orders wait
     with Simulator(config, on_event=show):
+        heap.start()
         stop.wait()
+        heap.stop()
         click.echo("stopping")
+        click.echo(f"garbage collection: {json.dumps(heap.pauses.summary())}")
 
 
 def main() -> None:

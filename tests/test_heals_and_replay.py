@@ -92,7 +92,7 @@ class Engine:
 
 @pytest.fixture
 def engine(tmp_path):
-    journal = Journal(tmp_path / "journal.sqlite")
+    journal = Journal(tmp_path / "journal.log")
     e = Engine(journal)
     yield e
     assert_journal_replays(journal, e.book)  # every test here: the journal replays into the live book
@@ -293,7 +293,7 @@ def test_a_restart_mark_is_journaled_so_replay_agrees_with_the_live_book(engine)
 
 
 def test_a_journal_entry_the_book_refuses_is_logged_and_skipped_not_fatal(tmp_path, caplog) -> None:
-    journal = Journal(tmp_path / "old.sqlite")
+    journal = Journal(tmp_path / "old.log")
     journal.record_new(new_order("x"), ACCOUNT)
     journal.record_report(Venue().report("x", ExecType.REJECTED, OrdStatus.REJECTED, "14", "0", "0", order_id=""))
     journal.record_cancel("x", "x-cancel")  # written by a version whose book disagreed

@@ -233,7 +233,7 @@ steps = st.lists(
 @settings(max_examples=400, deadline=None)
 @given(script=steps)
 def test_any_interleaving_replays_and_ends_equal_to_the_exchange(tmp_path_factory, script) -> None:
-    journal = Journal(tmp_path_factory.mktemp("j") / "journal.sqlite")
+    journal = Journal(tmp_path_factory.mktemp("j") / "journal.log")
     x, t = FakeAccountExchange(), Trader(journal)
     keys: list[str] = []
     for step, n in script:

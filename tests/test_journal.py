@@ -13,6 +13,7 @@ from decimal import Decimal as D
 import pytest
 
 from fixengine.orders.book import OrderBook, Status
+from fixengine.errors import JournalCorruptError
 from fixengine.orders.journal import DuplicateClOrdIDError, Journal, NewIntent, rebuild_book
 from fixengine.orders.reports import CancelReject, CxlRejResponseTo, ExecType, OrdStatus, Reason
 from tests.helpers.orders import book_order
@@ -140,14 +141,97 @@ def test_nothing_is_durable_until_commit(tmp_path) -> None:
     journal.record_new(book_order("c1"))
     journal.commit()
     journal.record_new(book_order("c2"))  # written, not committed: the process dies here
-    journal._db.close()  # closing the connection without committing is what a kill leaves
+    os.close(journal._fd)  # the file as a kill leaves it (and its lock released)
     again = Journal(tmp_path / "j.db")
     assert again.has_intent("c1") and not again.has_intent("c2")
 
 
-@pytest.mark.parametrize(("durable", "level"), [(False, 1), (True, 2)])
-def test_the_journal_syncs_every_commit_only_when_asked(tmp_path, durable, level) -> None:
-    """synchronous=NORMAL (1) survives a killed process; FULL (2) also a host crash."""
+def test_a_batch_a_kill_cut_short_is_dropped_whole_at_the_next_open(tmp_path, caplog) -> None:
+    journal = Journal(tmp_path / "j.db")
+    journal.record_new(book_order("c1"))
+    journal.commit()
+    journal.close()
+    committed = (tmp_path / "j.db").read_bytes()
+    # A batch whose commit line never made it: one whole line, one cut mid-line.
+    with open(tmp_path / "j.db", "ab") as f:
+        f.write(b'N\tc2\t\t{"ticker": "X"}\nN\tc3\t\t{"tick')
+    again = Journal(tmp_path / "j.db")
+    assert again.has_intent("c1") and not again.has_intent("c2") and not again.has_intent("c3")
+    assert (tmp_path / "j.db").read_bytes() == committed  # cut off, so what follows is not appended to it
+    assert "after the last commit" in caplog.text
+    again.record_new(book_order("c2"))  # the ClOrdID is free: it never reached the journal
+    again.close()
+    assert [e.order.client_order_id for e in Journal(tmp_path / "j.db").replay()] == ["c1", "c2"]
+
+
+def test_a_damaged_journal_is_refused_naming_the_line(tmp_path) -> None:
+    journal = Journal(tmp_path / "j.db")
+    journal.record_new(book_order("c1"))
+    journal.close()
+    text = (tmp_path / "j.db").read_text()
+    (tmp_path / "j.db").write_text("garbage line\n" + text)
+    with pytest.raises(JournalCorruptError, match="line 1: not a journal entry"):
+        Journal(tmp_path / "j.db")
+
+
+def test_identifiers_with_tabs_newlines_and_quotes_come_back_whole(tmp_path) -> None:
+    odd = 'k\t1\n"\\'  # ClOrdIDs cannot hold these; accounts, order keys, ExecIDs and session names can
+    journal = Journal(tmp_path / "j.db")
+    journal.record_new(book_order("c1"), odd)
+    journal.record_cancel(odd, "c2")
+    journal.record_received(odd, 7)
+    journal.close()
+    again = Journal(tmp_path / "j.db")
+    new, cancel = list(again.replay())
+    assert (new.order.client_order_id, new.account) == ("c1", odd)
+    assert (cancel.order_key, cancel.cl_ord_id) == (odd, "c2")
+    assert again.has_intent("c2") and again.received(odd) == 7
+
+
+def test_a_journal_of_the_sqlite_versions_is_read_into_the_new_file_once(tmp_path) -> None:
+    import sqlite3
+
+    legacy = tmp_path / "journal.sqlite"
+    db = sqlite3.connect(legacy, isolation_level=None)
+    db.executescript(
+        "CREATE TABLE entries (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, cl_ord_id TEXT, order_key TEXT,"
+        " shard INTEGER, exec_id TEXT, body TEXT NOT NULL);"
+        "CREATE TABLE received (session TEXT PRIMARY KEY, seq INTEGER NOT NULL);"
+    )
+    x = FakeExchange("c1", D(10))
+    from fixengine.orders.journal_codec import report_to_json
+
+    new, trade = x.new(), x.trade(D(3))
+    rows = [("new", "c1", "acct", None, None, book_order("c1").model_dump_json()),
+            ("report", None, None, new.dedupe_key[0], new.dedupe_key[1], report_to_json(new)),
+            ("report", None, None, trade.dedupe_key[0], trade.dedupe_key[1], report_to_json(trade)),
+            ("replace", "r1", "c1", None, None, '"8"')]
+    db.executemany("INSERT INTO entries (kind, cl_ord_id, order_key, shard, exec_id, body) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.execute("INSERT INTO received VALUES ('nr', 42)")
+    db.close()
+
+    journal = Journal(tmp_path / "journal.log", legacy=legacy)
+    assert not legacy.exists() and (tmp_path / "journal.sqlite.migrated").exists()
+    assert journal.received("nr") == 42 and journal.has_intent("r1") and not journal.has_intent("k1")
+    assert journal.record_report(trade) is False  # its ExecID came along
+    book = rebuild_book(journal)
+    order = book.orders["c1"]
+    assert (order.account, order.cum_qty, order.pending) == ("acct", D(3), "r1")
+    journal.close()
+    again = Journal(tmp_path / "journal.log", legacy=legacy)  # once: the new file is the journal now
+    assert again.received("nr") == 42
+
+
+@pytest.mark.parametrize(("durable", "syncs"), [(False, 0), (True, 2)])
+def test_the_journal_syncs_every_commit_only_when_asked(tmp_path, monkeypatch, durable, syncs) -> None:
+    """A write survives a killed process; a sync per commit (journal_sync = "full") also a host crash."""
+    synced = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
     journal = Journal(tmp_path / "j.db", durable=durable)
-    assert journal._db.execute("PRAGMA synchronous").fetchone() == (level,)
+    for cl in ("c1", "c2"):
+        journal.record_new(book_order(cl))
+        journal.commit()
+    journal.commit()  # nothing new: nothing to write or sync
+    assert len(synced) == syncs
     journal.close()

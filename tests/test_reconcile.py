@@ -155,7 +155,7 @@ def test_a_position_no_settlement_explains_is_reported() -> None:
 def test_heals_are_journaled_as_reconciled_and_replay_into_the_same_book(tmp_path) -> None:
     from fixengine.orders.journal import Journal, Reconciled, rebuild_book
 
-    journal = Journal(tmp_path / "j.sqlite")
+    journal = Journal(tmp_path / "journal.log")
     order = NewOrder.create(ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=D(5), price=D("0.40"),
                             client_order_id="a")
     journal.record_new(order, ACCOUNT)

@@ -1,4 +1,4 @@
-"""The journal: the order book's write-ahead log, in SQLite (WAL).
+"""The journal: the order book's write-ahead log, an append-only file of lines.
 
 Invariant 2 of the design: an intent (new, cancel, replace) is journaled before it is sent, and a
 report before it changes the book. A process killed at any instant restarts into the same book by
@@ -6,26 +6,45 @@ feeding the journal back in, in order (``replay``), and never sends an order twi
 re-sent on restart; whether one reached the exchange is learnt from its reports or by
 reconciliation, and a retry reuses its ClOrdID.
 
-ClOrdIDs are unique forever: the database refuses a second intent with the same ClOrdID (a retry
-after an unknown outcome reuses the original intent rather than writing a new one).
+ClOrdIDs are unique forever: a second intent with the same ClOrdID is refused (a retry after an
+unknown outcome reuses the original intent rather than writing a new one).
 
-Group commit: the ``record_*`` methods write into an open transaction, and nothing is durable
-until ``commit()`` returns. The engine commits once per turn of its loop: before the intents of
-that turn go on the wire, and before the reports of that turn change the book. One commit for a
-burst of orders instead of one each is what makes the journal affordable at thousands of orders
-per second (a commit is ~6 fcntl + 2 pwrite calls, each a GIL hand-off under load).
+Group commit: the ``record_*`` methods add lines to an open batch, and nothing is durable until
+``commit()`` returns. The engine commits once per turn of its loop: before the intents of that turn
+go on the wire, and before the reports of that turn change the book. A commit is one ``write`` of
+the batch ended by a commit line (``;``); at open, lines after the last commit line (a batch a kill
+cut short) are dropped, so a batch is whole or absent.
 
-Durability: ``synchronous=NORMAL`` in WAL mode survives a killed process (what the tests prove) but
-not a power cut between checkpoints; ``durable=True`` syncs every commit (much slower).
+Why a file of lines and not a database: nothing is ever updated in place, so there is nothing to
+checkpoint. SQLite in WAL mode stalled the loop for milliseconds at every checkpoint (one every
+fraction of a second under load), and a commit cost a dozen system calls; here it is one. The
+indexes a database kept (ClOrdIDs, ExecIDs per shard, settlement ids, the last MsgSeqNum per
+session) are kept in memory and rebuilt by reading the file at open.
 
-One process owns a journal: it is opened with an exclusive lock (fewer syscalls per commit, and
-a second engine on the same data directory is refused instead of interleaving its writes).
+Line format, tab-separated, a kind letter first: ``N clordid account body`` (new), ``C clordid
+order_key``, ``R clordid order_key quantity``, ``E shard execid body`` (report; no ExecID: a pending
+report, never deduplicated), ``J``/``B`` body (cancel/business reject), ``S account reportid
+body`` (settlement), ``H body`` (reconciliation's heal), ``M body`` (mark), ``Q session seq``
+(received). Bodies are compact JSON; an identifier holding a tab, a newline, a quote or a
+backslash is written as a JSON string.
+
+Durability: ``write`` survives a killed process (what the tests prove) but not a power cut;
+``durable=True`` also ``fdatasync``s every commit (much slower).
+
+One process owns a journal: the file is locked (``flock``) while it is open, and a second engine
+on the same data directory is refused instead of interleaving its writes. A journal written by
+the SQLite versions (``journal.sqlite``) is read once into the new file at the first start, and
+kept beside it renamed.
 """
 
 from __future__ import annotations
 
+import fcntl
+import itertools
 import json
 import logging
+import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +52,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from fixengine.errors import DuplicateClOrdIDError, FixEngineError
+from fixengine.errors import DuplicateClOrdIDError, FixEngineError, JournalCorruptError
 from fixengine.orders.book import BookError, Order, OrderBook
 from fixengine.orders.journal_codec import (
     business_reject_from_json,
@@ -47,30 +66,6 @@ from fixengine.orders.requests import NewOrder
 from fixengine.orders.settlement import SettlementReport
 
 log = logging.getLogger("fixengine.journal")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    seq INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,            -- new | cancel | replace | report | cancel_reject | business_reject | settlement | reconciled | mark
-    cl_ord_id TEXT,                -- the intent's ClOrdID
-    order_key TEXT,                -- cancel/replace: which order; new, settlement: the account (API key)
-    shard INTEGER,                 -- report: exchange index
-    exec_id TEXT,                  -- report: ExecID (NULL for pending reports: never deduplicated); settlement: 20105
-    body TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS intents_by_clordid
-    ON entries (cl_ord_id) WHERE kind IN ('new', 'cancel', 'replace');
-CREATE UNIQUE INDEX IF NOT EXISTS reports_by_execid
-    ON entries (shard, exec_id) WHERE kind = 'report' AND exec_id IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS settlements_by_id
-    ON entries (order_key, exec_id) WHERE kind = 'settlement';
--- The MsgSeqNum of the last message journaled from each session: QuickFIX counts a message as
--- received when its callback returns, before the loop journals it; a restart asks again from here.
-CREATE TABLE IF NOT EXISTS received (
-    session TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,95 +141,171 @@ def open_journal_db(path: Path, schema: str, *, durable: bool = False, what: str
     return db
 
 
+_COMMIT = ";\n"
+_COMMIT_BYTES = _COMMIT.encode()
+_UNSAFE = re.compile(r'[\t\n\r"\\]')  # what an identifier cannot hold bare in a line
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _field(value: str) -> str:
+    return json.dumps(value) if _UNSAFE.search(value) or not value.isprintable() else value
+
+
+def _unfield(text: str) -> str:
+    return json.loads(text) if text.startswith('"') else text
+
+
 class Journal:
-    def __init__(self, path: Path, *, durable: bool = False):
+    def __init__(self, path: Path, *, durable: bool = False, legacy: Path | None = None):
+        """Open (or create) the journal at ``path``. ``legacy``: a journal of the SQLite versions,
+        read into ``path`` once when ``path`` does not exist yet."""
         self.path = path
         self.closed = False
-        self._db = open_journal_db(path, SCHEMA, durable=durable)
+        self.durable = durable
         self.on_commit: Callable[[float], None] | None = None  # told each commit's seconds (metrics)
+        self._batch: list[str] = []
+        self._intents: set[str] = set()  # every intent's ClOrdID, committed or in this batch
+        self._reports: set[str] = set()  # "shard;ExecID" of every report with an ExecID
+        self._settlements: set[tuple[str, str]] = set()  # (account, 20105)
+        self._received: dict[str, int] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if legacy is not None and legacy.exists() and not path.exists():
+            _migrate(legacy, path)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise FixEngineError(f"journal {path} is in use by another process (one engine per data_dir)") from None
+        try:
+            for kind, a, b, _ in self._read_committed(cut=True):
+                self._index(kind, a, b)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _read_committed(self, *, cut: bool = False) -> Iterator[tuple[str, str, str, str]]:
+        """The committed lines, split, read as a stream; with ``cut`` (at open), a batch a kill cut
+        short is cut off the end of the file."""
+        committed = 0  # the end of the last commit line
+        batch: list[tuple[str, str, str, str]] = []
+        with open(os.dup(self._fd), "rb") as f:
+            f.seek(0)
+            if f.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER:
+                raise FixEngineError(f"journal {self.path} is a SQLite journal of an older version: the engine reads "
+                                     "data_dir/journal.sqlite into data_dir/journal.log at its start")
+            f.seek(0)
+            offset = 0
+            for n, raw in enumerate(f, 1):
+                offset += len(raw)
+                if raw == _COMMIT_BYTES:
+                    yield from batch
+                    batch.clear()
+                    committed = offset
+                    continue
+                if not raw.endswith(b"\n"):
+                    break  # a line a kill cut short: never committed
+                parts = raw[:-1].decode().split("\t", 3)
+                if len(parts) != 4 or parts[0] not in _KINDS:
+                    raise JournalCorruptError(f"journal {self.path}, line {n}: not a journal entry: {raw[:80]!r}")
+                batch.append((parts[0], parts[1], parts[2], parts[3]))
+        if cut and committed < offset:
+            log.warning("journal %s: %d bytes after the last commit (a batch a stop cut short) dropped",
+                        self.path, offset - committed)
+            os.ftruncate(self._fd, committed)
+
+    def _index(self, kind: str, a: str, b: str) -> None:
+        if kind in "NCR":
+            self._intents.add(_unfield(a))
+        elif kind == "E" and b:
+            self._reports.add(f"{a};{_unfield(b)}")
+        elif kind == "S":
+            self._settlements.add((_unfield(a), _unfield(b)))
+        elif kind == "Q":
+            self._received[_unfield(a)] = int(b)
 
     def close(self) -> None:
         """Commit what is written, and close."""
         if self.closed:
             return
         self.commit()
-        self._db.close()
+        os.close(self._fd)
         self.closed = True
 
     def commit(self) -> None:
-        """Make everything recorded so far durable (one WAL write for all of it)."""
-        if self._db.in_transaction:
-            if self.on_commit is None:
-                self._db.execute("COMMIT")
-                return
-            started = time.perf_counter()
-            self._db.execute("COMMIT")
+        """Make everything recorded so far durable: one write of the batch and its commit line."""
+        if not self._batch:
+            return
+        started = time.perf_counter() if self.on_commit is not None else 0.0
+        self._batch.append(_COMMIT)
+        data = "".join(self._batch).encode()
+        self._batch.clear()
+        view = memoryview(data)
+        while view:  # one write for a regular file; the loop is for the rare short write
+            view = view[os.write(self._fd, view):]
+        if self.durable:
+            os.fdatasync(self._fd)
+        if self.on_commit is not None:
             self.on_commit(time.perf_counter() - started)
 
-    def _insert(self, kind: str, body: str, cl_ord_id: str | None = None, order_key: str | None = None,
-                shard: int | None = None, exec_id: str | None = None) -> None:
-        if not self._db.in_transaction:
-            self._db.execute("BEGIN")
-        self._db.execute(
-            "INSERT INTO entries (kind, cl_ord_id, order_key, shard, exec_id, body) VALUES (?, ?, ?, ?, ?, ?)",
-            (kind, cl_ord_id, order_key, shard, exec_id, body),
-        )
-
-    def _intent(self, kind: str, cl_ord_id: str, body: str, order_key: str | None = None) -> None:
-        try:
-            self._insert(kind, body, cl_ord_id=cl_ord_id, order_key=order_key)
-        except sqlite3.IntegrityError:
-            raise DuplicateClOrdIDError(cl_ord_id) from None
+    def _intent(self, kind: str, cl_ord_id: str, key: str, body: str) -> None:
+        if cl_ord_id in self._intents:
+            raise DuplicateClOrdIDError(cl_ord_id)
+        self._intents.add(cl_ord_id)
+        self._batch.append(f"{kind}\t{_field(cl_ord_id)}\t{_field(key)}\t{body}\n")
 
     def record_new(self, order: NewOrder, account: str = "") -> None:
-        self._intent("new", order.client_order_id, order.model_dump_json(), order_key=account)
+        self._intent("N", order.client_order_id, account, order.model_dump_json())
 
     def record_cancel(self, order_key: str, cl_ord_id: str) -> None:
-        self._intent("cancel", cl_ord_id, "{}", order_key)
+        self._intent("C", cl_ord_id, order_key, "")
 
     def record_replace(self, order_key: str, cl_ord_id: str, quantity: Decimal | None) -> None:
-        self._intent("replace", cl_ord_id, "null" if quantity is None else f'"{quantity}"', order_key)
+        self._intent("R", cl_ord_id, order_key, "" if quantity is None else str(quantity))
 
     def record_report(self, report: ExecutionReport | CancelReject | BusinessReject | SettlementReport) -> bool:
         """Journal a report; False if an identical ExecID (per shard) is already there, or for a
         settlement report the same MarketSettlementReportID (20105) for the same account."""
         if isinstance(report, CancelReject):
-            self._insert("cancel_reject", report_to_json(report), cl_ord_id=None)
+            self._batch.append(f"J\t\t\t{report_to_json(report)}\n")
             return True
         if isinstance(report, BusinessReject):
-            self._insert("business_reject", report_to_json(report), cl_ord_id=None)
+            self._batch.append(f"B\t\t\t{report_to_json(report)}\n")
             return True
         if isinstance(report, SettlementReport):
-            try:
-                self._insert("settlement", report_to_json(report), order_key=report.account, exec_id=report.report_id)
-            except sqlite3.IntegrityError:
+            key = (report.account, report.report_id)
+            if key in self._settlements:
                 return False
+            self._settlements.add(key)
+            self._batch.append(f"S\t{_field(key[0])}\t{_field(key[1])}\t{report_to_json(report)}\n")
             return True
-        key = report.dedupe_key
-        try:
-            self._insert("report", report_to_json(report), shard=key[0] if key else None, exec_id=key[1] if key else None)
-        except sqlite3.IntegrityError:
+        dedupe = report.dedupe_key
+        if dedupe is None:
+            self._batch.append(f"E\t\t\t{report_to_json(report)}\n")
+            return True
+        shard, exec_id = dedupe
+        seen = f"{shard};{exec_id}"
+        if seen in self._reports:
             return False
+        self._reports.add(seen)
+        self._batch.append(f"E\t{shard}\t{_field(exec_id)}\t{report_to_json(report)}\n")
         return True
 
     def has_intent(self, cl_ord_id: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM entries WHERE cl_ord_id = ? AND kind IN ('new', 'cancel', 'replace')", (cl_ord_id,)
-        ).fetchone()
-        return row is not None
+        return cl_ord_id in self._intents
 
     def record_reconciled(self, heal: ExecutionReport | CancelReject | PositionFix) -> None:
-        """Journal a heal, marked as coming from reconciliation (kind ``reconciled``)."""
+        """Journal a heal from reconciliation."""
         if isinstance(heal, PositionFix):
             body = json.dumps({"position": {"account": heal.account, "ticker": heal.ticker, "net_yes": str(heal.net_yes)}})
         elif isinstance(heal, CancelReject):
-            body = json.dumps({"cancel_reject": json.loads(report_to_json(heal))})
+            body = f'{{"cancel_reject": {report_to_json(heal)}}}'
         else:
-            body = json.dumps({"report": json.loads(report_to_json(heal))})
-        self._insert("reconciled", body)
+            body = f'{{"report": {report_to_json(heal)}}}'
+        self._batch.append(f"H\t\t\t{body}\n")
 
     def record_mark(self, mark: Marked) -> None:
-        self._insert("mark", json.dumps({"what": mark.what, "account": mark.account, "keys": list(mark.keys)}))
+        self._batch.append(f"M\t\t\t{json.dumps({'what': mark.what, 'account': mark.account, 'keys': list(mark.keys)})}\n")
 
     def mark(self, book: OrderBook, mark: Marked) -> list[Order]:
         """Change ``book``'s flags by ``mark`` and journal it (if it changed anything to replay)."""
@@ -245,37 +316,36 @@ class Journal:
 
     def record_received(self, session: str, seq: int) -> None:
         """The last MsgSeqNum read from ``session`` is journaled (with the reports of its batch)."""
-        if not self._db.in_transaction:
-            self._db.execute("BEGIN")
-        self._db.execute("INSERT OR REPLACE INTO received (session, seq) VALUES (?, ?)", (session, seq))
+        self._received[session] = seq
+        self._batch.append(f"Q\t{_field(session)}\t{seq}\t\n")
 
     def received(self, session: str) -> int | None:
         """The MsgSeqNum of the last message journaled from ``session``, if any."""
-        row = self._db.execute("SELECT seq FROM received WHERE session = ?", (session,)).fetchone()
-        return None if row is None else int(row[0])
+        return self._received.get(session)
 
     def replay(self) -> Iterator[Entry]:
-        """Every entry in the order it was written."""
-        rows = self._db.execute("SELECT kind, cl_ord_id, order_key, body FROM entries ORDER BY seq")
-        for kind, cl_ord_id, order_key, body in rows:
-            if kind == "new":
-                yield NewIntent(NewOrder.model_validate_json(body), order_key or "")
-            elif kind == "cancel":
-                yield CancelIntent(order_key, cl_ord_id)
-            elif kind == "replace":
-                yield ReplaceIntent(order_key, cl_ord_id, None if body == "null" else Decimal(body.strip('"')))
-            elif kind == "report":
+        """Every entry in the order it was written: those committed, then this batch's (as a
+        database transaction reads its own writes)."""
+        batch = (tuple(line[:-1].split("\t", 3)) for line in self._batch if line != _COMMIT)
+        for kind, a, b, body in itertools.chain(self._read_committed(), batch):
+            if kind == "N":
+                yield NewIntent(NewOrder.model_validate_json(body), _unfield(b))
+            elif kind == "C":
+                yield CancelIntent(_unfield(b), _unfield(a))
+            elif kind == "R":
+                yield ReplaceIntent(_unfield(b), _unfield(a), Decimal(body) if body else None)
+            elif kind == "E":
                 yield execution_report_from_json(body)
-            elif kind == "cancel_reject":
+            elif kind == "J":
                 yield cancel_reject_from_json(body)
-            elif kind == "business_reject":
+            elif kind == "B":
                 yield business_reject_from_json(body)
-            elif kind == "settlement":
+            elif kind == "S":
                 yield settlement_report_from_json(body)
-            elif kind == "mark":
+            elif kind == "M":
                 data = json.loads(body)
                 yield Marked(data["what"], data["account"], tuple(data["keys"]))
-            elif kind == "reconciled":
+            elif kind == "H":
                 data = json.loads(body)
                 if "position" in data:
                     p = data["position"]
@@ -284,6 +354,42 @@ class Journal:
                     yield Reconciled(cancel_reject_from_json(json.dumps(data["cancel_reject"])))
                 else:
                     yield Reconciled(execution_report_from_json(json.dumps(data["report"])))
+
+
+_KINDS = frozenset("NCREJBSHMQ")
+_LEGACY_KINDS = {"new": "N", "cancel": "C", "replace": "R", "report": "E", "cancel_reject": "J",
+                 "business_reject": "B", "settlement": "S", "reconciled": "H", "mark": "M"}
+
+
+def _migrate(legacy: Path, path: Path) -> None:
+    """Read a SQLite journal of the older versions into a new journal file at ``path``, entry for
+    entry in order, and keep the old file beside it renamed (``.migrated``)."""
+    try:
+        db = sqlite3.connect(f"file:{legacy}?mode=rw", uri=True, isolation_level=None)
+        rows = db.execute("SELECT kind, cl_ord_id, order_key, shard, exec_id, body FROM entries ORDER BY seq").fetchall()
+        received = db.execute("SELECT session, seq FROM received").fetchall()
+        db.close()  # the last connection's close checkpoints its WAL into the file
+    except sqlite3.Error as exc:
+        raise FixEngineError(f"journal {legacy} (SQLite, an older version's) cannot be read: {exc}") from None
+    lines = []
+    for kind, cl_ord_id, order_key, shard, exec_id, body in rows:
+        letter = _LEGACY_KINDS[kind]
+        if letter in "NCR":
+            value = "" if body in ("{}", "null") else body.strip('"') if letter == "R" else body
+            lines.append(f"{letter}\t{_field(cl_ord_id)}\t{_field(order_key or '')}\t{value}\n")
+        elif letter == "E":
+            lines.append(f"E\t{'' if exec_id is None else shard}\t{'' if exec_id is None else _field(exec_id)}\t{body}\n")
+        elif letter == "S":
+            lines.append(f"S\t{_field(order_key)}\t{_field(exec_id)}\t{body}\n")
+        else:
+            lines.append(f"{letter}\t\t\t{body}\n")
+    lines += [f"Q\t{_field(session)}\t{seq}\t\n" for session, seq in received]
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(lines) + _COMMIT)
+    os.replace(partial, path)
+    legacy.rename(legacy.with_name(legacy.name + ".migrated"))
+    log.warning("journal %s (SQLite) read into %s: %d entries; the old file is kept as %s.migrated",
+                legacy, path, len(rows), legacy.name)
 
 
 def replay_book(journal: Journal) -> OrderBook:

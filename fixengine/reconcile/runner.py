@@ -205,7 +205,7 @@ async def reconcile_offline(config: EngineConfig, session_names: Sequence[str] =
         raise FixEngineError(f"no session named {', '.join(unknown)} in the configuration")
     chosen = [s for s in config.sessions if s.session_type in ORDER_ENTRY and not s.logon.listener
               and (not session_names or s.name in session_names)]
-    journal = Journal(config.journal_path, durable=config.journal_sync == "full")
+    journal = Journal(config.journal_path, durable=config.journal_sync == "full", legacy=config.legacy_journal_path)
     try:
         book = rebuild_book(journal)
         keys = {s.account_id: Signer(s.api_key_id, load_private_key(file=s.private_key_file, env=s.private_key_env))
