@@ -85,3 +85,68 @@ def test_gateway_roundtrip_benchmark_says_when_the_gateway_port_is_taken() -> No
         )
     assert result.returncode == 1
     assert f"gateway port {port} is not free" in result.stderr and "Traceback" not in result.stderr
+
+
+SPEED_TINY = ["--rounds", "1", "--warmup", "50", "--orders", "300", "--latency-orders", "200", "--rates", "200"]
+
+
+def _speed_report(part: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "speed.py"), part, *SPEED_TINY],
+        capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _assert_side_figures(side: dict, client: str, counterparty: str) -> None:
+    """One side's figures (medians, or one run's): the JSON contract of every client, plus the
+    counterparty's; every figure positive."""
+    assert side["client"] == client
+    [latency] = side["latency"]
+    assert latency["rate_per_s"] == 200 and latency["orders"] == 200
+    assert 0 < latency["p50_us"] <= latency["p90_us"] <= latency["p99_us"] <= latency["p99_9_us"] <= latency["max_us"]
+    throughput = side["throughput"]
+    assert throughput["orders"] == 300 and throughput["in_flight"] == 100
+    assert throughput["seconds"] > 0 and throughput["orders_per_s"] > 0 and throughput["cpu_us_per_order"] > 0
+    assert side["peak_rss_mb"] > 0
+    assert side["counterparty"]["kind"] == counterparty
+    assert side["counterparty"]["cpu_us_per_order"] > 0 and side["counterparty"]["peak_rss_mb"] > 0
+
+
+def _assert_ratios(ratios: dict, of: str, counterparty: bool) -> None:
+    assert ratios["of"] == of
+    assert ratios["cpu_us_per_order"] > 0 and ratios["orders_per_s"] > 0 and ratios["peak_rss_mb"] > 0
+    assert set(ratios["latency"]) == {"200"} and all(ratios["latency"]["200"][p] > 0 for p in ("p50", "p99", "p99_9"))
+    if counterparty:
+        assert ratios["counterparty"]["cpu_us_per_order"] > 0 and ratios["counterparty"]["peak_rss_mb"] > 0
+
+
+def _assert_setup_and_runs(report: dict, part: str, sides: list[str]) -> None:
+    assert report["part"] == part
+    setup = report["setup"]
+    assert setup["cpus"] >= 1 and setup["python"] and setup["quickfix"] and part in setup["command"]
+    assert "cpu_model" in setup
+    assert [run["side"] for run in report["runs"]] == sides and all(run["round"] == 1 for run in report["runs"])
+
+
+def test_speed_benchmark_engine_part_prints_its_json() -> None:
+    report = _speed_report("engine")
+    _assert_setup_and_runs(report, "engine", ["engine", "bare"])
+    assert set(report["sides"]) == {"engine", "bare"}
+    _assert_side_figures(report["sides"]["engine"], "engine", "echo")
+    _assert_side_figures(report["sides"]["bare"], "bare", "echo")
+    _assert_ratios(report["ratios"], "engine/bare", counterparty=False)
+    gc = report["sides"]["engine"]["gc"]  # the engine's pauses, as fixengine serve keeps its heap
+    assert gc["collections"] > 0 and 0 < gc["longest_ms"] and gc["longest_generation"] in (0, 1, 2)
+
+
+def test_speed_benchmark_simulator_part_prints_its_json() -> None:
+    report = _speed_report("simulator")
+    _assert_setup_and_runs(report, "simulator", ["simulator", "echo"])
+    assert set(report["sides"]) == {"simulator", "echo"}
+    _assert_side_figures(report["sides"]["simulator"], "bare", "simulator")
+    _assert_side_figures(report["sides"]["echo"], "bare", "echo")
+    _assert_ratios(report["ratios"], "simulator/echo", counterparty=True)
+    gc = report["sides"]["simulator"]["counterparty"]["gc"]  # what the simulator says as it stops
+    assert gc["collections"] > 0 and gc["longest_ms"] > 0
