@@ -68,9 +68,15 @@ def _msg_type(raw: str) -> str:
     return raw[start:raw.find("\x01", start)] if start >= 4 else "?"
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+
 def _format(at: float, direction: str, raw: str) -> str:
-    seconds = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
-    return f"{seconds},{int(at % 1 * 1000):03d} {direction} {redact(raw)}\n"
+    global _second
+    whole, cached = int(at), _second  # one read: another writer thread may replace it meanwhile
+    if cached[0] != whole:  # strftime once a second, not once a message
+        cached = _second = (whole, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(whole)))
+    return f"{cached[1]},{int((at - whole) * 1000):03d} {direction} {redact(raw)}\n"
 
 
 class MessageLogs:

@@ -7,8 +7,10 @@ from datetime import datetime, timezone
 
 
 def utc_timestamp(at: datetime) -> str:
-    """UTCTimestamp with milliseconds, as Kalshi writes it."""
-    return at.strftime("%Y%m%d-%H:%M:%S.") + f"{at.microsecond // 1000:03d}"
+    """UTCTimestamp with milliseconds, as Kalshi writes it (on every order's path: one f-string
+    costs half of ``strftime``)."""
+    return (f"{at.year:04d}{at.month:02d}{at.day:02d}-{at.hour:02d}:{at.minute:02d}:{at.second:02d}."
+            f"{at.microsecond // 1000:03d}")
 
 
 def parse_utc_timestamp(value: str) -> datetime | None:

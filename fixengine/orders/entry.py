@@ -289,6 +289,14 @@ class OrderEntry:
         self._requests_sent = {cl: t for cl, t in self._requests_sent.items() if cl in unanswered}
         self._request_seqs = {k: v for k, v in self._request_seqs.items() if v[1] in unanswered}
 
+    def _forget_if_answered(self, report: ExecutionReport | CancelReject) -> None:
+        """Drop a request's send time once its answer is in the book (on the report's path, so the
+        times kept are those in flight, without a walk over the book)."""
+        key = self.book.key_for(report)
+        order = self.book.orders.get(key) if key is not None else None
+        if order is None or report.cl_ord_id not in order.unanswered:
+            del self._requests_sent[report.cl_ord_id]
+
     def last_report_at(self, account: str) -> datetime | None:
         """When the latest report for ``account`` was applied (what REST must have caught up with)."""
         return self._last_report.get(account)
@@ -328,7 +336,9 @@ class OrderEntry:
                 cl_ord_id = next(v for t, v in fields if t == CL_ORD_ID)
                 self._requests_sent[cl_ord_id] = _utcnow()
                 self._request_seqs[(session.name, int(sent))] = (msg_type, cl_ord_id)
-                if len(self._requests_sent) > PRUNE_SENT_AT:
+                if len(self._request_seqs) > PRUNE_SENT_AT:  # their MsgSeqNums: kept while the request is
+                    self._request_seqs = {k: v for k, v in self._request_seqs.items() if v[1] in self._requests_sent}
+                if len(self._requests_sent) > PRUNE_SENT_AT:  # many in flight, or answers the book never had
                     self.forget_requests()
             return
         cl_ord_id = next((v for t, v in fields if t == CL_ORD_ID), "")
@@ -533,6 +543,8 @@ class OrderEntry:
                         self._publish(stamped(event, session_name, now))
                         if isinstance(event, OrderCanceled):
                             canceled.append((session_name, event.order.order_group_id, event.order.reason, event.order.key))
+                    if not isinstance(item, (BusinessReject, SettlementReport)) and item.cl_ord_id in self._requests_sent:
+                        self._forget_if_answered(item)
             elif item is not None:
                 self._publish(item)
         for triggered in group_cancels(canceled):

@@ -24,18 +24,28 @@ from fixengine.kalshi.prices import WireSide
 from fixengine.orders.settlement import MarketResult, SettlementParty, SettlementReport
 
 
-def _plain(value: Any) -> Any:
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, looked up once per class
+
+
+def _default(value: Any) -> Any:
+    """What ``json`` cannot write itself: Decimals as strings, dataclasses as objects of their
+    fields (in order), dates in ISO form, other enums by value (``str`` enums it writes itself)."""
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+    names = _FIELD_NAMES.get(type(value))
+    if names is None:
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, date):
+            return value.isoformat()
+        if not dataclasses.is_dataclass(value) or isinstance(value, type):
+            raise TypeError(f"{type(value).__name__} is not journaled")
+        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: getattr(value, name) for name in names}
+
+
+# On every report's path: json's C encoder does the walk, calling back only for what it cannot write.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_default)
 
 
 def _dec(value: str | None) -> Decimal | None:
@@ -43,7 +53,7 @@ def _dec(value: str | None) -> Decimal | None:
 
 
 def report_to_json(report: ExecutionReport | CancelReject | BusinessReject | SettlementReport) -> str:
-    return json.dumps(_plain(report), separators=(",", ":"))
+    return _ENCODER.encode(report)
 
 
 def _reason(data: dict[str, Any] | None) -> Reason | None:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, timezone
@@ -379,28 +380,42 @@ def _priority(order: _Order) -> tuple[Decimal, int]:
 
 
 class Book:
-    """One market's resting orders, bids and offers each in price-time priority."""
+    """One market's resting orders, bids and offers each in price-time priority. Beside each side,
+    its orders' sort keys (``_priority``), so that an insert or a search is a bisection over plain
+    tuples rather than a key call per comparison, and a crossing search stops at the first price
+    that does not cross."""
 
     def __init__(self) -> None:
         self._bids: list[_Order] = []
         self._offers: list[_Order] = []
+        self._bid_keys: list[tuple[Decimal, int]] = []
+        self._offer_keys: list[tuple[Decimal, int]] = []
 
-    def _side(self, side: WireSide) -> list[_Order]:
-        return self._bids if side is WireSide.BUY_YES else self._offers
+    def _side(self, side: WireSide) -> tuple[list[_Order], list[tuple[Decimal, int]]]:
+        return (self._bids, self._bid_keys) if side is WireSide.BUY_YES else (self._offers, self._offer_keys)
 
     def add(self, order: _Order) -> None:
-        bisect.insort(self._side(order.side), order, key=_priority)
+        orders, keys = self._side(order.side)
+        key = _priority(order)
+        at = bisect.bisect_right(keys, key)
+        keys.insert(at, key)
+        orders.insert(at, order)
         order.resting = True
 
     def remove(self, order: _Order) -> None:
-        self._side(order.side).remove(order)
+        """(Before its price or sequence changes: its key finds it.)"""
+        orders, keys = self._side(order.side)
+        at = bisect.bisect_left(keys, _priority(order))
+        if at >= len(orders) or orders[at] is not order:  # not where its key says: look for it
+            at = next(i for i, o in enumerate(orders) if o is order)
+        del keys[at], orders[at]
         order.resting = False
 
     def crossing(self, side: WireSide, yes_price: Decimal) -> list[_Order]:
         """The resting orders an incoming ``side`` order at ``yes_price`` would meet, best first."""
-        if side is WireSide.BUY_YES:
-            return [o for o in self._offers if o.yes_price <= yes_price]
-        return [o for o in self._bids if o.yes_price >= yes_price]
+        if side is WireSide.BUY_YES:  # offers at or under the price: a prefix of the offers
+            return self._offers[:bisect.bisect_right(self._offer_keys, (yes_price, sys.maxsize))]
+        return self._bids[:bisect.bisect_right(self._bid_keys, (-yes_price, sys.maxsize))]
 
     @property
     def bids(self) -> list[_Order]:
