@@ -140,3 +140,24 @@ def test_requests_quickfix_never_stored_are_settled_as_never_sent(tmp_path) -> N
     gone = entry.book.order("both-unsent")
     assert (gone.status, gone.pending) == (Status.REJECTED, None)
     entry.journal.close()
+
+
+def test_a_requests_send_time_is_kept_while_it_is_unanswered_and_dropped_with_its_answer(tmp_path) -> None:
+    """Reconciliation asks when an unanswered request went out; once its answer is in the book the
+    time is dropped on the spot (no walk over the whole book to prune it)."""
+    published: list[object] = []
+    soon: list = []
+    entry = OrderEntry(Journal(tmp_path / "j.db"), {"nr": nr_session(tmp_path)}, lambda s, m, f: 2,
+                       published.append, lambda _: True, soon.append)
+    entry.submit("nr", an_order("c1"))
+    entry.submit("nr", an_order("c2"))
+    soon.pop()()  # both sent, as MsgSeqNum 2 (what the transport said)
+    assert entry.request_sent_at("c1") is not None and entry.request_sent_at("c2") is not None
+    ack = "".join(f"{tag}={value}\x01" for tag, value in [
+        (8, "FIXT.1.1"), (9, "0"), (35, "8"), (34, "2"), (37, "O-1"), (11, "c1"), (17, "1;1"), (150, "0"),
+        (39, "0"), (55, "T-1"), (54, "1"), (38, "1"), (14, "0"), (151, "1"), (44, "40"), (10, "000"),
+    ])
+    entry.on_messages([("nr", "8", ack)])
+    assert entry.request_sent_at("c1") is None  # answered: the book has its OrderID
+    assert entry.request_sent_at("c2") is not None  # still in flight
+    entry.journal.close()
