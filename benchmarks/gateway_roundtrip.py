@@ -716,7 +716,7 @@ async def measure(args: argparse.Namespace, rates: list[int], sides: tuple[Gatew
                            "in fromApp on QuickFIX's thread; latency orders alternate between them",
             "engine_baseline": "Engine in this process on the other API key: submit -> OrderAccepted, "
                                "as benchmarks/order_roundtrip.py measures it",
-            "journal": "sqlite WAL, synchronous=NORMAL (engine and gateway)",
+            "journal": "the order journal an append-only file, the gateway journal SQLite WAL (synchronous=NORMAL)",
             "message_log": True,
             "transport": "plain TCP on loopback, through the simulator's logon gate",
             "skip_pending_exec_reports": True,

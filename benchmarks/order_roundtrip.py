@@ -211,7 +211,7 @@ async def main() -> None:
         results["throughput"] = await in_flight(orders, args.orders)
         results["peak_rss_mb"] = {"engine": round(peak_rss_mb(), 1), "simulator": round(peak_rss_mb(sim.pid), 1)}
         results["setup"] = {
-            "cpus": os.cpu_count(), "journal": "sqlite WAL, synchronous=NORMAL", "message_log": True,
+            "cpus": os.cpu_count(), "journal": "append-only file, a write per group commit", "message_log": True,
             "transport": "plain TCP on loopback, through the simulator's logon gate",
             "skip_pending_exec_reports": True,
         }
