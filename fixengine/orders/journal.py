@@ -207,7 +207,8 @@ class Journal:
                     break  # a line a kill cut short: never committed
                 parts = raw[:-1].decode().split("\t", 3)
                 if len(parts) != 4 or parts[0] not in _KINDS:
-                    raise JournalCorruptError(f"journal {self.path}, line {n}: not a journal entry: {raw[:80]!r}")
+                    raise JournalCorruptError(f"journal {self.path}, line {n}: not a journal entry: "
+                                             f"{raw[:80].decode(errors='replace').rstrip()!r}")
                 batch.append((parts[0], parts[1], parts[2], parts[3]))
         if cut and committed < offset:
             log.warning("journal %s: %d bytes after the last commit (a batch a stop cut short) dropped",
