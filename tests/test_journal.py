@@ -170,7 +170,10 @@ def test_a_damaged_journal_is_refused_naming_the_line(tmp_path) -> None:
     journal.close()
     text = (tmp_path / "j.db").read_text()
     (tmp_path / "j.db").write_text("garbage line\n" + text)
-    with pytest.raises(JournalCorruptError, match="line 1: not a journal entry"):
+    with pytest.raises(JournalCorruptError, match="line 1: not a journal entry: 'garbage line'"):
+        Journal(tmp_path / "j.db")
+    (tmp_path / "j.db").write_bytes(text.encode() + b"N\t\xff\xfe\n;\n")  # not even text
+    with pytest.raises(JournalCorruptError, match="line 3: not a journal entry"):
         Journal(tmp_path / "j.db")
 
 

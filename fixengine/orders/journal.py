@@ -205,7 +205,10 @@ class Journal:
                     continue
                 if not raw.endswith(b"\n"):
                     break  # a line a kill cut short: never committed
-                parts = raw[:-1].decode().split("\t", 3)
+                try:
+                    parts = raw[:-1].decode().split("\t", 3)
+                except UnicodeDecodeError:
+                    parts = []
                 if len(parts) != 4 or parts[0] not in _KINDS:
                     raise JournalCorruptError(f"journal {self.path}, line {n}: not a journal entry: "
                                              f"{raw[:80].decode(errors='replace').rstrip()!r}")
