@@ -238,3 +238,29 @@ def test_the_journal_syncs_every_commit_only_when_asked(tmp_path, monkeypatch, d
     journal.commit()  # nothing new: nothing to write or sync
     assert len(synced) == syncs
     journal.close()
+
+
+def test_a_commit_that_cannot_be_written_leaves_nothing_half_written_and_is_written_whole_later(tmp_path, monkeypatch) -> None:
+    journal = Journal(tmp_path / "j.db")
+    journal.record_new(book_order("c1"))
+    journal.commit()
+    real_write = os.write
+    calls = []
+
+    def disk_full_after_a_few_bytes(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            real_write(fd, bytes(data[:10]))  # a short write, then the disk is full
+            return 10
+        raise OSError(28, "No space left on device")
+
+    journal.record_new(book_order("c2"))
+    monkeypatch.setattr(os, "write", disk_full_after_a_few_bytes)
+    with pytest.raises(OSError, match="No space left"):
+        journal.commit()
+    monkeypatch.setattr(os, "write", real_write)
+    journal.record_new(book_order("c3"))
+    journal.commit()  # c2's batch, kept, goes out whole with c3
+    journal.close()
+    again = Journal(tmp_path / "j.db")
+    assert [e.order.client_order_id for e in again.replay()] == ["c1", "c2", "c3"]

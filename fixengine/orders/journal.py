@@ -183,6 +183,7 @@ class Journal:
         except BaseException:
             os.close(self._fd)
             raise
+        self._size = os.fstat(self._fd).st_size  # where the last commit ends
 
     def _read_committed(self, *, cut: bool = False) -> Iterator[tuple[str, str, str, str]]:
         """The committed lines, split, read as a stream; with ``cut`` (at open), a batch a kill cut
@@ -237,18 +238,24 @@ class Journal:
         self.closed = True
 
     def commit(self) -> None:
-        """Make everything recorded so far durable: one write of the batch and its commit line."""
+        """Make everything recorded so far durable: one write of the batch and its commit line.
+        If the write fails (a full disk), the file is cut back to its last commit and the batch
+        kept, so that nothing of it counts as journaled and a later commit writes it whole."""
         if not self._batch:
             return
         started = time.perf_counter() if self.on_commit is not None else 0.0
-        self._batch.append(_COMMIT)
-        data = "".join(self._batch).encode()
+        data = ("".join(self._batch) + _COMMIT).encode()
+        try:
+            view = memoryview(data)
+            while view:  # one write for a regular file; the loop is for the rare short write
+                view = view[os.write(self._fd, view):]
+            if self.durable:
+                os.fdatasync(self._fd)
+        except OSError:
+            os.ftruncate(self._fd, self._size)
+            raise
+        self._size += len(data)
         self._batch.clear()
-        view = memoryview(data)
-        while view:  # one write for a regular file; the loop is for the rare short write
-            view = view[os.write(self._fd, view):]
-        if self.durable:
-            os.fdatasync(self._fd)
         if self.on_commit is not None:
             self.on_commit(time.perf_counter() - started)
 
@@ -330,7 +337,7 @@ class Journal:
     def replay(self) -> Iterator[Entry]:
         """Every entry in the order it was written: those committed, then this batch's (as a
         database transaction reads its own writes)."""
-        batch = (tuple(line[:-1].split("\t", 3)) for line in self._batch if line != _COMMIT)
+        batch = (tuple(line[:-1].split("\t", 3)) for line in self._batch)
         for kind, a, b, body in itertools.chain(self._read_committed(), batch):
             if kind == "N":
                 yield NewIntent(NewOrder.model_validate_json(body), _unfield(b))
