@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal as D
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fixengine.orders.book import EXTERNAL_PREFIX, BookError
@@ -232,6 +232,9 @@ steps = st.lists(
 
 @settings(max_examples=400, deadline=None)
 @given(script=steps)
+# Found by CI: an order entered elsewhere whose report is lost, then another under the same ClOrdID
+# (reconciliation took the second, already adopted, for the first).
+@example(script=[("elsewhere", 0), ("lose", 0), ("elsewhere", 0)])
 def test_any_interleaving_replays_and_ends_equal_to_the_exchange(tmp_path_factory, script) -> None:
     journal = Journal(tmp_path_factory.mktemp("j") / "journal.log")
     x, t = FakeAccountExchange(), Trader(journal)

@@ -158,7 +158,13 @@ def reconcile(book: OrderBook, account: str, snapshot: Snapshot, settled_request
 
     matched: set[str] = set()
     for rest in snapshot.orders:
-        ours = by_order_id.get(rest.order_id) or by_client_id.get(rest.client_order_id or "")
+        ours = by_order_id.get(rest.order_id)
+        if ours is None:
+            # By ClOrdID only an order the exchange has not numbered yet: one with another OrderID
+            # is another exchange order under the same ClOrdID (a web order, another key's, a twin).
+            ours = by_client_id.get(rest.client_order_id or "")
+            if ours is not None and ours.order_id not in (None, rest.order_id):
+                ours = None
         if ours is None and adopt_external:
             ours = _adopt(work, findings, account, rest)
         if ours is None:
