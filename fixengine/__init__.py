@@ -13,10 +13,6 @@ objects keep the ``__module__`` of the file that defines them: their annotations
 it fails on most of the classes exported here.
 """
 
-from fixengine.fix.binding import install as _lean_quickfix
-
-_lean_quickfix()  # before anything imports quickfix: its field classes only when named (fixengine/fix/binding.py)
-
 from fixengine.config import EngineConfig, LogonFlags, RestConfig, SessionConfig, check_config, load_config
 from fixengine.engine import Engine
 from fixengine.errors import (
