@@ -407,6 +407,14 @@ class Acceptor:
     def logout(self, key_id: str, text: str) -> int:
         """Log out every session of ``key_id`` that is logged on, with ``text`` in the Logout."""
         count = 0
+        for _, session in self._settled_sessions(key_id):
+            if session.isLoggedOn():
+                session.logout(text)
+                count += 1
+        return count
+
+    def _settled_sessions(self, key_id: str) -> Iterator[tuple[fix.SessionID, fix.Session]]:
+        """The key's sessions, each once a Logon it has answered counts as logged on."""
         for session_id in self._session_ids:
             if session_id.getTargetCompID().getValue() != key_id:
                 continue
@@ -416,10 +424,7 @@ class Acceptor:
             if session.receivedLogon() and not session.isLoggedOn():
                 # Its Logon answer may be on the wire before QuickFIX counts it as logged on.
                 self.application.wait_logged_on(session_id.toString(), LOGON_SETTLE_S)
-            if session.isLoggedOn():
-                session.logout(text)
-                count += 1
-        return count
+            yield session_id, session
 
     def sequence_reset(self, key_id: str, gap_fill: bool, new_seq_no: int | None) -> int:
         """Send the key's logged-on session a SequenceReset (35=4), GapFill (123=Y) or Reset (123=N),
@@ -470,15 +475,7 @@ class Acceptor:
         raise FaultError(f"API key {key_id} has no session logged on to the simulator")
 
     def _logged_on_session(self, key_id: str) -> tuple[fix.SessionID, fix.Session]:
-        for session_id in self._session_ids:
-            if session_id.getTargetCompID().getValue() != key_id:
-                continue
-            session = fix.Session.lookupSession(session_id)
-            if session is None:
-                continue
-            if session.receivedLogon() and not session.isLoggedOn():
-                # Its Logon answer may be on the wire before QuickFIX counts it as logged on.
-                self.application.wait_logged_on(session_id.toString(), LOGON_SETTLE_S)
+        for session_id, session in self._settled_sessions(key_id):
             if session.isLoggedOn():
                 return session_id, session
         raise FaultError(f"API key {key_id} has no session logged on to the simulator")
