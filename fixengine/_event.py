@@ -14,7 +14,7 @@ derives from ``Event`` without being listed there). Don't subclass them in user 
 Where ``session`` and ``at`` come from depends on who makes the event; each family declares the two
 fields where its callers need them, so that existing positional construction keeps working:
 
-- Session events are made on QuickFIX's thread, which knows both: ``session`` and ``at`` come
+- Session events are made in QuickFIX's callbacks, which know both: ``session`` and ``at`` come
   first (``LoggedOn(session, at, heartbeat_interval)``).
 - Events the order entry and reconciliation make in the loop know their session: ``session`` comes
   first, and ``at`` is a keyword defaulting to the moment the event is made (``_StampedNow``).

@@ -157,7 +157,7 @@ class Engine:
         self._messages.start()
         if self._maintenance.schedule is not None:
             self._spawn(self._watch_maintenance())
-        self._quickfix.start()
+        self._quickfix.start(self._loop)
         self._sessions.start(self._loop)
 
     async def stop(self, timeout: float = 5.0) -> None:

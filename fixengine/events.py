@@ -9,7 +9,7 @@ subscriber can handle any of them without knowing its type::
 
 Where they are made, and so where they are defined:
 
-- session events (``fixengine.session.events``), on QuickFIX's thread: logons, logouts,
+- session events (``fixengine.session.events``), in QuickFIX's callbacks: logons, logouts,
   heartbeats, rejects, gaps and resends, connect failures and reconnects;
 - order events (``fixengine.orders.book``), by the pure order book, stamped with their session by
   whoever publishes them: ``OrderEvent``'s subclasses, ``PositionChanged``, ``UnmatchedReport``, and

@@ -205,7 +205,9 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_service_stays_boun
     sim, _ = start_simulator([desk.account()], markets=[MarketEntry(ticker=TICKER)])
     slow = oms_client_entry("slow", "SLOW", "desk-kalshi", slow_consumer_timeout=SLOW_TIMEOUT,
                             when_throttled="queue", queue_timeout=30.0)
-    trader = oms_client_entry("trader", "TRADER", "desk-kalshi", port=slow["port"])  # the same port, the same acceptor
+    # The same port, the same acceptor. It trades as fast as it is answered: over its share of the
+    # write budget, its requests wait their turn rather than being refused.
+    trader = oms_client_entry("trader", "TRADER", "desk-kalshi", port=slow["port"], when_throttled="queue")
     config = gateway_config(tmp_path / "serve", session_to(sim, desk, name="desk-kalshi"), clients=[slow, trader],
                             message_log=True)
     store = config.gateway_path / "sessions"

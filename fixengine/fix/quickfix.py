@@ -1,9 +1,11 @@
-"""The QuickFIX glue for both roles: the engine's initiators, the simulator's acceptor, and the
-gateway's acceptor to come all run on this.
+"""The QuickFIX glue for both roles: the engine's initiators, the gateway's acceptors and the
+simulator's acceptor all run on this.
 
 - ``GuardedApplication``: the base of every QuickFIX Application here. A Python exception must never
   cross into C++ (it would end QuickFIX's thread), so callbacks run through ``guard``.
-- ``Runner``: one QuickFIX initiator or acceptor and the Python thread its event loop runs on.
+- ``Runner``: one QuickFIX initiator or acceptor and the Python thread its event loop runs on (the
+  simulator's acceptor, the OMS client). The engine's initiators and the gateway's acceptors are
+  polled on the asyncio loop's thread instead (``polled``).
 - ``LoopInbox``: how their callbacks hand what they saw to the asyncio loop.
 - ``common_defaults`` / ``set_dictionaries``: the settings every session here shares, built in
   memory (no .cfg files to drift).
@@ -63,13 +65,20 @@ class LoopInbox(Generic[T]):
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def put(self, item: T) -> None:
-        """On QuickFIX's thread."""
+        """On QuickFIX's thread, or in the loop (QuickFIX polled there: ``fixengine.fix.polled``)."""
         self._items.append(item)
         if not self._wake_scheduled:
             loop = self.loop
             if loop is not None and not loop.is_closed():
                 self._wake_scheduled = True
-                loop.call_soon_threadsafe(self.drain)
+                try:
+                    in_loop = asyncio.get_running_loop() is loop
+                except RuntimeError:
+                    in_loop = False
+                if in_loop:
+                    loop.call_soon(self.drain)  # no self-pipe write: the loop is this thread
+                else:
+                    loop.call_soon_threadsafe(self.drain)
 
     def drain(self) -> None:
         """In the loop (or once QuickFIX has stopped): hand over what was put, in order."""

@@ -5,8 +5,9 @@ QuickFIX does the OMS sessions' FIX: logon, heartbeats, sequence numbers, valida
 FIX 4.4 (a malformed message is rejected at the session level and never reaches the gateway), and
 retransmission: every message sent to an OMS is kept in the session's FileStore before it goes on
 the wire, and a ResendRequest over any range is answered from there with PossDup copies, also for
-what was sent while the OMS was away. The callbacks only convert and hand off (``OmsReceived`` ...);
-the gateway does the rest in the loop.
+what was sent while the OMS was away. QuickFIX is polled in the gateway's loop
+(``fixengine.fix.polled``); the callbacks only convert and hand off (``OmsReceived`` ...), and the
+gateway does the rest after each pass.
 
 Each port has its own acceptor, so that the clients of one port never depend on another's.
 
@@ -20,16 +21,14 @@ The gate runs its own asyncio loop on a thread of its own (``GateThread``), see 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import re
 import secrets
 import socket
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 import quickfix as fix
@@ -37,36 +36,22 @@ import quickfix as fix
 from fixengine.config import GatewayConfig, OmsClientConfig
 from fixengine.errors import FixEngineError, KeyLoadError
 from fixengine.fix.dictionary import base_dictionary_dir
-from fixengine.fix.framing import encode, msg_type_of, quickfix_text, seq_num_of
+from fixengine.fix.framing import msg_type_of, quickfix_text, seq_num_of
 from fixengine.fix.message_log import MessageLogs, SessionMessageLog
-from fixengine.fix.quickfix import GuardedApplication, LoopInbox, Runner, common_defaults, create
+from fixengine.fix.polled import PolledAcceptor
+from fixengine.fix.quickfix import GuardedApplication, LoopInbox, common_defaults, create
 from fixengine.fix.tags import (
-    ENCRYPT_METHOD,
-    HEART_BT_INT,
     MSG_LOGON,
-    MSG_SEQ_NUM,
-    MSG_TEST_REQUEST,
     MSG_TYPE,
     POSS_DUP_FLAG,
-    RESET_SEQ_NUM_FLAG,
-    SENDER_COMP_ID,
-    SENDING_TIME,
-    TARGET_COMP_ID,
-    TEST_REQ_ID,
 )
-from fixengine.fix.timestamps import utc_timestamp
 from fixengine.gateway.gate import GateThread, OmsGate, read_passwords, tls_context
 from fixengine.gateway.logon_check import PASSWORD, LogonCheck
 
 log = logging.getLogger("fixengine.gateway")
 
 BEGIN_STRING = "FIX.4.4"
-# An internal session on every port, never an OMS: logged on over loopback only while QuickFIX
-# stops (the acceptor stop race, ``fixengine.fix.quickfix.Runner.stop``), so that no OMS session's
-# sequence numbers are touched by it.
 _POSS_DUP = f"\x01{POSS_DUP_FLAG}=Y\x01"
-STOP_HOLD_SENDER = "FIXENGINE-STOP-HOLD"
-STOP_HOLD_TARGET = "FIXENGINE-STOP"
 _LOGON = f"\x01{MSG_TYPE}={MSG_LOGON}\x01"
 _PASSWORD_VALUE = re.compile(f"(\x01{PASSWORD}=)[^\x01]*")
 
@@ -101,12 +86,6 @@ OmsSessionEvent = OmsReceived | OmsLoggedOn | OmsLoggedOut
 def session_id(client: OmsClientConfig) -> fix.SessionID:
     """The gateway's side of a client's session: it sends as the CompID the OMS addresses."""
     return fix.SessionID(BEGIN_STRING, client.target_comp_id, client.sender_comp_id)
-
-
-def _hold_session_id(port: int) -> fix.SessionID:
-    """One per port: QuickFIX keeps sessions in one registry per process, and an acceptor added at
-    a reload must not share its hold session with another."""
-    return fix.SessionID(BEGIN_STRING, f"{STOP_HOLD_TARGET}-{port}", f"{STOP_HOLD_SENDER}-{port}")
 
 
 class OmsApplication(GuardedApplication):
@@ -215,10 +194,6 @@ def acceptor_settings(gateway: GatewayConfig, clients: Iterable[OmsClientConfig]
         d = fix.Dictionary()
         d.setString("ResetOnLogon", "Y" if c.reset_on_logon else "N")
         settings.set(session_id(c), d)
-    hold = fix.Dictionary()
-    hold.setString("ResetOnLogon", "Y")
-    hold.setString("PersistMessages", "N")
-    settings.set(_hold_session_id(clients[0].port), hold)
     return settings
 
 
@@ -257,8 +232,8 @@ class OmsAcceptors:
         self._gate_thread: GateThread | None = None
         self._internal: dict[int, int] = {}  # public port -> its QuickFIX acceptor's port
         store_dir.mkdir(parents=True, exist_ok=True)
-        self._runners: dict[int, Runner] = {}
-        self._started = False
+        self._acceptors: dict[int, PolledAcceptor] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # set at start
         self.add(clients)
 
     def add(self, clients: Iterable[OmsClientConfig]) -> None:
@@ -268,7 +243,7 @@ class OmsAcceptors:
         clients = list(clients)
         by_port: dict[int, list[OmsClientConfig]] = {}
         for c in clients:
-            if c.port in self._runners:
+            if c.port in self._acceptors:
                 raise ValueError(f"port {c.port} already has a running acceptor; a client joins it at a restart")
             by_port.setdefault(c.port, []).append(c)
         passwords = read_passwords(clients)
@@ -279,16 +254,19 @@ class OmsAcceptors:
                 self._app.serve(sid.toString(), c.name, self._messages.for_session(f"oms-{c.name}"))
             self._internal[port] = internal = _unused_port()
             settings = acceptor_settings(self._gateway, members, self._store_dir, accept_port=internal)
-            acceptor = create(fix.SocketAcceptor, self._app, fix.FileStoreFactory(settings), settings, "the gateway's OMS")
-            self._runners[port] = Runner(acceptor, f"quickfix-oms-{port}")
+            store = fix.FileStoreFactory(settings)
+            self._acceptors[port] = PolledAcceptor(
+                partial(create, fix.SocketAcceptor, self._app, store, settings, "the gateway's OMS"),
+                [internal], self._inbox.drain, f"quickfix-oms-{port}",
+            )
 
         def admit() -> None:
             self._check.serve(clients, passwords)
             self._gate.serve(clients)
         self._gate.call(admit)  # in the gate's loop, which reads them
-        if self._started:
+        if self._loop is not None:
             for port in sorted(by_port):
-                self._runners[port].start()
+                self._acceptors[port].start(self._loop)
                 try:
                     self._gate.bind(port, self._internal[port])
                 except FixEngineError as exc:  # a reload must not bring the gateway down
@@ -317,25 +295,25 @@ class OmsAcceptors:
 
     @property
     def ports(self) -> list[int]:
-        return list(self._runners)
+        return list(self._acceptors)
 
     @property
     def application(self) -> OmsApplication:
         return self._app
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Listen on the OMS ports (``FixEngineError`` if one cannot be had) and start QuickFIX."""
+        """Listen on the OMS ports (``FixEngineError`` if one cannot be had) and start QuickFIX,
+        polled in ``loop`` (called there)."""
         for port, internal in sorted(self._internal.items()):
             try:
                 self._gate.bind(port, internal)
             except Exception:
                 self._gate.stop_accepting()  # those bound so far
                 raise
-        self._inbox.loop = loop
-        self._started = True
+        self._inbox.loop = self._loop = loop
         self._messages.start()
-        for runner in self._runners.values():
-            runner.start()
+        for acceptor in self._acceptors.values():
+            acceptor.start(loop)
         gate_loop = loop
         if self.gate_on_own_thread:
             self._gate_thread = GateThread()
@@ -350,10 +328,7 @@ class OmsAcceptors:
         for name in self._clients:
             session = self.lookup(name)
             if session is not None and session.isLoggedOn():
-                session.logout("the gateway is stopping")
-                # QuickFIX sends the Logout at its next one-second tick, or at once after it has
-                # handled a message from the OMS: the answer to a TestRequest is one.
-                self.send(name, MSG_TEST_REQUEST, [(TEST_REQ_ID, "gateway-stopping")])
+                session.logout("the gateway is stopping")  # sent on the next pass of QuickFIX's timers
         self._all_out = asyncio.get_running_loop().create_future()
         if self._logged_on:
             try:
@@ -364,10 +339,9 @@ class OmsAcceptors:
     async def stop(self, timeout: float = 5.0) -> None:
         """Log every OMS out (``log_out``, if not done yet), then stop QuickFIX and the gate."""
         await self.log_out(timeout)
-        for port, runner in self._runners.items():
-            if runner.thread.ident is not None:  # started
-                await asyncio.to_thread(runner.stop, lambda port=port: self._one_session_held(port))
-        self._runners.clear()
+        for acceptor in self._acceptors.values():
+            await acceptor.stop()
+        self._acceptors.clear()
         await self._gate.run(self._gate.close())  # what QuickFIX's stop left: connections not logged on
         if self._gate_thread is not None:
             self._gate_thread.stop()
@@ -425,42 +399,6 @@ class OmsAcceptors:
     def take_inbox(self) -> None:
         """Hand over now what QuickFIX's threads have put in the inbox (at stop)."""
         self._inbox.drain()
-
-    # --- the acceptor stop race -------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _one_session_held(self, port: int) -> Iterator[None]:
-        """Keep the internal hold session logged on while QuickFIX stops (see ``Runner.stop``)."""
-        holder = self._hold(port)
-        try:
-            yield
-        finally:
-            if holder is not None:
-                holder.close()
-
-    def _hold(self, port: int) -> socket.socket | None:
-        hold = _hold_session_id(port)
-        fields = [
-            (MSG_TYPE, MSG_LOGON), (MSG_SEQ_NUM, "1"), (SENDER_COMP_ID, hold.getTargetCompID().getValue()),
-            (SENDING_TIME, utc_timestamp(datetime.now(timezone.utc))), (TARGET_COMP_ID, hold.getSenderCompID().getValue()),
-            (ENCRYPT_METHOD, "0"), (HEART_BT_INT, "30"), (RESET_SEQ_NUM_FLAG, "Y"), (PASSWORD, self._token),
-        ]
-        try:
-            # Straight to QuickFIX's own port: the hold session is the gateway's, not an OMS.
-            holder = socket.create_connection(("127.0.0.1", self._internal[port]), timeout=2)
-            holder.sendall(encode(BEGIN_STRING, fields))
-            holder.settimeout(2)
-            holder.recv(4096)  # the Logon answer: the hold session is logged on
-        except OSError:
-            log.warning("port %d: the stop hold session could not log on; QuickFIX may not stop cleanly", port)
-            return None
-        session = fix.Session.lookupSession(hold)
-        deadline = time.monotonic() + 2
-        while session is not None and not session.isLoggedOn() and time.monotonic() < deadline:
-            time.sleep(0.001)  # QuickFIX answers the Logon a moment before it counts the session logged on
-        if session is None or not session.isLoggedOn():
-            log.warning("port %d: the stop hold session is not logged on; QuickFIX may not stop cleanly", port)
-        return holder
 
 
 def _unused_port() -> int:

@@ -1,8 +1,9 @@
 """The engine's QuickFIX Application: Logon signing, message logging, session events.
 
-Everything here runs on QuickFIX's thread, under the session's lock. A slow callback shows up as
-missed heartbeats, so each callback reads the few fields it needs, makes an immutable event and
-hands it to the asyncio loop through ``emit``; all other work happens in the loop.
+Everything here runs inside a pass of QuickFIX's event loop (``fixengine.fix.polled``), under the
+session's lock. A slow callback delays every session's reading and timers, so each callback reads
+the few fields it needs, makes an immutable event and hands it over through ``emit``; the engine
+takes what a pass handed over after it.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class EngineApplication(GuardedApplication):
         super().__init__(log)
         self._sessions = sessions  # keyed by SessionID.toString()
         # One session per initiator is the usual case: then no SessionID.toString() (a binding
-        # call, and a GIL hand-off) is needed to find it in every callback.
+        # call) is needed to find it in every callback.
         self._only = next(iter(sessions.values())) if len(sessions) == 1 else None
         self._emit = emit
 
@@ -155,8 +156,8 @@ class EngineApplication(GuardedApplication):
 
     def onLogout(self, sessionID: fix.SessionID) -> None:
         state = self._state(sessionID)
-        # Disable the session here, on QuickFIX's thread: QuickFIX's first reconnect is immediate,
-        # before the loop could act. The engine enables it again when its backoff says so.
+        # Disable the session here, in the callback: QuickFIX's first reconnect is immediate, before
+        # the engine could act. The engine enables it again when its backoff says so.
         session = fix.Session.lookupSession(sessionID)
         if session is not None:  # None while the initiator stops
             session.logout()

@@ -38,7 +38,7 @@ class Party(Enum):
 
 @dataclass
 class Connection:
-    """What is known of the current connection (QuickFIX's thread only)."""
+    """What is known of the current connection (QuickFIX's callbacks only)."""
 
     phase: Phase = Phase.CONNECTING
     sequence_reset: bool = False  # this connection's Logon (ours or theirs) carried 141=Y

@@ -1,5 +1,5 @@
-"""Session events: immutable facts about a FIX session, made on QuickFIX's thread and consumed in
-the asyncio loop. Each names the session (its config name) and when it happened (UTC). Import them
+"""Session events: immutable facts about a FIX session, made in QuickFIX's callbacks and consumed
+by the engine. Each names the session (its config name) and when it happened (UTC). Import them
 from ``fixengine`` (or ``fixengine.events``, which lists every event)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from fixengine._event import Event
 
 @dataclass(frozen=True, slots=True)
 class SessionEvent(Event):
-    """Something happened to a FIX session; QuickFIX's thread knows which and when, so ``session``
+    """Something happened to a FIX session; QuickFIX's callback knows which and when, so ``session``
     and ``at`` come first."""
 
     session: str

@@ -1,21 +1,24 @@
-"""The engine's QuickFIX side: its initiators (one per TLS group) on their threads, the inbox that
-carries what their callbacks saw to the asyncio loop, and sending.
+"""The engine's QuickFIX side: its initiators (one per TLS group), polled on the asyncio loop's
+thread (``fixengine.fix.polled``), the inbox that carries what their callbacks saw to the engine,
+and sending.
 
-One writer: QuickFIX's threads only append to the inbox; everything that changes state happens in
-the loop, which takes the inbox in batches. Order is kept: a run of application messages is handed
-over together (one journal commit), then the session event that followed it, and so on.
+The callbacks only append to the inbox; after each pass of QuickFIX the inbox is taken, in order:
+a run of application messages is handed over together (one journal commit), then the session
+event that followed it, and so on.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 
 import quickfix as fix
 
 from fixengine.config import EngineConfig, SessionConfig
 from fixengine.fix.framing import quickfix_text
-from fixengine.fix.quickfix import LoopInbox, Runner, create
+from fixengine.fix.polled import PolledInitiator
+from fixengine.fix.quickfix import LoopInbox, create
 from fixengine.orders.wire import Fields
 from fixengine.session.application import ApplicationMessage, EngineApplication, SessionRecord, last_sent_seq
 from fixengine.session.events import SessionEvent
@@ -33,8 +36,8 @@ class InitiatorRuntime:
         self._on_messages = on_messages  # a run of application messages, in order
         self._on_event = on_event  # a session event, after the messages that came before it
         self._session_ids = {s.name: session_id(s) for s in config.sessions}
-        self._runners: list[Runner] = []
-        self._inbox: LoopInbox[SessionEvent] = LoopInbox(self._take)  # from QuickFIX's threads
+        self._initiators: list[PolledInitiator] = []
+        self._inbox: LoopInbox[SessionEvent] = LoopInbox(self._take)  # from QuickFIX's callbacks
 
     @property
     def names(self) -> Iterable[str]:
@@ -44,32 +47,33 @@ class InitiatorRuntime:
         """Create the initiators (not started yet: their sessions exist, so their stores can be read)."""
         self._inbox.loop = loop
         for group in initiator_groups(list(self._config.sessions)):
-            self._runners.append(self._initiator(group, records))
+            self._initiators.append(self._initiator(group, records))
 
-    def _initiator(self, sessions: list[SessionConfig], records: Mapping[str, SessionRecord]) -> Runner:
+    def _initiator(self, sessions: list[SessionConfig], records: Mapping[str, SessionRecord]) -> PolledInitiator:
         settings = initiator_settings(self._config, sessions)
         mine = {session_id(s).toString(): records[s.name] for s in sessions}
         app = EngineApplication(mine, self._inbox.put)
         store = fix.FileStoreFactory(settings)
         tls = sessions[0].tls
-        initiator = create(fix.SSLSocketInitiator if tls else fix.SocketInitiator, app, store, settings, "the engine's")
-        return Runner(initiator, "quickfix-tls" if tls else "quickfix")
+        kind = fix.SSLSocketInitiator if tls else fix.SocketInitiator
+        return PolledInitiator(partial(create, kind, app, store, settings, "the engine's"), [s.port for s in sessions],
+                               self._inbox.drain, "quickfix-tls" if tls else "quickfix")
 
-    def start(self) -> None:
-        for runner in self._runners:
-            runner.start()
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        for initiator in self._initiators:
+            initiator.start(loop)
 
     async def stop(self) -> None:
         """Stop QuickFIX, then hand over what it read before it stopped."""
-        for runner in self._runners:
-            await asyncio.to_thread(runner.stop)
+        for initiator in self._initiators:
+            await initiator.stop()
         self.take_inbox()
 
     def close(self) -> None:
         """Drop the initiators (after ``stop``, once their sessions' counts are read): their C++
         sessions leave QuickFIX's process-wide registry, so an engine started again in this
         process (same SessionIDs) gets fresh sessions."""
-        self._runners.clear()
+        self._initiators.clear()
 
     def lookup(self, name: str) -> fix.Session | None:
         """The QuickFIX session of ``name`` (None while the initiators stop)."""
@@ -87,7 +91,7 @@ class InitiatorRuntime:
         return fix.Session.sendToTarget(message, self._session_ids[name])
 
     def take_inbox(self) -> None:
-        """Hand over now what QuickFIX's threads have put in the inbox (at stop)."""
+        """Hand over now what QuickFIX's callbacks have put in the inbox (at stop)."""
         self._inbox.drain()
 
     def _take(self, events: list[SessionEvent]) -> None:

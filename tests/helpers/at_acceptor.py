@@ -86,7 +86,10 @@ def at_acceptor(data_dir: Path, *, client_comp_id: str = "TW44", gateway_comp_id
     thread = threading.Thread(target=loop.run_forever, name=f"quickfix-at-loop-{name}", daemon=True)
     thread.start()
     acceptors = OmsAcceptors(GatewayConfig(), [client], data_dir, lambda events: None, application=AtEchoApplication)
-    acceptors.start(loop)
+
+    async def start() -> None:  # in its loop: QuickFIX is polled there
+        acceptors.start(loop)
+    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
     try:
         wait_reachable(HOST, port, 10.0)
         yield AtAcceptor(port, client, acceptors)

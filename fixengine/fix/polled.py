@@ -1,0 +1,263 @@
+"""QuickFIX initiators and acceptors run on the asyncio loop's own thread: polled, never blocking.
+
+Why: on a thread of its own, QuickFIX and the loop trade the GIL at every callback and every send,
+and a report waits for the loop's thread to let go of it (up to the 5 ms switch interval). Polled
+in the loop, an inbound report is read, handed over and applied in one turn of the loop, and a send
+is one call. Measured with the speed benchmark (README, *Speed*).
+
+``poll()`` is one pass of QuickFIX's own event loop with a zero timeout: it accepts and reads what
+its sockets have, writes what they can take, and, when nothing was ready, runs its timers
+(heartbeats, logon and logout timeouts, reconnects). The loop calls it
+
+- when one of its sockets is readable (the common case: a message arrived), and
+- on a tick (``TICK_S``), for what readability does not show: the timers, a connect completing,
+  a send the socket's buffer held back.
+
+QuickFIX does not say which sockets are its own, so they are looked for in ``/proc/self/fd``: for
+an initiator, while one of its sessions has no connection, a TCP socket connected to one of its
+session ports; for an acceptor, after a pass that found a connection waiting, a TCP socket on one
+of its ports (its listeners and what they accepted). A socket of another part of this process to the
+same port is watched too; that costs a pass that finds nothing, never a message. Watched sockets sit
+in an epoll set of this module's own (the loop watches that one descriptor), so that no
+registration of the loop's own is ever touched, and a socket QuickFIX closes leaves the set by
+itself.
+
+An acceptor waits (up to 1 s, in QuickFIX) for the whole first message of a new connection: polled
+here, it must sit behind a gate that relays only whole first messages, as the gateway's and the
+simulator's do.
+
+Linux only (epoll, /proc), as the engine is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import select
+import socket
+import stat
+import time
+from collections.abc import Callable, Collection
+from typing import Generic, TypeVar
+
+import quickfix as fix
+
+log = logging.getLogger("fixengine.quickfix")
+
+Connector = TypeVar("Connector", fix.Initiator, fix.Acceptor)
+
+TICK_S = 0.01  # QuickFIX's timers are in seconds; a connect or a held-back send waits at most this
+STOP_S = 5.0  # after stop(), QuickFIX's own loop reads on while a session is logged on, at most 5 s
+
+
+def sockets() -> dict[int, int]:
+    """This process's socket descriptors, with their inodes (a descriptor number is reused)."""
+    found = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            st = os.stat(f"/proc/self/fd/{name}")
+        except OSError:  # closed meanwhile (or the listing's own descriptor)
+            continue
+        if stat.S_ISSOCK(st.st_mode):
+            found[int(name)] = st.st_ino
+    return found
+
+
+LISTENING = -1  # tcp_ports' remote port of a listening socket
+UNCONNECTED = 0  # ... of a socket neither listening nor connected (yet)
+
+
+def tcp_ports(fd: int) -> tuple[int, int] | None:
+    """(local port, remote port) of a TCP socket, the remote port ``LISTENING`` or ``UNCONNECTED``
+    when it has none; None: not a TCP socket (or closed meanwhile)."""
+    try:
+        probe = socket.socket(fileno=os.dup(fd))  # a duplicate: the original stays its owner's
+    except OSError:
+        return None
+    try:
+        if probe.family not in (socket.AF_INET, socket.AF_INET6) or probe.type != socket.SOCK_STREAM:
+            return None
+        local = probe.getsockname()[1]
+        if probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            return local, LISTENING
+        try:
+            return local, probe.getpeername()[1]
+        except OSError:
+            return local, UNCONNECTED
+    except OSError:
+        return None
+    finally:
+        probe.close()
+
+
+class _Polled(Generic[Connector]):
+    """One QuickFIX initiator or acceptor polled in the running loop, made here by ``make``.
+    ``after_poll`` runs after every pass (it takes what the callbacks of that pass handed over)."""
+
+    def __init__(self, make: Callable[[], Connector], ports: Collection[int], after_poll: Callable[[], None],
+                 name: str):
+        before = sockets()
+        self.connector = make()
+        # Its wake-up pair (a send writes to one end): the sockets its making opened that are not
+        # TCP. Watched, so that a send QuickFIX could not finish at once is finished on the next
+        # pass, and its timers are never kept waiting behind unread wake-ups.
+        self._signals = {fd: inode for fd, inode in sockets().items()
+                         if before.get(fd) != inode and tcp_ports(fd) is None}
+        self.name = name
+        self._ports = frozenset(ports)
+        self._after_poll = after_poll
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._epoll: select.epoll | None = None
+        self._tick: asyncio.TimerHandle | None = None
+        self._watched: dict[int, int] = {}  # fd -> inode: QuickFIX's sockets being read
+        self._not_ours: set[tuple[int, int]] = set()  # (fd, inode) looked at and passed over
+        self._listeners: set[int] = set()  # an acceptor's listening sockets, among the watched
+        self._polling = False
+        self.passes = 0  # how often QuickFIX was polled (for tests)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Poll from now on (the first pass connects, or listens). In ``loop``, on its thread."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:
+            raise RuntimeError(f"{self.name}: QuickFIX is polled in its loop, so it must be started there")
+        self._loop = loop
+        self._epoll = select.epoll()
+        loop.add_reader(self._epoll.fileno(), self._readable)
+        for fd, inode in self._signals.items():
+            self._watch(fd, inode, None)
+        self._polling = True
+        self._pass(tick=False)
+        self._search()
+        self._tick = loop.call_later(TICK_S, self._on_tick)
+
+    async def stop(self) -> None:
+        """Stop QuickFIX; read on while a session is still logged on (at most ``STOP_S``), then let go."""
+        if self._loop is None or not self._polling:
+            return
+        self.connector.stop(True)
+        deadline = time.monotonic() + STOP_S
+        while self._polling and time.monotonic() < deadline:
+            await asyncio.sleep(TICK_S)  # the ticks and readable sockets poll meanwhile
+        self._release()
+
+    def _release(self) -> None:
+        self._polling = False
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        if self._epoll is not None and self._loop is not None:
+            self._loop.remove_reader(self._epoll.fileno())
+            self._epoll.close()
+            self._epoll = None
+        self._watched.clear()
+        self._listeners.clear()
+
+    def _readable(self) -> None:
+        if self._polling:
+            self._pass(tick=False)
+
+    def _on_tick(self) -> None:
+        if not self._polling:
+            return
+        self._forget_closed()
+        self._pass(tick=True)
+        if self._polling:
+            self._tick = self._loop.call_later(TICK_S, self._on_tick)  # type: ignore[union-attr]
+
+    def _pass(self, tick: bool) -> None:
+        """One pass of QuickFIX's event loop, then hand over what it saw (and look for sockets it
+        may have opened)."""
+        search = self._may_open(tick)
+        self.passes += 1
+        try:
+            more = self.connector.poll()
+        except Exception as exc:  # noqa: BLE001 - QuickFIX's own errors; the ticks must go on
+            log.error("%s: QuickFIX's poll failed: %r", self.name, exc)
+            more = True
+        try:
+            self._after_poll()
+        except Exception:  # noqa: BLE001 - as the loop would log a failed callback; the ticks go on
+            log.exception("%s: handing over what QuickFIX read failed", self.name)
+        if not more:  # stopped, and no session logged on any more
+            self._polling = False
+        elif search:
+            self._search()
+
+    def _forget_closed(self) -> None:
+        for fd, inode in list(self._watched.items()):
+            try:
+                alive = os.fstat(fd).st_ino == inode
+            except OSError:
+                alive = False
+            if not alive:  # closed: the epoll set dropped it with its last descriptor
+                del self._watched[fd]
+                self._listeners.discard(fd)
+
+    def _search(self) -> None:
+        """Watch QuickFIX's sockets not watched yet."""
+        present = set(sockets().items())
+        self._not_ours &= present  # what was closed since need not be remembered
+        for fd, inode in present - self._not_ours:
+            if self._watched.get(fd) == inode:
+                continue
+            ports = tcp_ports(fd)
+            ours = self._ours(ports)
+            if ours:
+                self._watch(fd, inode, ports)
+            elif ours is not None:
+                self._not_ours.add((fd, inode))
+
+    def _watch(self, fd: int, inode: int, ports: tuple[int, int] | None) -> None:
+        assert self._epoll is not None
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except FileExistsError:  # a descriptor number reused since: the old registration went with it
+            self._epoll.modify(fd, select.EPOLLIN)
+        self._watched[fd] = inode
+        if ports is not None and ports[1] == LISTENING:
+            self._listeners.add(fd)
+
+    def _ours(self, ports: tuple[int, int] | None) -> bool | None:
+        """Is a socket with these ``tcp_ports`` QuickFIX's? None: not yet known (looked at again)."""
+        raise NotImplementedError
+
+    def _may_open(self, tick: bool) -> bool:
+        """May the coming pass open a socket (so look for it after)?"""
+        raise NotImplementedError
+
+
+class PolledInitiator(_Polled[fix.Initiator]):
+    """An initiator; ``session_ports``: the port each of its sessions connects to."""
+
+    def __init__(self, make: Callable[[], fix.Initiator], session_ports: Collection[int],
+                 after_poll: Callable[[], None], name: str):
+        super().__init__(make, session_ports, after_poll, name)
+        self._sessions = len(session_ports)  # each has at most one connection
+
+    def _ours(self, ports: tuple[int, int] | None) -> bool | None:
+        if ports is None or ports[1] == LISTENING:  # (its wake-up pair is watched from the start)
+            return False
+        if ports[1] == UNCONNECTED:
+            return None
+        return ports[1] in self._ports
+
+    def _may_open(self, tick: bool) -> bool:
+        # QuickFIX connects on its timers (a pass on a tick), a session that has no connection.
+        return tick and len(self._watched.keys() - self._signals.keys()) < self._sessions
+
+
+class PolledAcceptor(_Polled[fix.Acceptor]):
+    """An acceptor; ``ports``: the ports it listens on."""
+
+    def _may_open(self, tick: bool) -> bool:
+        # A listener has a connection waiting: the coming pass accepts it.
+        assert self._epoll is not None
+        return any(fd in self._listeners for fd, _ in self._epoll.poll(0))
+
+    def _ours(self, ports: tuple[int, int] | None) -> bool | None:
+        return ports is not None and ports[0] in self._ports
+
