@@ -137,22 +137,25 @@ class Simulator:
         if self._thread is not None:
             raise RuntimeError("simulator already started")
         self._venue = self._exchange()
-        if self.accounts:
-            self._acceptor = Acceptor(self.config, {k: a.owner for k, a in self.accounts.items()}, self._venue,
-                                      self._emit, self._faults, self._write_budget)
-            self._acceptor.start()
-        else:  # QuickFIX cannot run without sessions; the gates refuse every Logon anyway
-            log.warning("no accounts configured: every Logon will be refused")
-        self._maintenance = self._start_maintenance()
-        self._admin = Admin(self._venue, self._send, self.config.house_balance, self._maintenance)
-        context = self._tls_context()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="simulator-gates", daemon=True)
         self._thread.start()
-        upstream = self._acceptor.port if self._acceptor is not None else 0
-        self._hub = GateHub(self._decide, upstream, self._emit, self.config.logon_timeout, self.now, self._faults,
-                            self._on_wire)
         try:
+            if self.accounts:
+                self._acceptor = acceptor = Acceptor(self.config, {k: a.owner for k, a in self.accounts.items()},
+                                                     self._venue, self._emit, self._faults, self._write_budget)
+
+                async def start_acceptor() -> None:  # polled in the gates' loop: started there
+                    acceptor.start(asyncio.get_running_loop())
+                asyncio.run_coroutine_threadsafe(start_acceptor(), self._loop).result(timeout=10)
+            else:  # QuickFIX cannot run without sessions; the gates refuse every Logon anyway
+                log.warning("no accounts configured: every Logon will be refused")
+            self._maintenance = self._start_maintenance()
+            self._admin = Admin(self._venue, self._send, self.config.house_balance, self._maintenance)
+            context = self._tls_context()
+            upstream = self._acceptor.port if self._acceptor is not None else 0
+            self._hub = GateHub(self._decide, upstream, self._emit, self.config.logon_timeout, self.now, self._faults,
+                                self._on_wire)
             for spec in self.config.listener_specs():
                 future = asyncio.run_coroutine_threadsafe(self._hub.listen(spec, self.config.host, context), self._loop)
                 self.ports[spec.name] = future.result(timeout=10)
@@ -283,14 +286,14 @@ class Simulator:
             asyncio.run_coroutine_threadsafe(self._control.close(), self._loop).result(timeout=10)
         if self._loop is not None and self._hub is not None:
             asyncio.run_coroutine_threadsafe(self._hub.close(), self._loop).result(timeout=15)
+        if self._loop is not None and self._acceptor is not None:  # polled there: stopped there
+            asyncio.run_coroutine_threadsafe(self._acceptor.stop(), self._loop).result(timeout=30)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self._loop is not None:
             self._loop.close()
-        if self._acceptor is not None:
-            self._acceptor.stop()
         self._loop = self._thread = self._acceptor = self._hub = self._control = None
         self._rest = self._venue = self._admin = self._maintenance = None
         self.control_port = self.rest_port = None

@@ -1,5 +1,5 @@
-"""The engine's QuickFIX initiators and the gateway's acceptors are polled on the asyncio loop's own
-thread (``fixengine.fix.polled``): no QuickFIX thread; each of their sockets is in an epoll set the
+"""The engine's QuickFIX initiators, the gateway's acceptors and the simulator's acceptor are polled
+on an asyncio loop's own thread (``fixengine.fix.polled``): no QuickFIX thread; each of their sockets is in an epoll set the
 loop watches (a connection found again after a reconnect, an OMS's connection as it is accepted),
 and let go at the stop; a failure in what runs after a pass does not stop the passes; started off
 the loop's thread, it says so. The socket classification the search relies on, on real sockets."""
@@ -74,7 +74,8 @@ async def test_quickfix_runs_on_the_loops_thread_and_its_connection_is_watched(t
     await engine.start()
     try:
         await engine.wait_logged_on()
-        assert not [t.name for t in threading.enumerate() if t.name.startswith("quickfix")]
+        # Neither the engine's QuickFIX nor the simulator's (polled on its gates' loop) has a thread.
+        assert not [t.name for t in threading.enumerate() if "quickfix" in t.name]
         ours = connections_to(session.port)
         assert ours and ours <= in_epoll_sets()
         assert epoll_sets() == sets_before + 1  # one set of the poller's own, inside the loop's

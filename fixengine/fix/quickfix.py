@@ -4,8 +4,8 @@ simulator's acceptor all run on this.
 - ``GuardedApplication``: the base of every QuickFIX Application here. A Python exception must never
   cross into C++ (it would end QuickFIX's thread), so callbacks run through ``guard``.
 - ``Runner``: one QuickFIX initiator or acceptor and the Python thread its event loop runs on (the
-  simulator's acceptor, the OMS client). The engine's initiators and the gateway's acceptors are
-  polled on the asyncio loop's thread instead (``polled``).
+  shipped OMS client, the benchmarks' bare clients). The engine's initiators, the gateway's
+  acceptors and the simulator's acceptor are polled on an asyncio loop's thread instead (``polled``).
 - ``LoopInbox``: how their callbacks hand what they saw to the asyncio loop.
 - ``common_defaults`` / ``set_dictionaries``: the settings every session here shares, built in
   memory (no .cfg files to drift).

@@ -2,12 +2,18 @@
 loopback port, behind the logon gates. The gate has already checked each Logon; the acceptor runs
 the session layer (heartbeats, TestRequests, sequence numbers, validation against the dictionaries).
 
+QuickFIX is polled on the gates' loop (``fixengine.fix.polled``): the relay and QuickFIX share one
+thread, and every message crosses it without a GIL hand-over. Sends from other threads (REST, the
+expiry and maintenance threads, the fault controls) go straight to QuickFIX's session, as before.
+What waits for QuickFIX (``logout``, ``forget_inbound``) must not run on that loop.
+
 One file on purpose (over 400 lines): the application and the ``Acceptor`` share the send lock that
-the sequence-reset fault and every report depend on, and the stop protocol spans both.
+the sequence-reset fault and every report depend on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import socket
@@ -15,28 +21,24 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from functools import partial
 
 import quickfix as fix
 
-from fixengine.fix.dialect import APPL_VER_ID_FIX50SP2, Dialect
+from fixengine.fix.dialect import Dialect
 from fixengine.fix.dictionary import build_dictionaries
 from fixengine.errors import FixEngineError
 from fixengine.kalshi.facts import RESET_REQUIRED, SessionType
 from fixengine.fix.message_log import MessageLogs, SessionMessageLog
-from fixengine.fix.framing import encode, msg_type_of, parse, quickfix_text, seq_num_of
+from fixengine.fix.framing import msg_type_of, parse, quickfix_text, seq_num_of
 from fixengine.fix.tags import (
     ALWAYS_EMIT_NEW_BEFORE_TRADE,
     BEGIN_SEQ_NO,
     CANCEL_ORDERS_ON_DISCONNECT,
-    DEFAULT_APPL_VER_ID,
     ENABLE_IOC_CANCEL_REPORT,
     EX_DESTINATION,
-    ENCRYPT_METHOD,
     GAP_FILL_FLAG,
-    HEART_BT_INT,
     LISTENER_SESSION,
     MESSAGE_RETENTION_PERIOD,
     MSG_EVENT_RESEND_REQUEST,
@@ -54,19 +56,16 @@ from fixengine.fix.tags import (
     PRESERVE_ORIGINAL_ORDER_QTY,
     RECEIVE_SETTLEMENT_REPORTS,
     RESET_SEQ_NUM_FLAG,
-    SENDER_COMP_ID,
-    SENDING_TIME,
     SKIP_PENDING_EXEC_REPORTS,
     SKIP_PENDING_EXEC_REPORTS_LEGACY,
     SPLIT_COLLATERAL_RETURN,
-    TARGET_COMP_ID,
     TEST_REQ_ID,
     USE_DOLLARS,
     USE_EXPIRED_ORD_STATUS,
 )
-from fixengine.fix.timestamps import utc_timestamp
 from fixengine.orders.wire import first_values
-from fixengine.fix.quickfix import GuardedApplication, Runner, common_defaults, create, out_of_sequence_logout, set_dictionaries
+from fixengine.fix.polled import PolledAcceptor
+from fixengine.fix.quickfix import GuardedApplication, common_defaults, create, out_of_sequence_logout, set_dictionaries
 from simulator.budgets import WriteBudgets
 from simulator.config import SimulatorConfig
 from simulator.events import SimEvent, SimEventKind, SimEventSink
@@ -146,9 +145,8 @@ class SimulatorApplication(GuardedApplication):
         self._write_budget = write_budget  # None: order entry is not rate limited (config enforce_write_budget)
         self._sessions: dict[str, _Session] = {}  # keyed by SessionID.toString()
         self.logon_flags: dict[str, dict[int, str]] = {}  # SessionID string -> Logon fields
-        self._logged_on: set[str] = set()  # SessionID strings, for a safe stop (Acceptor.stop)
+        self._logged_on: set[str] = set()  # SessionID strings (logout waits for a Logon in flight)
         self._logged_on_changed = threading.Condition()
-        self.stop_holder = ""  # SessionID string of the session that holds QuickFIX at stop
         self._target_before_logout: dict[str, int] = {}  # see fixengine.fix.quickfix.out_of_sequence_logout
         # SessionID string -> the last MsgSeqNum applied before forget_inbound rewound it: PossDup
         # copies up to it were applied once already (the session forgot them, the exchange did not).
@@ -192,8 +190,6 @@ class SimulatorApplication(GuardedApplication):
         with self._logged_on_changed:
             self._logged_on.add(key)
             self._logged_on_changed.notify_all()
-        if key == self.stop_holder:
-            return
         session = self._sessions[key]
         self._venue.logged_on(key, self.logon_flags.get(key, {}), session.account_id, session.session_type)
         self.guard("onLogon", lambda: self._sink(SimEvent(SimEventKind.LOGGED_ON, session.begin_string, session.key_id, session.session_type.value)))
@@ -206,8 +202,6 @@ class SimulatorApplication(GuardedApplication):
         session_object = fix.Session.lookupSession(sessionID)
         if expected is not None and session_object is not None:  # None while the acceptor stops
             session_object.setNextTargetMsgSeqNum(expected)
-        if key == self.stop_holder:
-            return
         session = self._sessions[key]
         self.guard("onLogout(8013)", lambda: self.send(self._venue.logged_out(key)))
         self.guard("onLogout(enable)", lambda: self._enable(sessionID))
@@ -219,14 +213,6 @@ class SimulatorApplication(GuardedApplication):
         session = fix.Session.lookupSession(session_id)
         if session is not None:  # None while the acceptor stops (sessions unregistered)
             session.logon()
-
-    def hold_for_stop(self, session_id: str) -> None:
-        """``session_id`` is logged on only to keep QuickFIX safe while it stops (Acceptor.stop):
-        no events, no exchange, no message log (a file opened now could take the number of a
-        socket QuickFIX is about to close twice)."""
-        self.stop_holder = session_id
-        session = self._sessions[session_id]
-        self._sessions[session_id] = replace(session, messages=SessionMessageLog(session_id, None))
 
     def retention(self, session_id: fix.SessionID) -> RetentionWindow | None:
         """The session's retention window; None where it has no retransmission (NR, DC ...)."""
@@ -373,8 +359,8 @@ def acceptor_settings(
 
 
 class Acceptor:
-    """The QuickFIX SocketAcceptor and the Python thread its event loop runs on: a client of the
-    simulator's exchange (``venue``), as the REST API is."""
+    """The QuickFIX SocketAcceptor, polled in the gates' loop: a client of the simulator's exchange
+    (``venue``), as the REST API is."""
 
     def __init__(self, config: SimulatorConfig, accounts: Mapping[str, str], venue: Venue, sink: SimEventSink,
                  faults: FaultController, write_budget: WriteBudgets | None = None):
@@ -386,8 +372,10 @@ class Acceptor:
         self.application = SimulatorApplication(sink, self._messages, venue, faults, write_budget, accounts)
         self._settings, self._session_ids = acceptor_settings(config, sorted(accounts), self.port)
         self._store = fix.MemoryStoreFactory()
-        acceptor = create(fix.SocketAcceptor, self.application, self._store, self._settings, "the simulator's")
-        self._runner = Runner(acceptor, "simulator-quickfix")
+        self._polled = PolledAcceptor(
+            partial(create, fix.SocketAcceptor, self.application, self._store, self._settings, "the simulator's"),
+            [self.port], lambda: None, "simulator-quickfix",  # the callbacks act themselves: nothing to hand over
+        )
         self._stopping = threading.Event()
         self._expiry = threading.Thread(target=self._expire_orders, name="simulator-expiry", daemon=True)
 
@@ -399,9 +387,10 @@ class Acceptor:
             except Exception:  # noqa: BLE001 - keep expiring; say what went wrong
                 log.error("order expiry failed:\n%s", traceback.format_exc())
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start QuickFIX, polled in ``loop`` (called there: the gates' loop), and order expiry."""
         self._messages.start()
-        self._runner.start()
+        self._polled.start(loop)
         self._expiry.start()
 
     def logout(self, key_id: str, text: str) -> int:
@@ -508,45 +497,10 @@ class Acceptor:
         self.application.applied_upto[key] = max(self.application.applied_upto.get(key, 0), expected - 1)
         session.setNextTargetMsgSeqNum(from_seq)
 
-    @contextmanager
-    def _one_session_held(self) -> Iterator[None]:
-        """The acceptor stop race (see ``Runner.stop``): one session logged on while QuickFIX stops."""
-        holder = self._hold_a_session()
-        try:
-            yield
-        finally:
-            if holder is not None:
-                holder.close()
-
-    def _hold_a_session(self) -> socket.socket | None:
-        """Log on one idle session over loopback (the simulator is stopping: nobody else will)."""
-        for session_id in self._session_ids:
-            session = fix.Session.lookupSession(session_id)
-            if session is None or session.isLoggedOn():
-                continue
-            begin = session_id.getBeginString().getValue()
-            fields = [
-                (MSG_TYPE, MSG_LOGON), (MSG_SEQ_NUM, "1"), (SENDER_COMP_ID, session_id.getTargetCompID().getValue()),
-                (SENDING_TIME, utc_timestamp(datetime.now(timezone.utc))), (TARGET_COMP_ID, session_id.getSenderCompID().getValue()),
-                (ENCRYPT_METHOD, "0"), (HEART_BT_INT, "30"), (RESET_SEQ_NUM_FLAG, "Y"),
-            ]
-            if session_id.isFIXT():
-                fields.append((DEFAULT_APPL_VER_ID, APPL_VER_ID_FIX50SP2))
-            self.application.hold_for_stop(session_id.toString())
-            try:
-                holder = socket.create_connection(("127.0.0.1", self.port), timeout=2)
-            except OSError:
-                return None
-            holder.sendall(encode(begin, fields))
-            if self.application.wait_logged_on(session_id.toString(), timeout=2):
-                return holder
-            holder.close()
-            log.warning("no session could be held logged on: QuickFIX may not stop cleanly")
-            return None
-        return None
-
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """In the loop QuickFIX is polled in."""
         self._stopping.set()
-        self._expiry.join(timeout=5)
-        self._runner.stop(hold=self._one_session_held)
+        if self._expiry.ident is not None:  # started
+            await asyncio.to_thread(self._expiry.join, 5)
+        await self._polled.stop()
         self._messages.stop()
