@@ -1,8 +1,9 @@
 """The engine's QuickFIX initiators, the gateway's acceptors and the simulator's acceptor are polled
-on an asyncio loop's own thread (``fixengine.fix.polled``): no QuickFIX thread; each of their sockets is in an epoll set the
-loop watches (a connection found again after a reconnect, an OMS's connection as it is accepted),
-and let go at the stop; a failure in what runs after a pass does not stop the passes; started off
-the loop's thread, it says so. The socket classification the search relies on, on real sockets."""
+on an asyncio loop's own thread (``fixengine.fix.polled``): no QuickFIX thread; each of their
+sockets is in an epoll set the loop watches (a connection found again after a reconnect, an OMS's
+connection as it is accepted), and let go at the stop; a failure in what runs after a pass does
+not stop the passes; started off the loop's thread, it says so. The socket classification the
+search relies on, on real sockets."""
 
 from __future__ import annotations
 
@@ -12,21 +13,25 @@ import os
 import re
 import socket
 import threading
+from decimal import Decimal
 from pathlib import Path
 
-import quickfix as fix
-
-from decimal import Decimal
-
 import pytest
+import quickfix as fix
 
 from conformance.harness import session_to
 from fixengine.config import GatewayConfig, OmsClientConfig
 from fixengine.engine import Engine
-from fixengine.gateway.acceptor import OmsAcceptors
 from fixengine.events import LoggedOn, LoggedOut
-from fixengine.fix.polled import LISTENING, UNCONNECTED, PolledInitiator, sockets, tcp_ports
+from fixengine.fix.polled import (
+    LISTENING,
+    UNCONNECTED,
+    PolledInitiator,
+    sockets,
+    tcp_ports,
+)
 from fixengine.fix.quickfix import GuardedApplication, common_defaults, create
+from fixengine.gateway.acceptor import OmsAcceptors
 from tests.helpers.gateway import RawOms, wait_until
 from tests.helpers.sessions import engine_config, unused_port
 
@@ -56,6 +61,7 @@ def in_epoll_sets() -> set[int]:
 
 
 def epoll_sets() -> int:
+    """How many epoll sets this process has open."""
     count = 0
     for name in os.listdir("/proc/self/fd"):
         try:

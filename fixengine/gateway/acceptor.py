@@ -397,7 +397,7 @@ class OmsAcceptors:
         self._on_events(batch)
 
     def take_inbox(self) -> None:
-        """Hand over now what QuickFIX's threads have put in the inbox (at stop)."""
+        """Hand over now what QuickFIX's callbacks have put in the inbox (at stop)."""
         self._inbox.drain()
 
 
