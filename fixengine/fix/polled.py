@@ -49,7 +49,8 @@ log = logging.getLogger("fixengine.quickfix")
 
 Connector = TypeVar("Connector", fix.Initiator, fix.Acceptor)
 
-TICK_S = 0.01  # QuickFIX's timers are in seconds; a connect or a held-back send waits at most this
+TICK_S = 0.05  # QuickFIX's timers are in seconds; a connect or a held-back send waits at most this.
+# An idle process pays for the ticks: about 1% of a CPU at 100 a second on a small VM, ~0.2% at 20.
 STOP_S = 5.0  # after stop(), QuickFIX's own loop reads on while a session is logged on, at most 5 s
 
 
