@@ -1,8 +1,9 @@
 """The engine's QuickFIX initiators, the gateway's acceptors and the simulator's acceptor are polled
 on an asyncio loop's own thread (``fixengine.fix.polled``): no QuickFIX thread; each of their
 sockets is in an epoll set the loop watches (a connection found again after a reconnect, an OMS's
-connection as it is accepted), and let go at the stop; a failure in what runs after a pass does
-not stop the passes; started off the loop's thread, it says so. The socket classification the
+connection as it is accepted), and let go at the stop; what QuickFIX holds back while a reader
+is slow goes out once it reads again; a failure in what runs after a pass does not stop the
+passes; started off the loop's thread, it says so. The socket classification the
 search relies on, on real sockets."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from conformance.harness import session_to
 from fixengine.config import GatewayConfig, OmsClientConfig
 from fixengine.engine import Engine
 from fixengine.events import LoggedOn, LoggedOut
+from fixengine.fix import polled
 from fixengine.fix.polled import (
     LISTENING,
     UNCONNECTED,
@@ -139,6 +141,37 @@ async def test_the_gateways_acceptor_watches_its_listener_and_each_oms_connectio
             raw.close()
         await acceptors.stop()
     assert not epoll_fds() - sets_before  # its own set let go (and the gate's loop closed)
+
+
+async def test_what_quickfix_holds_back_goes_out_once_the_socket_has_room(tmp_path, monkeypatch) -> None:
+    """An OMS that stops reading: the gate stops taking from QuickFIX, the kernel's buffers fill,
+    and QuickFIX keeps the rest in its own queue, writing one message per pass. Once the OMS reads
+    again, all of it arrives with no tick (set to an hour here) and nothing from the OMS to cause a
+    pass: the room in the send buffer starts passes until they write nothing."""
+    monkeypatch.setattr(polled, "TICK_S", 3600.0)
+    count, body = 4000, "x" * 4000  # ~16 MB of News: more than the gate and the kernel hold
+    desk = OmsClientConfig(name="desk", sender_comp_id="OMS1", target_comp_id="GW", port=unused_port(), session="nr",
+                           max_quantity=Decimal(1), max_notional=Decimal(1), reset_on_logon=True,
+                           slow_consumer_timeout=120.0)
+    acceptors = OmsAcceptors(GatewayConfig(), [desk], tmp_path, lambda events: None)
+    acceptors.start(asyncio.get_running_loop())
+    raw = None
+    try:
+        raw = await asyncio.to_thread(RawOms, desk.port, "OMS1", "GW", 60.0)
+        raw.send("A", [(98, "0"), (108, "30"), (141, "Y")], seq=1)
+        assert (await asyncio.to_thread(raw.read))[35] == "A"
+        for n in range(count):  # the OMS reads nothing meanwhile
+            acceptors.send("desk", "B", [(148, f"headline-{n}"), (33, "1"), (58, body)])
+        seen = 0
+        while seen < count:  # every News arrives, in order
+            message = await asyncio.to_thread(raw.read)
+            if message[35] == "B":
+                assert message[148] == f"headline-{seen}"
+                seen += 1
+    finally:
+        if raw is not None:
+            raw.close()
+        await acceptors.stop()
 
 
 async def test_started_off_its_loops_thread_it_says_so(tmp_path) -> None:
