@@ -45,7 +45,8 @@ import socket
 import stat
 import struct
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 import quickfix as fix
@@ -63,21 +64,32 @@ _SIOCOUTQ = 0x5411  # ioctl: bytes in a TCP socket's send queue, not yet acknowl
 _TCPI_BYTES_ACKED = 120  # offset of tcp_info.tcpi_bytes_acked (u64, Linux >= 4.1)
 
 
+@contextmanager
+def _probe(fd: int) -> Iterator[socket.socket | None]:
+    """A duplicate of socket ``fd`` to look at (the original stays its owner's); None if it is gone."""
+    try:
+        probe = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        yield None
+        return
+    try:
+        yield probe
+    finally:
+        probe.close()
+
+
 def written(fd: int) -> int:
     """Bytes ever written to a TCP socket (acknowledged + still queued); -1 if it is gone."""
-    try:
-        info = socket.socket(fileno=os.dup(fd))
-    except OSError:
-        return -1
-    try:
-        acked = struct.unpack_from("Q", info.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256), _TCPI_BYTES_ACKED)[0]
-        queued = array.array("i", [0])
-        fcntl.ioctl(info.fileno(), _SIOCOUTQ, queued)
-        return acked + queued[0]
-    except OSError:
-        return -1
-    finally:
-        info.close()
+    with _probe(fd) as probe:
+        if probe is None:
+            return -1
+        try:
+            info = probe.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+            queued = array.array("i", [0])
+            fcntl.ioctl(probe.fileno(), _SIOCOUTQ, queued)
+        except OSError:
+            return -1
+        return struct.unpack_from("Q", info, _TCPI_BYTES_ACKED)[0] + queued[0]
 
 
 def sockets() -> dict[int, int]:
@@ -100,10 +112,11 @@ UNCONNECTED = 0  # ... of a socket neither listening nor connected (yet)
 def tcp_ports(fd: int) -> tuple[int, int] | None:
     """(local port, remote port) of a TCP socket, the remote port ``LISTENING`` or ``UNCONNECTED``
     when it has none; None: not a TCP socket (or closed meanwhile)."""
-    try:
-        probe = socket.socket(fileno=os.dup(fd))  # a duplicate: the original stays its owner's
-    except OSError:
-        return None
+    with _probe(fd) as probe:
+        return None if probe is None else _ports_of(probe)
+
+
+def _ports_of(probe: socket.socket) -> tuple[int, int] | None:
     try:
         if probe.family not in (socket.AF_INET, socket.AF_INET6) or probe.type != socket.SOCK_STREAM:
             return None
@@ -116,8 +129,6 @@ def tcp_ports(fd: int) -> tuple[int, int] | None:
             return local, UNCONNECTED
     except OSError:
         return None
-    finally:
-        probe.close()
 
 
 class _Polled(Generic[Connector]):
