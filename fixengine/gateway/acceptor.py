@@ -15,7 +15,7 @@ The public ports are the gate's (``fixengine.gateway.gate``): it authenticates e
 QuickFIX sees it and relays admitted connections to the port's QuickFIX acceptor, which listens on
 a port of its own picked at start. QuickFIX 1.16 listens on every interface (it has no bind address
 setting), so it admits only Logons that carry the gate's token (554, a secret of this process).
-The gate runs its own asyncio loop on a thread of its own (``GateThread``), see ``OmsAcceptors``.
+The gate runs in the gateway's loop too, see ``OmsAcceptors``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from fixengine.fix.tags import (
     MSG_TYPE,
     POSS_DUP_FLAG,
 )
-from fixengine.gateway.gate import GateThread, OmsGate, read_passwords, tls_context
+from fixengine.gateway.gate import OmsGate, read_passwords, tls_context
 from fixengine.gateway.logon_check import PASSWORD, LogonCheck
 
 log = logging.getLogger("fixengine.gateway")
@@ -203,14 +203,11 @@ class OmsAcceptors:
 
     ``on_events`` is called in the loop with what the callbacks saw, in order, in batches.
 
-    The gate has a loop of its own, on its own thread, not the gateway's: the relay (and its
-    slow-consumer clocks) then never waits behind the gateway's work (a journal commit, a batch of
-    reports), nor the gateway behind a burst of relaying. Measured both ways (a TestRequest round
-    trip through the gate against straight to QuickFIX, the gateway's loop idle or half busy; and
-    benchmarks/gateway_roundtrip.py), the placements did not differ beyond the noise of a shared
-    2-core machine: the relay adds about 0.1-0.2 ms per round trip either way."""
-
-    gate_on_own_thread = True  # False: the gate runs in the loop ``start`` is given (to measure it)
+    The gate runs in the gateway's loop, as QuickFIX does: a relayed message then reaches QuickFIX
+    on the next turn of the loop, with no thread to wake and no GIL to trade. On a thread of its
+    own (as before QuickFIX was polled) it took 114 µs at the median from the gate reading an
+    order to QuickFIX's pass starting, against 38 µs in the loop, and the p99 of a whole round
+    trip through the gateway was 25-30% higher (benchmarks/gateway_roundtrip.py)."""
 
     def __init__(self, gateway: GatewayConfig, clients: Iterable[OmsClientConfig], store_dir: Path,
                  on_events: Callable[[list[OmsSessionEvent]], None], *, log_dir: Path | None = None,
@@ -229,7 +226,6 @@ class OmsAcceptors:
         self._app.gate_token = token.encode()
         self._check = LogonCheck(failed_logon_limit=gateway.failed_logon_limit, lockout=gateway.lockout)
         self._gate = OmsGate(self._check, host=gateway.host, token=token, ssl_context=tls_context(gateway))
-        self._gate_thread: GateThread | None = None
         self._internal: dict[int, int] = {}  # public port -> its QuickFIX acceptor's port
         store_dir.mkdir(parents=True, exist_ok=True)
         self._acceptors: dict[int, PolledAcceptor] = {}
@@ -260,10 +256,8 @@ class OmsAcceptors:
                 [internal], self._inbox.drain, f"quickfix-oms-{port}",
             )
 
-        def admit() -> None:
-            self._check.serve(clients, passwords)
-            self._gate.serve(clients)
-        self._gate.call(admit)  # in the gate's loop, which reads them
+        self._check.serve(clients, passwords)
+        self._gate.serve(clients)
         if self._loop is not None:
             for port in sorted(by_port):
                 self._acceptors[port].start(self._loop)
@@ -287,10 +281,8 @@ class OmsAcceptors:
                 said.append(f"{c.name}: {exc}; its previous password stays")
                 passwords[c.name] = self._check.password(c.name)
 
-        def apply() -> None:
-            self._check.serve(known, passwords)
-            self._gate.serve(known)
-        self._gate.call(apply)
+        self._check.serve(known, passwords)
+        self._gate.serve(known)
         return said
 
     @property
@@ -314,12 +306,7 @@ class OmsAcceptors:
         self._messages.start()
         for acceptor in self._acceptors.values():
             acceptor.start(loop)
-        gate_loop = loop
-        if self.gate_on_own_thread:
-            self._gate_thread = GateThread()
-            self._gate_thread.start()
-            gate_loop = self._gate_thread.loop
-        self._gate.start(gate_loop)
+        self._gate.start(loop)
 
     async def log_out(self, timeout: float = 5.0) -> None:
         """Take no new connection, log every OMS out and wait up to ``timeout`` for their
@@ -342,10 +329,7 @@ class OmsAcceptors:
         for acceptor in self._acceptors.values():
             await acceptor.stop()
         self._acceptors.clear()
-        await self._gate.run(self._gate.close())  # what QuickFIX's stop left: connections not logged on
-        if self._gate_thread is not None:
-            self._gate_thread.stop()
-            self._gate_thread = None
+        await self._gate.close()  # what QuickFIX's stop left: connections not logged on
         self.take_inbox()
         self._messages.stop()
 

@@ -19,8 +19,8 @@ cannot write in its own memory, so the timeout is what bounds that queue (its gr
 messages to the client times the timeout); dropped, the session's store still has every message
 for the OMS's resend after its next Logon.
 
-The gate is asyncio protocols on one loop (``GateThread``'s or the caller's), one object per
-connection; the hot path is one ``write`` per chunk each way.
+The gate is asyncio protocols on the gateway's loop, beside QuickFIX's polled acceptors, one object
+per connection; the hot path is one ``write`` per chunk each way.
 """
 
 from __future__ import annotations
@@ -29,11 +29,9 @@ import asyncio
 import logging
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any, TypeVar
 
 from fixengine.config import GatewayConfig, OmsClientConfig
 from fixengine.errors import FixEngineError
@@ -57,8 +55,6 @@ from fixengine.secrets import read_private_file, read_secret
 
 log = logging.getLogger("fixengine.gateway")
 
-T = TypeVar("T")
-
 FIX44 = "FIX.4.4"
 LOGON_TIMEOUT = 10.0  # seconds from accept to a whole first message (TLS handshake included)
 REFUSAL_LINGER = 2.0  # seconds a refused OMS has to read our Logout (and answer it) before we close
@@ -67,7 +63,7 @@ REFUSAL_LINGER = 2.0  # seconds a refused OMS has to read our Logout (and answer
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 _MAX_LOGON_BODY = 8192  # a Logon is a few hundred bytes; a longer BodyLength is not one
-_UPSTREAM_ATTEMPTS = 50  # x 50 ms: QuickFIX binds its port on its own thread as it starts
+_UPSTREAM_ATTEMPTS = 50  # x 50 ms: an acceptor just started by a reload may not listen yet
 _BACKLOG = 128
 
 
@@ -126,7 +122,7 @@ def _why(exc: BaseException) -> str:
 class OmsGate:
     """The front doors of the OMS ports, one listening socket each, and the connections through
     them. ``bind`` is synchronous (a port in use is an error at start); ``start`` hands the sockets
-    to ``loop``. Everything else runs in that loop; ``call`` gets there from another thread."""
+    to ``loop``, the gateway's. Everything runs on that loop's thread."""
 
     def __init__(self, check: LogonCheck, *, host: str, token: str, ssl_context: ssl.SSLContext | None = None,
                  clock: Callable[[], float] = time.monotonic):
@@ -141,7 +137,7 @@ class OmsGate:
         self._links: dict[str, set[_Connection]] = {}  # client -> its relayed connections
         self._last_disconnect: dict[str, str] = {}
 
-    # --- set-up, any thread (before start) or the gate's loop ------------------------------------
+    # --- set-up -------------------------------------------------------------------------------------
 
     def serve(self, clients: Iterable[OmsClientConfig]) -> None:
         for c in clients:
@@ -167,33 +163,12 @@ class OmsGate:
         self._upstream[port] = upstream_port
         self._sockets[port] = sock
         if self._loop is not None:
-            self.call(self._serve_bound)
+            self._serve_bound()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve the ports bound so far, and those bound from now on, in ``loop`` (called there)."""
         self._loop = loop
-        self.call(self._serve_bound)
-
-    def call(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` in the gate's loop: now if this is that loop's thread or it has none yet."""
-        loop = self._loop
-        if loop is None:
-            fn()
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            fn()
-        else:
-            loop.call_soon_threadsafe(fn)
-
-    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await ``coro`` in the gate's loop, from whichever loop the caller is on."""
-        loop = self._loop
-        if loop is None or loop is asyncio.get_running_loop():
-            return await coro
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+        self._serve_bound()
 
     def _serve_bound(self) -> None:
         assert self._loop is not None
@@ -225,17 +200,15 @@ class OmsGate:
     # --- the end -----------------------------------------------------------------------------------
 
     def stop_accepting(self) -> None:
-        """No new connections from now on (any thread); those already made go on."""
-        def close() -> None:
-            for server in self._servers.values():
-                server.close()
-            for sock in self._sockets.values():
-                sock.close()
-            self._sockets.clear()
-        self.call(close)
+        """No new connections from now on; those already made go on."""
+        for server in self._servers.values():
+            server.close()
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
 
     async def close(self) -> None:
-        """In the gate's loop: drop every connection left and stop listening."""
+        """Drop every connection left and stop listening."""
         for server in self._servers.values():
             server.close()
         for sock in self._sockets.values():
@@ -255,24 +228,6 @@ class OmsGate:
     def _unlinked(self, connection: _Connection, client: str, reason: str) -> None:
         self._links.get(client, set()).discard(connection)
         self._last_disconnect[client] = reason
-
-
-class GateThread:
-    """A thread of its own for the gate's loop."""
-
-    def __init__(self, name: str = "fixengine-oms-gate"):
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self.loop.close()
 
 
 # --- one connection ----------------------------------------------------------------------------------
