@@ -8,13 +8,14 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from fixengine.fix.message_log import MessageLogs, redact, redact_text
+from fixengine.fix.message_log import LINGER_S, MessageLogs, redact, redact_text
 from fixengine.kalshi.signing import write_keypair
 from fixengine.logs import JsonFormatter, TextFormatter, configure_logging, correlate
 
@@ -191,6 +192,24 @@ def test_redact_text_handles_messages_shown_with_bars() -> None:
     assert redact_text("bad: 8=FIX.4.4|35=A|96=sig|554=pw|58=x|") == "bad: 8=FIX.4.4|35=A|96=<redacted>|554=<redacted>|58=x|"
     assert redact_text("8=FIX.4.4|35=D|96=data|") == "8=FIX.4.4|35=D|96=data|"  # not a Logon
     assert redact_text("no fields here") == "no fields here"
+
+
+def test_the_message_log_writer_wakes_once_per_burst_not_per_message(tmp_path: Path) -> None:
+    """Woken per message, the writer thread took the GIL from the loop in the middle of every
+    order's path; it now lingers after the first message of a burst and writes the rest with it."""
+    logs = MessageLogs(tmp_path)
+    logs.start()
+    desk = logs.for_session("oms-desk")
+    started = time.monotonic()
+    for n in range(1, 41):
+        desk.outgoing(fix("8=FIX.4.4", "9=30", "35=D", f"34={n}", "10=000"))
+        time.sleep(0.0005)  # an OMS's pace: slower than the writer, so each message would wake it
+    elapsed = time.monotonic() - started
+    logs.stop()
+    lines = (tmp_path / "oms-desk.messages.log").read_text().splitlines()
+    assert [int(line.split("|34=")[1].split("|")[0]) for line in lines] == list(range(1, 41))
+    assert logs.counts[("oms-desk", "out", "D")] == 40
+    assert logs.bursts <= min(20, elapsed / LINGER_S + 2), (logs.bursts, elapsed)
 
 
 def test_message_logs_redact_and_append_across_restarts(tmp_path: Path) -> None:
