@@ -1,5 +1,6 @@
 """The gateway's journal: what the OMSs asked, which engine order answers to which OMS ClOrdIDs, and
-what the OMSs were told, in SQLite (WAL), beside the engine's own journal.
+what the OMSs were told: an append-only file of lines (``fixengine.orders.line_log``),
+``gateway/journal.log``, beside the engine's own journal.
 
 The order of writes is what makes a kill lose nothing:
 
@@ -15,56 +16,41 @@ The order of writes is what makes a kill lose nothing:
 - The last OMS MsgSeqNum journaled per client: QuickFIX counts a message as received before the
   loop journals it, so a restart asks the OMS again for what came after.
 
-One process owns it (exclusive lock), as the engine's journal.
+Lines, tab-separated, a kind letter and five fields (empty where a kind has fewer):
+``R client seq msg_type cl_ord_id raw`` (an OMS request), ``L order_key client engine_pending chain
+request`` (a new order), ``U order_key engine_pending chain`` (what its OMS has been told now),
+``I client cl_ord_id order_key`` (a ClOrdID the OMS used on an order), ``O id client msg_type
+fields`` (a message for an OMS), ``F id`` (every message up to ``id`` is in its OMS session's
+store), ``X client exec_id received`` (a client's ExecID counter and last MsgSeqNum journaled).
+Chains and fields are compact JSON; a value that could break a line is a JSON string (``field``).
+
+In memory, only what the running gateway looks up: the requests' (client, MsgType, ClOrdID), the
+messages not yet forwarded and the counters. The orders and ClOrdIDs are read from the file when
+asked for (``links``, ``cl_ord_ids``: once, at start); the gateway keeps its own copy.
+
+Why not SQLite (as the versions before): a request and its report cost nine statements and two
+commits of 40-80 µs each on the order's path; here each is a line, and a commit is one ``write``.
+A journal of those versions (``gateway.db``) is read into the new file once, at the first start,
+and kept beside it renamed. One process owns the file (``flock``).
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
+import logging
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from fixengine.errors import FixEngineError
 from fixengine.gateway.translate import OmsChain
-from fixengine.orders.journal import open_journal_db
+from fixengine.orders.line_log import LineLog, field, unfield, write_new
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY,
-    client TEXT NOT NULL,
-    seq INTEGER NOT NULL,          -- the OMS's MsgSeqNum (34)
-    msg_type TEXT NOT NULL,
-    cl_ord_id TEXT,                -- the OMS's ClOrdID (11)
-    raw TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS requests_by_clordid ON requests (client, cl_ord_id);
-CREATE TABLE IF NOT EXISTS links (
-    order_key TEXT PRIMARY KEY,    -- the engine's key of the order (the ClOrdID sent to Kalshi)
-    client TEXT NOT NULL,
-    chain TEXT NOT NULL,           -- what the OMS was told (OmsChain, JSON)
-    engine_pending TEXT,           -- the engine's ClOrdID of the cancel/replace in flight
-    request TEXT NOT NULL          -- the OMS's NewOrderSingle as translated (for an order the engine never got)
-);
-CREATE TABLE IF NOT EXISTS cl_ord_ids (
-    client TEXT NOT NULL,
-    cl_ord_id TEXT NOT NULL,       -- every ClOrdID the OMS used on an order
-    order_key TEXT NOT NULL,
-    PRIMARY KEY (client, cl_ord_id)
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,
-    client TEXT NOT NULL,
-    msg_type TEXT NOT NULL,
-    fields TEXT NOT NULL           -- JSON [[tag, value], ...]
-);
-CREATE TABLE IF NOT EXISTS counters (
-    client TEXT PRIMARY KEY,
-    exec_id INTEGER NOT NULL DEFAULT 0,   -- the last ExecID number given to this client
-    received INTEGER                      -- the last OMS MsgSeqNum journaled
-);
-"""
+log = logging.getLogger("fixengine.gateway")
+
+_KINDS = frozenset("RLUIOFX")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,53 +88,65 @@ def _chain(text: str) -> OmsChain:
                     None if order_qty is None else Decimal(order_qty))
 
 
-class GatewayJournal:
-    def __init__(self, path: Path):
-        self.path = path
-        self._db = open_journal_db(path, SCHEMA, what="gateway journal")
-        self.closed = False
-        self._counters: dict[str, tuple[int | None, int | None]] = {}  # client -> (ExecID counter, last received), to write
-        self.on_commit: Callable[[float], None] | None = None  # told each commit's seconds (metrics)
+class GatewayJournal(LineLog):
+    """The gateway's journal: a ``LineLog`` and what the running gateway looks up in memory."""
 
-    def close(self) -> None:
-        if not self.closed:
-            self.commit()
-            self._db.close()
-            self.closed = True
+    def __init__(self, path: Path, *, durable: bool = False, legacy: Path | None = None):
+        """Open (or create) the journal at ``path``; ``durable``: ``fdatasync`` every commit.
+        ``legacy``: a journal of the SQLite versions, read into ``path`` once when ``path`` does
+        not exist yet."""
+        self._requests: set[tuple[str, str, str]] = set()  # (client, MsgType, ClOrdID)
+        self._outbox: dict[int, Outgoing] = {}  # not yet forwarded, by id
+        self._last_id = 0  # the last message id given, forwarded or not
+        self._counters: dict[str, tuple[int, int | None]] = {}  # client -> (ExecID counter, last received)
+        self._changed: set[str] = set()  # clients whose counters this batch changed
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if legacy is not None and legacy.exists() and not path.exists():
+            _migrate(legacy, path)
+        super().__init__(path, _KINDS, 5, durable=durable, what="gateway journal", owner="one gateway per data_dir",
+                         older="the gateway reads gateway/gateway.db into gateway/journal.log at its start")
+        for line in self.open_lines():
+            self._index(line)
+        self._changed.clear()  # the counters read are written already
+
+    def _index(self, line: tuple[str, ...]) -> None:
+        kind = line[0]
+        if kind == "R":
+            if line[4]:
+                self._requests.add((unfield(line[1]), unfield(line[3]), unfield(line[4])))
+        elif kind == "O":
+            row = int(line[1])
+            fields = [(int(tag), value) for tag, value in json.loads(line[5])]
+            self._outbox[row] = Outgoing(row, unfield(line[2]), line[3], fields)
+            self._last_id = max(self._last_id, row)
+        elif kind == "F":
+            up_to = int(line[1])
+            for row in [r for r in self._outbox if r <= up_to]:
+                del self._outbox[row]
+        elif kind == "X":
+            self._count(unfield(line[1]), exec_id=int(line[2]) if line[2] else None,
+                        received=int(line[3]) if line[3] else None)
 
     def commit(self) -> None:
         """Make everything recorded so far durable, the clients' counters with it."""
-        if self._counters:
-            for client, (exec_id, received) in self._counters.items():
-                self._write("INSERT INTO counters (client, exec_id, received) VALUES (?, COALESCE(?, 0), ?) ON CONFLICT (client) "
-                            "DO UPDATE SET exec_id = MAX(exec_id, COALESCE(excluded.exec_id, 0)), "
-                            "received = COALESCE(excluded.received, received)", (client, exec_id, received))
-            self._counters.clear()
-        if self._db.in_transaction:
-            started = time.perf_counter()
-            self._db.execute("COMMIT")
-            if self.on_commit is not None:
-                self.on_commit(time.perf_counter() - started)
-
-    def _write(self, sql: str, args: tuple[object, ...]) -> int:
-        if not self._db.in_transaction:
-            self._db.execute("BEGIN")
-        return self._db.execute(sql, args).lastrowid or 0
+        for client in self._changed:
+            exec_id, received = self._counters[client]
+            self.batch.append(f"X\t{field(client)}\t{exec_id}\t{'' if received is None else received}\t\t\n")
+        self._changed.clear()
+        super().commit()
 
     def _count(self, client: str, *, exec_id: int | None = None, received: int | None = None) -> None:
         """Counters are written once per commit, not once per message."""
-        if not self._db.in_transaction:
-            self._db.execute("BEGIN")
-        old_exec_id, old_received = self._counters.get(client, (None, None))
-        if exec_id is not None and (old_exec_id is None or exec_id > old_exec_id):
-            old_exec_id = exec_id
-        self._counters[client] = (old_exec_id, received if received is not None else old_received)
+        old_exec_id, old_received = self._counters.get(client, (0, None))
+        self._counters[client] = (max(old_exec_id, exec_id or 0), old_received if received is None else received)
+        self._changed.add(client)
 
     # --- writes -----------------------------------------------------------------------------------
 
     def record_request(self, client: str, seq: int, msg_type: str, cl_ord_id: str | None, raw: str) -> None:
-        self._write("INSERT INTO requests (client, seq, msg_type, cl_ord_id, raw) VALUES (?, ?, ?, ?, ?)",
-                    (client, seq, msg_type, cl_ord_id, raw))
+        if cl_ord_id is not None:
+            self._requests.add((client, msg_type, cl_ord_id))
+        self.batch.append(f"R\t{field(client)}\t{seq}\t{field(msg_type)}\t{field(cl_ord_id or '')}\t{field(raw)}\n")
         self._count(client, received=seq)
 
     def record_received(self, client: str, seq: int) -> None:
@@ -157,53 +155,92 @@ class GatewayJournal:
 
     def record_link(self, link: Link) -> None:
         """A new order of an OMS client."""
-        self._write("INSERT INTO links (order_key, client, chain, engine_pending, request) VALUES (?, ?, ?, ?, ?)",
-                    (link.order_key, link.client, _chain_json(link.chain), link.engine_pending, link.request))
+        self.batch.append(f"L\t{field(link.order_key)}\t{field(link.client)}\t{field(link.engine_pending or '')}\t"
+                         f"{_chain_json(link.chain)}\t{link.request}\n")
 
     def record_chain(self, order_key: str, chain: OmsChain, engine_pending: str | None) -> None:
         """What the OMS has been told of the order now, and the request in flight."""
-        self._write("UPDATE links SET chain = ?, engine_pending = ? WHERE order_key = ?",
-                    (_chain_json(chain), engine_pending, order_key))
+        self.batch.append(f"U\t{field(order_key)}\t{field(engine_pending or '')}\t{_chain_json(chain)}\t\t\n")
 
     def record_cl_ord_id(self, client: str, cl_ord_id: str, order_key: str) -> None:
-        self._write("INSERT OR IGNORE INTO cl_ord_ids (client, cl_ord_id, order_key) VALUES (?, ?, ?)",
-                    (client, cl_ord_id, order_key))
+        self.batch.append(f"I\t{field(client)}\t{field(cl_ord_id)}\t{field(order_key)}\t\t\n")
 
     def record_outgoing(self, client: str, msg_type: str, fields: list[tuple[int, str]], exec_id: int) -> int:
         """A message for ``client``, to be marked forwarded once QuickFIX has stored it; ``exec_id``
         is the client's ExecID counter after it."""
-        row = self._write("INSERT INTO outbox (client, msg_type, fields) VALUES (?, ?, ?)",
-                          (client, msg_type, json.dumps(fields, separators=(",", ":"))))
+        self._last_id = row = self._last_id + 1
+        self._outbox[row] = Outgoing(row, client, msg_type, fields)
+        self.batch.append(f"O\t{row}\t{field(client)}\t{field(msg_type)}\t\t{json.dumps(fields, separators=(',', ':'))}\n")
         self._count(client, exec_id=exec_id)
         return row
 
     def mark_forwarded(self, up_to: int) -> None:
         """Every outgoing message up to row ``up_to`` is in its OMS session's store."""
-        self._write("DELETE FROM outbox WHERE id <= ?", (up_to,))
+        for row in [r for r in self._outbox if r <= up_to]:
+            del self._outbox[row]
+        self.batch.append(f"F\t{up_to}\t\t\t\t\n")
 
     # --- reads ------------------------------------------------------------------------------------
 
+    def _lines(self) -> Iterator[tuple[str, ...]]:
+        """Every line, committed or in this batch (as a database transaction reads its own writes)."""
+        yield from self.committed()
+        yield from self.pending()
+
     def links(self) -> list[Link]:
-        rows = self._db.execute("SELECT order_key, client, chain, engine_pending, request FROM links ORDER BY rowid")
-        return [Link(key, client, _chain(chain), pending, request) for key, client, chain, pending, request in rows]
+        """Every order, in the order they were recorded, as last told (read from the file)."""
+        found: dict[str, Link] = {}
+        for line in self._lines():
+            if line[0] == "L":
+                key = unfield(line[1])
+                found[key] = Link(key, unfield(line[2]), _chain(line[4]), unfield(line[3]) or None, line[5])
+            elif line[0] == "U":
+                key = unfield(line[1])
+                old = found.get(key)
+                if old is not None:
+                    found[key] = Link(key, old.client, _chain(line[3]), unfield(line[2]) or None, old.request)
+        return list(found.values())
 
     def cl_ord_ids(self) -> list[tuple[str, str, str]]:
-        """(client, OMS ClOrdID, order key), in the order they were recorded."""
-        return list(self._db.execute("SELECT client, cl_ord_id, order_key FROM cl_ord_ids ORDER BY rowid"))
+        """(client, OMS ClOrdID, order key), in the order they were recorded (read from the file)."""
+        found: dict[tuple[str, str], str] = {}
+        for line in self._lines():
+            if line[0] == "I":
+                found.setdefault((unfield(line[1]), unfield(line[2])), unfield(line[3]))
+        return [(client, cl_ord_id, key) for (client, cl_ord_id), key in found.items()]
 
     def unforwarded(self) -> list[Outgoing]:
-        rows = self._db.execute("SELECT id, client, msg_type, fields FROM outbox ORDER BY id")
-        return [Outgoing(i, c, t, [(int(tag), v) for tag, v in json.loads(f)]) for i, c, t, f in rows]
+        return [self._outbox[row] for row in sorted(self._outbox)]
 
     def exec_id_counter(self, client: str) -> int:
-        row = self._db.execute("SELECT exec_id FROM counters WHERE client = ?", (client,)).fetchone()
-        return int(row[0]) if row else 0
+        return self._counters.get(client, (0, None))[0]
 
     def received(self, client: str) -> int | None:
-        row = self._db.execute("SELECT received FROM counters WHERE client = ?", (client,)).fetchone()
-        return None if row is None or row[0] is None else int(row[0])
+        return self._counters.get(client, (0, None))[1]
 
     def has_request(self, client: str, msg_type: str, cl_ord_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM requests WHERE client = ? AND msg_type = ? AND cl_ord_id = ? LIMIT 1",
-                               (client, msg_type, cl_ord_id)).fetchone()
-        return row is not None
+        return (client, msg_type, cl_ord_id) in self._requests
+
+
+def _migrate(legacy: Path, path: Path) -> None:
+    """Read a gateway journal of the SQLite versions into a new file at ``path``, and keep the old
+    file beside it renamed (``.migrated``)."""
+    try:
+        db = sqlite3.connect(f"file:{legacy}?mode=rw", uri=True, isolation_level=None)
+        requests = db.execute("SELECT client, seq, msg_type, cl_ord_id, raw FROM requests ORDER BY id").fetchall()
+        links = db.execute("SELECT order_key, client, chain, engine_pending, request FROM links ORDER BY rowid").fetchall()
+        cl_ord_ids = db.execute("SELECT client, cl_ord_id, order_key FROM cl_ord_ids ORDER BY rowid").fetchall()
+        outbox = db.execute("SELECT id, client, msg_type, fields FROM outbox ORDER BY id").fetchall()
+        counters = db.execute("SELECT client, exec_id, received FROM counters").fetchall()
+        db.close()  # the last connection's close checkpoints its WAL into the file
+    except sqlite3.Error as exc:
+        raise FixEngineError(f"gateway journal {legacy} (SQLite, an older version's) cannot be read: {exc}") from None
+    lines = [f"R\t{field(c)}\t{seq}\t{field(t)}\t{field(i or '')}\t{field(raw)}\n" for c, seq, t, i, raw in requests]
+    lines += [f"L\t{field(k)}\t{field(c)}\t{field(p or '')}\t{chain}\t{request}\n" for k, c, chain, p, request in links]
+    lines += [f"I\t{field(c)}\t{field(i)}\t{field(k)}\t\t\n" for c, i, k in cl_ord_ids]
+    lines += [f"O\t{row}\t{field(c)}\t{field(t)}\t\t{f}\n" for row, c, t, f in outbox]
+    lines += [f"X\t{field(c)}\t{e}\t{'' if r is None else r}\t\t\n" for c, e, r in counters]
+    write_new(path, lines)
+    legacy.rename(legacy.with_name(legacy.name + ".migrated"))
+    log.warning("gateway journal %s (SQLite) read into %s: %d orders, %d messages not yet forwarded; the old file "
+                "is kept as %s.migrated", legacy, path, len(links), len(outbox), legacy.name)

@@ -227,7 +227,8 @@ class Gateway:
         self._loop = asyncio.get_running_loop()
         path = self.config.gateway_path
         assert path is not None
-        self._journal = GatewayJournal(path / "gateway.db")
+        self._journal = GatewayJournal(path / "journal.log", durable=self.config.journal_sync == "full",
+                                       legacy=path / "gateway.db")
         self._throttle = Throttle.from_config(self.config.gateway, self._clients.values(), self._loop.time())  # type: ignore[arg-type]
         self._acceptors = OmsAcceptors(self.config.gateway, self._clients.values(), path / "sessions",  # type: ignore[arg-type]
                                        self._on_oms_events, log_dir=self.config.log_path if self.config.message_log else None)

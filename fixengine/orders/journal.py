@@ -11,15 +11,10 @@ unknown outcome reuses the original intent rather than writing a new one).
 
 Group commit: the ``record_*`` methods add lines to an open batch, and nothing is durable until
 ``commit()`` returns. The engine commits once per turn of its loop: before the intents of that turn
-go on the wire, and before the reports of that turn change the book. A commit is one ``write`` of
-the batch ended by a commit line (``;``); at open, lines after the last commit line (a batch a kill
-cut short) are dropped, so a batch is whole or absent.
-
-Why a file of lines and not a database: nothing is ever updated in place, so there is nothing to
-checkpoint. SQLite in WAL mode stalled the loop for milliseconds at every checkpoint (one every
-fraction of a second under load), and a commit cost a dozen system calls; here it is one. The
-indexes a database kept (ClOrdIDs, ExecIDs per shard, settlement ids, the last MsgSeqNum per
-session) are kept in memory and rebuilt by reading the file at open.
+go on the wire, and before the reports of that turn change the book. The file is a
+``fixengine.orders.line_log.LineLog``: one ``write`` per commit, a batch a kill cut short dropped at
+open, nothing to checkpoint. The indexes a database kept (ClOrdIDs, ExecIDs per shard, settlement
+ids, the last MsgSeqNum per session) are kept in memory and rebuilt by reading the file at open.
 
 Line format, tab-separated, a kind letter first: ``N clordid account body`` (new), ``C clordid
 order_key``, ``R clordid order_key quantity``, ``E shard execid body`` (report; no ExecID: a pending
@@ -29,30 +24,23 @@ body`` (settlement), ``H body`` (reconciliation's heal), ``M body`` (mark), ``Q 
 backslash is written as a JSON string.
 
 Durability: ``write`` survives a killed process (what the tests prove) but not a power cut;
-``durable=True`` also ``fdatasync``s every commit (much slower).
-
-One process owns a journal: the file is locked (``flock``) while it is open, and a second engine
-on the same data directory is refused instead of interleaving its writes. A journal written by
-the SQLite versions (``journal.sqlite``) is read once into the new file at the first start, and
-kept beside it renamed.
+``durable=True`` also ``fdatasync``s every commit (much slower). One engine owns a journal (the
+file is locked while open). A journal written by the SQLite versions (``journal.sqlite``) is read
+once into the new file at the first start, and kept beside it renamed.
 """
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import json
 import logging
-import os
-import re
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from fixengine.errors import DuplicateClOrdIDError, FixEngineError, JournalCorruptError
+from fixengine.errors import DuplicateClOrdIDError, FixEngineError
 from fixengine.orders.book import BookError, Order, OrderBook
 from fixengine.orders.journal_codec import (
     business_reject_from_json,
@@ -61,6 +49,7 @@ from fixengine.orders.journal_codec import (
     report_to_json,
     settlement_report_from_json,
 )
+from fixengine.orders.line_log import LineLog, field, unfield, write_new
 from fixengine.orders.reports import BusinessReject, CancelReject, ExecutionReport, PositionFix
 from fixengine.orders.requests import NewOrder
 from fixengine.orders.settlement import SettlementReport
@@ -123,47 +112,12 @@ Entry = (NewIntent | CancelIntent | ReplaceIntent | ExecutionReport | CancelReje
          | Reconciled | Marked)
 
 
-def open_journal_db(path: Path, schema: str, *, durable: bool = False, what: str = "journal") -> sqlite3.Connection:
-    """A journal's SQLite database, owned by this process (exclusive lock), in WAL mode, with
-    ``schema`` applied. Transactions are the caller's (``isolation_level=None``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=1.0)
-    try:
-        db.execute("PRAGMA locking_mode=EXCLUSIVE")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        db.executescript(schema)  # takes the exclusive lock
-    except sqlite3.OperationalError as exc:
-        db.close()
-        if "locked" in str(exc):
-            raise FixEngineError(f"{what} {path} is in use by another process (one engine per data_dir)") from None
-        raise FixEngineError(f"{what} {path} cannot be opened: {exc}") from None
-    return db
+class Journal(LineLog):
+    """The order book's write-ahead log: a ``LineLog`` and the indexes kept in memory."""
 
-
-_COMMIT = ";\n"
-_COMMIT_BYTES = _COMMIT.encode()
-_UNSAFE = re.compile(r'[\t\n\r"\\]')  # what an identifier cannot hold bare in a line
-_SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def _field(value: str) -> str:
-    return json.dumps(value) if _UNSAFE.search(value) or not value.isprintable() else value
-
-
-def _unfield(text: str) -> str:
-    return json.loads(text) if text.startswith('"') else text
-
-
-class Journal:
     def __init__(self, path: Path, *, durable: bool = False, legacy: Path | None = None):
         """Open (or create) the journal at ``path``. ``legacy``: a journal of the SQLite versions,
         read into ``path`` once when ``path`` does not exist yet."""
-        self.path = path
-        self.closed = False
-        self.durable = durable
-        self.on_commit: Callable[[float], None] | None = None  # told each commit's seconds (metrics)
-        self._batch: list[str] = []
         self._intents: set[str] = set()  # every intent's ClOrdID, committed or in this batch
         self._reports: set[str] = set()  # "shard;ExecID" of every report with an ExecID
         self._settlements: set[tuple[str, str]] = set()  # (account, 20105)
@@ -171,99 +125,26 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         if legacy is not None and legacy.exists() and not path.exists():
             _migrate(legacy, path)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            raise FixEngineError(f"journal {path} is in use by another process (one engine per data_dir)") from None
-        try:
-            for kind, a, b, _ in self._read_committed(cut=True):
-                self._index(kind, a, b)
-        except BaseException:
-            os.close(self._fd)
-            raise
-        self._size = os.fstat(self._fd).st_size  # where the last commit ends
-
-    def _read_committed(self, *, cut: bool = False) -> Iterator[tuple[str, str, str, str]]:
-        """The committed lines, split, read as a stream; with ``cut`` (at open), a batch a kill cut
-        short is cut off the end of the file."""
-        committed = 0  # the end of the last commit line
-        batch: list[tuple[str, str, str, str]] = []
-        with open(os.dup(self._fd), "rb") as f:
-            f.seek(0)
-            if f.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER:
-                raise FixEngineError(f"journal {self.path} is a SQLite journal of an older version: the engine reads "
-                                     "data_dir/journal.sqlite into data_dir/journal.log at its start")
-            f.seek(0)
-            offset = 0
-            for n, raw in enumerate(f, 1):
-                offset += len(raw)
-                if raw == _COMMIT_BYTES:
-                    yield from batch
-                    batch.clear()
-                    committed = offset
-                    continue
-                if not raw.endswith(b"\n"):
-                    break  # a line a kill cut short: never committed
-                try:
-                    parts = raw[:-1].decode().split("\t", 3)
-                except UnicodeDecodeError:
-                    parts = []
-                if len(parts) != 4 or parts[0] not in _KINDS:
-                    raise JournalCorruptError(f"journal {self.path}, line {n}: not a journal entry: "
-                                             f"{raw[:80].decode(errors='replace').rstrip()!r}")
-                batch.append((parts[0], parts[1], parts[2], parts[3]))
-        if cut and committed < offset:
-            log.warning("journal %s: %d bytes after the last commit (a batch a stop cut short) dropped",
-                        self.path, offset - committed)
-            os.ftruncate(self._fd, committed)
+        super().__init__(path, _KINDS, 3, durable=durable,
+                         older="the engine reads data_dir/journal.sqlite into data_dir/journal.log at its start")
+        for kind, a, b, _ in self.open_lines():
+            self._index(kind, a, b)
 
     def _index(self, kind: str, a: str, b: str) -> None:
         if kind in "NCR":
-            self._intents.add(_unfield(a))
+            self._intents.add(unfield(a))
         elif kind == "E" and b:
-            self._reports.add(f"{a};{_unfield(b)}")
+            self._reports.add(f"{a};{unfield(b)}")
         elif kind == "S":
-            self._settlements.add((_unfield(a), _unfield(b)))
+            self._settlements.add((unfield(a), unfield(b)))
         elif kind == "Q":
-            self._received[_unfield(a)] = int(b)
-
-    def close(self) -> None:
-        """Commit what is written, and close."""
-        if self.closed:
-            return
-        self.commit()
-        os.close(self._fd)
-        self.closed = True
-
-    def commit(self) -> None:
-        """Make everything recorded so far durable: one write of the batch and its commit line.
-        If the write fails (a full disk), the file is cut back to its last commit and the batch
-        kept, so that nothing of it counts as journaled and a later commit writes it whole."""
-        if not self._batch:
-            return
-        started = time.perf_counter() if self.on_commit is not None else 0.0
-        data = ("".join(self._batch) + _COMMIT).encode()
-        try:
-            view = memoryview(data)
-            while view:  # one write for a regular file; the loop is for the rare short write
-                view = view[os.write(self._fd, view):]
-            if self.durable:
-                os.fdatasync(self._fd)
-        except OSError:
-            os.ftruncate(self._fd, self._size)
-            raise
-        self._size += len(data)
-        self._batch.clear()
-        if self.on_commit is not None:
-            self.on_commit(time.perf_counter() - started)
+            self._received[unfield(a)] = int(b)
 
     def _intent(self, kind: str, cl_ord_id: str, key: str, body: str) -> None:
         if cl_ord_id in self._intents:
             raise DuplicateClOrdIDError(cl_ord_id)
         self._intents.add(cl_ord_id)
-        self._batch.append(f"{kind}\t{_field(cl_ord_id)}\t{_field(key)}\t{body}\n")
+        self.batch.append(f"{kind}\t{field(cl_ord_id)}\t{field(key)}\t{body}\n")
 
     def record_new(self, order: NewOrder, account: str = "") -> None:
         self._intent("N", order.client_order_id, account, order.model_dump_json())
@@ -278,28 +159,28 @@ class Journal:
         """Journal a report; False if an identical ExecID (per shard) is already there, or for a
         settlement report the same MarketSettlementReportID (20105) for the same account."""
         if isinstance(report, CancelReject):
-            self._batch.append(f"J\t\t\t{report_to_json(report)}\n")
+            self.batch.append(f"J\t\t\t{report_to_json(report)}\n")
             return True
         if isinstance(report, BusinessReject):
-            self._batch.append(f"B\t\t\t{report_to_json(report)}\n")
+            self.batch.append(f"B\t\t\t{report_to_json(report)}\n")
             return True
         if isinstance(report, SettlementReport):
             key = (report.account, report.report_id)
             if key in self._settlements:
                 return False
             self._settlements.add(key)
-            self._batch.append(f"S\t{_field(key[0])}\t{_field(key[1])}\t{report_to_json(report)}\n")
+            self.batch.append(f"S\t{field(key[0])}\t{field(key[1])}\t{report_to_json(report)}\n")
             return True
         dedupe = report.dedupe_key
         if dedupe is None:
-            self._batch.append(f"E\t\t\t{report_to_json(report)}\n")
+            self.batch.append(f"E\t\t\t{report_to_json(report)}\n")
             return True
         shard, exec_id = dedupe
         seen = f"{shard};{exec_id}"
         if seen in self._reports:
             return False
         self._reports.add(seen)
-        self._batch.append(f"E\t{shard}\t{_field(exec_id)}\t{report_to_json(report)}\n")
+        self.batch.append(f"E\t{shard}\t{field(exec_id)}\t{report_to_json(report)}\n")
         return True
 
     def has_intent(self, cl_ord_id: str) -> bool:
@@ -313,10 +194,10 @@ class Journal:
             body = f'{{"cancel_reject": {report_to_json(heal)}}}'
         else:
             body = f'{{"report": {report_to_json(heal)}}}'
-        self._batch.append(f"H\t\t\t{body}\n")
+        self.batch.append(f"H\t\t\t{body}\n")
 
     def record_mark(self, mark: Marked) -> None:
-        self._batch.append(f"M\t\t\t{json.dumps({'what': mark.what, 'account': mark.account, 'keys': list(mark.keys)})}\n")
+        self.batch.append(f"M\t\t\t{json.dumps({'what': mark.what, 'account': mark.account, 'keys': list(mark.keys)})}\n")
 
     def mark(self, book: OrderBook, mark: Marked) -> list[Order]:
         """Change ``book``'s flags by ``mark`` and journal it (if it changed anything to replay)."""
@@ -328,7 +209,7 @@ class Journal:
     def record_received(self, session: str, seq: int) -> None:
         """The last MsgSeqNum read from ``session`` is journaled (with the reports of its batch)."""
         self._received[session] = seq
-        self._batch.append(f"Q\t{_field(session)}\t{seq}\t\n")
+        self.batch.append(f"Q\t{field(session)}\t{seq}\t\n")
 
     def received(self, session: str) -> int | None:
         """The MsgSeqNum of the last message journaled from ``session``, if any."""
@@ -337,14 +218,13 @@ class Journal:
     def replay(self) -> Iterator[Entry]:
         """Every entry in the order it was written: those committed, then this batch's (as a
         database transaction reads its own writes)."""
-        batch = (tuple(line[:-1].split("\t", 3)) for line in self._batch)
-        for kind, a, b, body in itertools.chain(self._read_committed(), batch):
+        for kind, a, b, body in itertools.chain(self.committed(), self.pending()):
             if kind == "N":
-                yield NewIntent(NewOrder.model_validate_json(body), _unfield(b))
+                yield NewIntent(NewOrder.model_validate_json(body), unfield(b))
             elif kind == "C":
-                yield CancelIntent(_unfield(b), _unfield(a))
+                yield CancelIntent(unfield(b), unfield(a))
             elif kind == "R":
-                yield ReplaceIntent(_unfield(b), _unfield(a), Decimal(body) if body else None)
+                yield ReplaceIntent(unfield(b), unfield(a), Decimal(body) if body else None)
             elif kind == "E":
                 yield execution_report_from_json(body)
             elif kind == "J":
@@ -387,17 +267,15 @@ def _migrate(legacy: Path, path: Path) -> None:
         letter = _LEGACY_KINDS[kind]
         if letter in "NCR":
             value = "" if body in ("{}", "null") else body.strip('"') if letter == "R" else body
-            lines.append(f"{letter}\t{_field(cl_ord_id)}\t{_field(order_key or '')}\t{value}\n")
+            lines.append(f"{letter}\t{field(cl_ord_id)}\t{field(order_key or '')}\t{value}\n")
         elif letter == "E":
-            lines.append(f"E\t{'' if exec_id is None else shard}\t{'' if exec_id is None else _field(exec_id)}\t{body}\n")
+            lines.append(f"E\t{'' if exec_id is None else shard}\t{'' if exec_id is None else field(exec_id)}\t{body}\n")
         elif letter == "S":
-            lines.append(f"S\t{_field(order_key)}\t{_field(exec_id)}\t{body}\n")
+            lines.append(f"S\t{field(order_key)}\t{field(exec_id)}\t{body}\n")
         else:
             lines.append(f"{letter}\t\t\t{body}\n")
-    lines += [f"Q\t{_field(session)}\t{seq}\t\n" for session, seq in received]
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text("".join(lines) + _COMMIT)
-    os.replace(partial, path)
+    lines += [f"Q\t{field(session)}\t{seq}\t\n" for session, seq in received]
+    write_new(path, lines)
     legacy.rename(legacy.with_name(legacy.name + ".migrated"))
     log.warning("journal %s (SQLite) read into %s: %d entries; the old file is kept as %s.migrated",
                 legacy, path, len(rows), legacy.name)
