@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 import pytest
 
-from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder, TimeInForce
+from fixengine.orders.requests import CancelOrder, InvalidOrderError, NewOrder, ReplaceOrder, TimeInForce, new_cl_ord_id
 from fixengine.kalshi.prices import (
     Action,
     Contract,
@@ -96,3 +98,20 @@ def test_replace_and_cancel_requests() -> None:
     with pytest.raises(InvalidOrderError, match="only be amended to DAY, GTC or GTD"):
         ReplaceOrder.create(order="c1", time_in_force=TimeInForce.IOC)
     assert CancelOrder.create(order="c1").client_order_id != "c1"
+
+
+def test_new_cl_ord_ids_are_random_uuids_never_repeated_by_a_forked_child() -> None:
+    """They come from a pool of random bytes: a child forked with the pool full must not give
+    the ClOrdIDs its parent will give next."""
+    ids = [new_cl_ord_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000 and all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ten, then out
+        os.write(write, ",".join(new_cl_ord_id() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    assert len(child) == 10 and not child & {new_cl_ord_id() for _ in range(10)}
