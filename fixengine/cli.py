@@ -135,11 +135,17 @@ async def _until_stopped(config, body) -> int:  # type: ignore[no-untyped-def]
 async def _run_engine(config, stop: asyncio.Event, hurry: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
     from fixengine.engine import Engine
 
+    from fixengine.errors import JournalWriteError
+    from fixengine.orders.entry import OrderEntryHalted
+
     engine = Engine(config)  # session events are logged (fixengine.engine, INFO)
+    engine.observe(lambda event: stop.set() if isinstance(event, OrderEntryHalted) else None)
     await engine.start()
     await stop.wait()
     logging.getLogger("fixengine").info("stopping: logging out")
     await engine.stop()
+    if engine.halted is not None:
+        raise JournalWriteError(f"stopped because order entry halted: {engine.halted}")
 
 
 @cli.command("check-config")

@@ -115,7 +115,7 @@ class Engine:
         self._messages = MessageLogs(config.log_path, enabled=config.message_log)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped = False
+        self._stopping: asyncio.Future[None] | None = None  # the stop, once begun
         self._replays: dict[str, asyncio.Lock] = {}  # drop-copy session -> one replay at a time
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -144,6 +144,7 @@ class Engine:
             journal, {s.name: s for s in self.config.sessions}, self._quickfix.send, self._publish, self.is_logged_on,
             self._loop.call_soon, reconciled=self.config.rest is not None, paused=self._refuse_in_maintenance,
         )
+        self._orders.on_halt = self._halt
         if self.config.rest is not None:
             # One key per account reads its portfolio: the first session's (its order entry, as a rule).
             keys = {s.account_id: records[s.name].signer for s in reversed(self.config.sessions)}
@@ -161,10 +162,15 @@ class Engine:
         self._sessions.start(self._loop)
 
     async def stop(self, timeout: float = 5.0) -> None:
-        """Log out every session (waiting up to ``timeout`` for the Logout to be answered), then stop."""
-        if self._loop is None or self._stopped:
+        """Log out every session (waiting up to ``timeout`` for the Logout to be answered), then
+        stop. A second call (or one after a halt began the stop) waits for that stop to end."""
+        if self._loop is None:
             return
-        self._stopped = True
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop(timeout))
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self, timeout: float) -> None:
         self._sessions.stop()  # no reconnect, probe or connect check from here on
         if self._orders is not None:
             self._orders.flush()  # what was requested before stop() goes out before the Logout
@@ -186,9 +192,23 @@ class Engine:
             await self._reconciler.aclose()
         self._messages.stop()
         if self._orders is not None:
-            self._orders.journal.close()
+            try:
+                self._orders.journal.close()
+            except OSError as exc:  # halted on it, most likely: said already; the stop goes on
+                log.error("the journal %s could not be written at the stop: %s; what it had not committed is lost "
+                          "(nothing of it was sent)", self._orders.journal.path, exc.strerror or exc)
         # Let events emitted during shutdown reach their subscribers.
         await asyncio.sleep(0)
+
+    def _halt(self, reason: str) -> None:
+        """Order entry halted (its journal cannot be written): the engine stops, logging out."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop(5.0))
+
+    @property
+    def halted(self) -> str | None:
+        """Why order entry halted for good (the journal could not be written), or None."""
+        return self._orders.halted if self._orders is not None else None
 
     async def __aenter__(self) -> "Engine":
         await self.start()

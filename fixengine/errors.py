@@ -140,6 +140,12 @@ class JournalCorruptError(FixEngineError):
     damaged): the engine does not start on a book it cannot read whole."""
 
 
+class JournalWriteError(OrderError):
+    """The order journal could not be written (a full disk, a failed device): order entry is
+    halted. Nothing that was not journaled was sent; the engine stops. Restart it once the journal
+    can be written: it replays what was committed, and reconciliation finds what happened since."""
+
+
 class ThrottledError(OrderError):
     """Refused before sending: it would break one of Kalshi's rate limits."""
 

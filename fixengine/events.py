@@ -49,6 +49,7 @@ from fixengine.orders.entry import (
     BookReleased,
     BusinessRejected,
     MassCancelDone,
+    OrderEntryHalted,
     ReportUnreadable,
     SendFailed,
 )
@@ -84,7 +85,7 @@ AnyEvent = (
     | OrderPending | OrderAccepted | OrderFilled | OrderReplaced | OrderCanceled | OrderExpired | OrderRejected
     | CancelRejected | PositionChanged | UnmatchedReport | MarketSettled
     # order entry
-    | BookHeld | BookReleased | BusinessRejected | MassCancelDone | SendFailed | ReportUnreadable
+    | BookHeld | BookReleased | BusinessRejected | MassCancelDone | SendFailed | ReportUnreadable | OrderEntryHalted
     # order groups
     | OrderGroupConfirmed | OrderGroupRefused | OrderGroupTriggered
     # drop copy
@@ -118,6 +119,7 @@ __all__ = [
     "MessagesSkipped",
     "OrderAccepted",
     "OrderCanceled",
+    "OrderEntryHalted",
     "OrderEvent",
     "OrderExpired",
     "OrderFilled",

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from fixengine.admin.server import AdminServer
 from fixengine.config import EngineConfig
 from fixengine.engine import Engine
-from fixengine.errors import FixEngineError
+from fixengine.errors import FixEngineError, JournalWriteError
 from fixengine.gateway.service import Gateway
 from fixengine.heap import HeapKeeper
+from fixengine.orders.entry import OrderEntryHalted
 
 log = logging.getLogger("fixengine.serve")
 
@@ -36,14 +37,15 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
     ``[gateway] shutdown_grace`` seconds to be answered (``_wind_down``; none if ``hurry`` is set: a
     second SIGTERM), the OMS sessions logged out (each has had an answer to what it sent), then
     the Kalshi sessions (a report that still comes is journaled and kept for the OMS's next logon),
-    and the journals closed (the gateway's SQLite checkpoints its write-ahead log into the database
-    file). The heap is kept frozen while it runs (``HeapKeeper``): no full garbage collection walks
+    and the journals closed. If order entry halts (its journal cannot be written), the same stop
+    follows, and ``JournalWriteError`` says why once it is done. The heap is kept frozen while it runs (``HeapKeeper``): no full garbage collection walks
     the book while orders wait. Each time ``reload`` is set (SIGHUP), the session map
     is read again (``read_config``) and applied without disconnecting anyone (``Gateway.reload``)."""
     engine = Engine(config)
     gateway = Gateway(config, engine)
     admin = AdminServer(config, engine, gateway, stopping=stop.is_set)  # reads the token: a bad file stops us here
     heap = HeapKeeper()
+    engine.observe(lambda event: stop.set() if isinstance(event, OrderEntryHalted) else None)
     await engine.start()
     heap.start()
     try:
@@ -67,6 +69,8 @@ async def serve(config: EngineConfig, stop: asyncio.Event, announce: Callable[[s
         await gateway.stop()
         await admin.stop()
         log.info("garbage collection while serving: %s", heap.pauses.summary())
+    if engine.halted is not None:
+        raise JournalWriteError(f"stopped because order entry halted: {engine.halted}")
 
 
 async def _wind_down(gateway: Gateway, grace: float, hurry: asyncio.Event | None) -> None:

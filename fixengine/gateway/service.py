@@ -309,7 +309,10 @@ class Gateway:
         self._flush()
         await self._acceptors.stop()
         self._record_all_received()
-        self._journal.close()
+        try:
+            self._journal.close()
+        except OSError as exc:  # halted on it, most likely: said already; the stop goes on
+            log.error("the gateway journal %s could not be written at the stop: %s", self._journal.path, exc.strerror or exc)
         self._acceptors = None
 
     def reload(self, config: EngineConfig) -> list[str]:
@@ -590,7 +593,7 @@ class Gateway:
                                   extra=correlate(oms_session=event.client))
         if handled:
             # The requests and the ClOrdID map are durable before the engine's flush sends anything.
-            self._journal.commit()
+            self._commit()
         deadlines = [w[0][0] for w in self._waiting.values() if w]
         if deadlines and self._drain_timer is None:
             self._drain_timer = self._loop.call_at(min(deadlines), self._drain_later)
@@ -669,7 +672,7 @@ class Gateway:
                 admit() if isinstance(outcome, Admitted) else refuse(outcome.text)
             except Exception:  # noqa: BLE001 - one bad request must not stop the others
                 log.exception("a request queued for the rate budget could not be handled")
-        self._journal.commit()
+        self._commit()
         self._wake_throttle_later()
         if self._settled is not None and not self._settled.done() and not self._held:
             self._settled.set_result(None)
@@ -864,12 +867,25 @@ class Gateway:
         self.rejects.append(reject)
         self._last_reject[client] = reject
 
+    def _commit(self) -> bool:
+        """Commit the gateway's journal; if it cannot be written, halt order entry (nothing more
+        goes to Kalshi, and ``fixengine serve`` stops saying why) and say False."""
+        assert self._journal is not None
+        try:
+            self._journal.commit()
+        except OSError as exc:
+            self._engine.order_entry.halt(f"the gateway journal {self._journal.path} cannot be written: {exc.strerror or exc}")
+            return False
+        return True
+
     def _flush(self) -> None:
         """Commit, then hand this turn's reports to QuickFIX (which stores each before sending it)."""
         self._flush_scheduled = False
         if self._journal is None or self._acceptors is None:
             return
-        self._journal.commit()
+        if not self._commit():
+            self._outbox.clear()  # never journaled, never sent: a restart tells the OMS (catch_up)
+            return
         outbox, self._outbox = self._outbox, []
         for _, client, message in outbox:
             self._acceptors.send(client, message.msg_type, message.fields)

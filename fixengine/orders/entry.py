@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 
 from fixengine.config import SessionConfig
 from fixengine._event import _StampedNow, stamped
-from fixengine.errors import BookUnconfirmedError, FixEngineError, SessionUnavailableError, ThrottledError
+from fixengine.errors import BookUnconfirmedError, FixEngineError, JournalWriteError, SessionUnavailableError, ThrottledError
 from fixengine.fix.framing import FramingError, parse, seq_num_of
 from fixengine.fix.message_log import redact
 from fixengine.fix.tags import (
@@ -159,6 +159,17 @@ class SendFailed(_StampedNow):
 
 
 @dataclass(frozen=True, slots=True)
+class OrderEntryHalted(_StampedNow):
+    """The journal could not be written: nothing more is sent on any session, and the engine
+    stops. Requests not yet journaled were refused (never sent); see ``JournalWriteError``."""
+
+    reason: str
+
+    def describe(self) -> str:
+        return f"order entry halted: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class ReportUnreadable(_StampedNow):
     """A report we could not read: kept in the message log, shown here, never silently dropped."""
 
@@ -171,7 +182,7 @@ class ReportUnreadable(_StampedNow):
 
 Report = ExecutionReport | CancelReject | BusinessReject | SettlementReport
 OrderEntryEvent = (BusinessRejected | MassCancelDone | ReportUnreadable | SendFailed | BookHeld | BookReleased
-                   | DropCopyReplayed | DropCopyRefused | OrderGroupEvent)
+                   | OrderEntryHalted | DropCopyReplayed | DropCopyRefused | OrderGroupEvent)
 
 
 def _utcnow() -> datetime:
@@ -210,6 +221,8 @@ class OrderEntry:
         self._is_logged_on = is_logged_on
         self._soon = soon
         self._outbox: list[tuple[SessionConfig, str, Fields]] = []
+        self.halted: str | None = None  # why order entry stopped for good (``halt``)
+        self.on_halt: Callable[[str], None] | None = None
         self._held: dict[str, str] = {}  # session -> why its book is unconfirmed
         self._last_report: dict[str, datetime] = {}  # account -> when its latest report was applied
         self._requests_sent: dict[str, datetime] = {}  # ClOrdID of a request -> when it went out
@@ -222,6 +235,8 @@ class OrderEntry:
     # --- requests -----------------------------------------------------------------------------
 
     def _session(self, name: str, *, allowed: frozenset[SessionType] = ORDER_ENTRY) -> SessionConfig:
+        if self.halted is not None:
+            raise JournalWriteError(f"order entry is halted: {self.halted}")
         s = self._sessions.get(name)
         if s is None:
             raise FixEngineError(f"no session named {name!r}; configured: {', '.join(self._sessions)}")
@@ -318,9 +333,51 @@ class OrderEntry:
             self._soon(self.flush)
         self._outbox.append((session, msg_type, fields))
 
+    def _commit(self) -> bool:
+        """Commit the journal; False (and order entry halted) if it cannot be written."""
+        if self.halted is not None:
+            return False
+        try:
+            self.journal.commit()
+        except OSError as exc:
+            self.halt(f"the journal {self.journal.path} cannot be written: {exc.strerror or exc}")
+            return False
+        return True
+
+    def halt(self, reason: str) -> None:
+        """Stop taking and sending requests, for good: the journal cannot be written, so nothing
+        more can be sent safely. What was queued and not sent is refused in the book (never sent),
+        each session is told (``OrderEntryHalted``), and ``on_halt`` (the engine's stop) is called."""
+        if self.halted is not None:
+            return
+        self.halted = reason
+        log.critical("ORDER ENTRY HALTED: %s. Nothing more is sent; the engine stops. Restart it once the journal "
+                     "can be written: it replays what was committed, and reconciliation finds what happened since",
+                     reason)
+        outbox, self._outbox = self._outbox, []
+        never_sent = Reason(RejectCode.OTHER, None, f"never sent: {reason}")
+        now = _utcnow()
+        for session, msg_type, fields in outbox:
+            cl_ord_id = next((v for t, v in fields if t == CL_ORD_ID), "")
+            if msg_type == MSG_ORDER_GROUP_REQUEST:
+                refused = self.groups.transmitted(session.name, None)
+                if refused is not None:
+                    self._publish(refused)
+            elif msg_type in ORDER_REQUESTS and cl_ord_id:  # not journaled: the book alone is told
+                for event in self.book.apply(BusinessReject(msg_type, cl_ord_id, never_sent)):
+                    self._publish(stamped(event, session.name, now))
+            else:
+                self._publish(SendFailed(session.name, msg_type, cl_ord_id, never_sent.text or reason))
+        for name in self._sessions:
+            self._publish(OrderEntryHalted(name, reason))
+        if self.on_halt is not None:
+            self.on_halt(reason)
+
     def flush(self) -> None:
-        """Commit the journal, then send what was requested since the last flush, in order."""
-        self.journal.commit()
+        """Commit the journal, then send what was requested since the last flush, in order. If
+        the commit fails, nothing is sent: order entry halts (``halt``)."""
+        if not self._commit():
+            return
         outbox, self._outbox = self._outbox, []
         for session, msg_type, fields in outbox:
             self._transmit(session, msg_type, fields)
@@ -348,13 +405,14 @@ class OrderEntry:
         self._publish(SendFailed(session.name, msg_type, cl_ord_id, reason))
         if msg_type == MSG_NEW_ORDER_SINGLE:
             self.journal.mark(self.book, Marked("unknown", keys=(cl_ord_id,)))
-            self.journal.commit()
+            self._commit()
         elif msg_type in CANCEL_OR_REPLACE:
             # Never sent, so never processed: the order is as it was and may be cancelled again.
             # Journaled like the exchange's refusal, so that a restart agrees.
             refusal = BusinessReject(msg_type, cl_ord_id, Reason(RejectCode.OTHER, None, reason))
             self.journal.record_report(refusal)
-            self.journal.commit()
+            if not self._commit():
+                return
             now = _utcnow()
             for event in self.book.apply(refusal):
                 self._publish(stamped(event, session.name, now))
@@ -472,10 +530,10 @@ class OrderEntry:
         if request is not None and ref_msg_type in (None, request[0]):
             refusal = BusinessReject(request[0], request[1], Reason.of(text or "session reject", reason_code))
             self.journal.record_report(refusal)
-            self.journal.commit()
-            now = _utcnow()
-            for event in self.book.apply(refusal):
-                self._publish(stamped(event, session_name, now))
+            if self._commit():
+                now = _utcnow()
+                for event in self.book.apply(refusal):
+                    self._publish(stamped(event, session_name, now))
             return
         if ref_msg_type != MSG_ORDER_GROUP_REQUEST:
             return
@@ -531,7 +589,8 @@ class OrderEntry:
                 last_seq[session_name] = seq
         for session_name, seq in last_seq.items():
             self.journal.record_received(session_name, seq)
-        self.journal.commit()
+        if not self._commit():
+            return  # not journaled, so they change nothing: a restart learns them by reconciliation
         now = _utcnow()
         for session_name in {name for name, _, _ in messages}:
             self._last_report[self._sessions[session_name].account_id] = now

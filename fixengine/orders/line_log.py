@@ -19,6 +19,7 @@ locked (``flock``) while open, and a second process is refused instead of interl
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -136,7 +137,8 @@ class LineLog:
             if self.durable:
                 os.fdatasync(self._fd)
         except OSError:
-            os.ftruncate(self._fd, self._size)
+            with contextlib.suppress(OSError):  # if this fails too, the next open drops the cut batch
+                os.ftruncate(self._fd, self._size)
             raise
         self._size += len(data)
         self.batch.clear()
@@ -144,12 +146,14 @@ class LineLog:
             self.on_commit(time.perf_counter() - started)
 
     def close(self) -> None:
-        """Commit the open batch, and close."""
+        """Commit the open batch, and close (also when the commit fails, which it then raises)."""
         if self.closed:
             return
-        self.commit()
-        os.close(self._fd)
-        self.closed = True
+        try:
+            self.commit()
+        finally:
+            os.close(self._fd)
+            self.closed = True
 
 
 def write_new(path: Path, lines: list[str]) -> None:
