@@ -34,7 +34,7 @@ from fixengine.config import EngineConfig, LogonFlags, SessionConfig  # noqa: E4
 from fixengine.engine import Engine  # noqa: E402
 from fixengine.kalshi.facts import SessionType  # noqa: E402
 from fixengine.orders.book import OrderAccepted  # noqa: E402
-from fixengine.orders.requests import NewOrder  # noqa: E402
+from fixengine.orders.requests import NewOrder, new_cl_ord_id  # noqa: E402
 from fixengine.kalshi.prices import Action, Contract  # noqa: E402
 from fixengine.kalshi.signing import public_key_pem, load_private_key, write_keypair  # noqa: E402
 
@@ -123,7 +123,7 @@ class Orders:
             ticker=TICKER, action=Action.BUY, contract=Contract.YES, quantity=Decimal(quantity), price=price,
             time_in_force=NewOrder.model_fields["time_in_force"].default, expire_time=None, post_only=False,
             self_trade_prevention=None, max_execution_cost=None, cancel_on_pause=False, subaccount=None,
-            ex_destination=None, order_group_id=None, client_order_id=uuid.uuid4().hex,
+            ex_destination=None, order_group_id=None, client_order_id=new_cl_ord_id(),  # as NewOrder's default
         )
 
     async def listen(self) -> None:
