@@ -29,10 +29,11 @@ fields where its callers need them, so that existing positional construction kee
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
+
+from fixengine._evolve import evolve
 
 # The ``at`` of a book event not yet stamped by its publisher (a subscriber never sees it).
 UNSTAMPED = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -78,4 +79,4 @@ class _StampedLater(Event):
 
 def stamped(event: E, session: str, at: datetime) -> E:
     """``event`` as published: with the session it concerns and the time the engine learnt it."""
-    return dataclasses.replace(event, session=session, at=at)  # type: ignore[type-var]
+    return evolve(event, session=session, at=at)

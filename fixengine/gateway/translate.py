@@ -47,11 +47,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
+from fixengine._evolve import evolve
 from fixengine.errors import InvalidOrderError
 from fixengine.fix.tags import (
     COMM_TYPE,
@@ -285,7 +286,7 @@ class OmsChain:
 
     def requested(self, cl_ord_id: str, msg_type: str) -> OmsChain:
         """A cancel (F) or replace (G) of the OMS was passed on to the engine."""
-        return replace(self, pending=cl_ord_id, pending_type=msg_type)
+        return evolve(self, pending=cl_ord_id, pending_type=msg_type)
 
 
 # --- refusals -------------------------------------------------------------------------------------
@@ -828,7 +829,7 @@ def _told(out: list[OmsMessage], chain: OmsChain) -> OmsChain:
     for message in reversed(out):
         if message.msg_type == MSG_EXECUTION_REPORT:
             cum = next(v for t, v in message.fields if t == CUM_QTY)
-            return replace(chain, cum_qty=Decimal(cum))
+            return evolve(chain, cum_qty=Decimal(cum))
     return chain
 
 
@@ -847,10 +848,10 @@ def _reports(event: OrderEvent, chain: OmsChain, exec_ids: ExecIds, now: datetim
         if chain.acknowledged or chain.done:
             return out, chain
         out.append(_report(order, exec_ids, now, chain=chain, exec_type="0", ord_status=status, cl_ord_id=chain.cl_ord_id))
-        return out, replace(chain, acknowledged=True)
+        return out, evolve(chain, acknowledged=True)
     if isinstance(event, OrderFilled):
         fill = event.fill
-        chain = replace(chain, traded=chain.traded + fill.quantity * fill.yes_price)
+        chain = evolve(chain, traded=chain.traded + fill.quantity * fill.yes_price)
         if not chain.acknowledged and not chain.done:
             out.append(_ack(order, chain, exec_ids, now))  # Kalshi folded New and Trade into one report
         trade = [(LAST_QTY, format_quantity(fill.quantity)), (LAST_PX, plain(fill.yes_price)),
@@ -870,8 +871,8 @@ def _reports(event: OrderEvent, chain: OmsChain, exec_ids: ExecIds, now: datetim
                                extra=trade))
         done = chain.done or order.status.terminal
         if done and order.status is Status.FILLED:
-            chain = replace(chain, pending=None, pending_type=None)
-        return out, replace(chain, acknowledged=True, done=done)
+            chain = evolve(chain, pending=None, pending_type=None)
+        return out, evolve(chain, acknowledged=True, done=done)
     if isinstance(event, (OrderCanceled, OrderExpired)):
         if chain.done:
             return out, chain
@@ -880,23 +881,23 @@ def _reports(event: OrderEvent, chain: OmsChain, exec_ids: ExecIds, now: datetim
         out.append(_report(order, exec_ids, now, chain=chain, exec_type=status, ord_status=status, cl_ord_id=cl_ord_id,
                            orig_cl_ord_id=chain.cl_ord_id if by_request else None, leaves_qty=Decimal(0),
                            extra=_text(order.reason)))
-        return out, replace(chain, cl_ord_id=cl_ord_id, pending=None, pending_type=None, acknowledged=True, done=True)
+        return out, evolve(chain, cl_ord_id=cl_ord_id, pending=None, pending_type=None, acknowledged=True, done=True)
     if isinstance(event, OrderReplaced):
         new_id = chain.pending or chain.cl_ord_id
-        chain = replace(chain, order_qty=order.quantity)  # the replace's new total quantity
+        chain = evolve(chain, order_qty=order.quantity)  # the replace's new total quantity
         out.append(_report(order, exec_ids, now, chain=chain, exec_type="5", ord_status=status, cl_ord_id=new_id,
                            orig_cl_ord_id=chain.cl_ord_id))
-        return out, replace(chain, cl_ord_id=new_id, pending=None, pending_type=None, acknowledged=True,
+        return out, evolve(chain, cl_ord_id=new_id, pending=None, pending_type=None, acknowledged=True,
                             done=order.status.terminal)
     if isinstance(event, OrderRejected):
         if order.status is Status.REJECTED and not chain.done:
             out.append(_report(order, exec_ids, now, chain=chain, exec_type="8", ord_status="8", cl_ord_id=chain.cl_ord_id,
                                cum_qty=Decimal(0), leaves_qty=Decimal(0),
                                extra=_reason_fields(order.reason, ORD_REJ_REASON, FIX44_ORD_REJ_REASONS)))
-            return out, replace(chain, done=True)
+            return out, evolve(chain, done=True)
         if order.status is Status.NEW and not chain.acknowledged:  # a retry found it on the exchange
             out.append(_report(order, exec_ids, now, chain=chain, exec_type="0", ord_status="0", cl_ord_id=chain.cl_ord_id))
-            return out, replace(chain, acknowledged=True)
+            return out, evolve(chain, acknowledged=True)
         return out, chain  # outcome unknown: the order may live; its next report tells
     if isinstance(event, CancelRejected):
         reject = event.reject
@@ -906,7 +907,7 @@ def _reports(event: OrderEvent, chain: OmsChain, exec_ids: ExecIds, now: datetim
             (CXL_REJ_RESPONSE_TO, reject.response_to.value),
             *_reason_fields(reject.reason, CXL_REJ_REASON, FIX44_CXL_REJ_REASONS),
         ]))
-        return out, replace(chain, pending=None, pending_type=None)
+        return out, evolve(chain, pending=None, pending_type=None)
     return out, chain
 
 
@@ -928,18 +929,18 @@ def catch_up(order: Order, chain: OmsChain, engine_pending: str | None, exec_ids
         out.append(_report(order, exec_ids, now, chain=chain, exec_type="8", ord_status="8", cl_ord_id=chain.cl_ord_id,
                            cum_qty=Decimal(0), leaves_qty=Decimal(0),
                            extra=_reason_fields(order.reason, ORD_REJ_REASON, FIX44_ORD_REJ_REASONS)))
-        return out, _told(out, replace(chain, done=True))
+        return out, _told(out, evolve(chain, done=True))
     if order.order_id is None and order.status is Status.PENDING_NEW:
         return out, chain  # no news from the exchange yet
     if not chain.acknowledged:
         out.append(_ack(order, chain, exec_ids, now))
-        chain = replace(chain, acknowledged=True)
+        chain = evolve(chain, acknowledged=True)
     missed = order.cum_qty - chain.cum_qty
     if missed > 0:
         total = order.avg_yes_price * order.cum_qty if order.avg_yes_price is not None else None
         last_px = (total - chain.traded) / missed if total is not None else order.yes_price
         last_px = last_px.quantize(Decimal("0.0001")) if last_px != last_px.to_integral_value() else last_px
-        chain = replace(chain, traded=chain.traded + missed * last_px)
+        chain = evolve(chain, traded=chain.traded + missed * last_px)
         working = "2" if order.cum_qty >= chain.quantity(order) else "1"
         ord_status = status if order.status in (Status.PENDING_CANCEL, Status.PENDING_REPLACE) else working
         out.append(_report(order, exec_ids, now, chain=chain, exec_type="F", ord_status=ord_status,
@@ -952,12 +953,12 @@ def catch_up(order: Order, chain: OmsChain, engine_pending: str | None, exec_ids
         if by_request:
             out.append(_report(order, exec_ids, now, chain=chain, exec_type="4", ord_status="4", cl_ord_id=chain.pending,
                                orig_cl_ord_id=chain.cl_ord_id, leaves_qty=Decimal(0), extra=_text(order.reason)))
-            return out, _told(out, replace(chain, cl_ord_id=chain.pending, pending=None, pending_type=None, done=True))
+            return out, _told(out, evolve(chain, cl_ord_id=chain.pending, pending=None, pending_type=None, done=True))
         if replaced:
-            chain = replace(chain, order_qty=order.quantity)
+            chain = evolve(chain, order_qty=order.quantity)
             out.append(_report(order, exec_ids, now, chain=chain, exec_type="5", ord_status=status, cl_ord_id=chain.pending,
                                orig_cl_ord_id=chain.cl_ord_id))
-            chain = replace(chain, cl_ord_id=chain.pending, pending=None, pending_type=None)
+            chain = evolve(chain, cl_ord_id=chain.pending, pending=None, pending_type=None)
         elif order.status not in (Status.FILLED,):
             response_to = CxlRejResponseTo.CANCEL if chain.pending_type == MSG_ORDER_CANCEL_REQUEST else CxlRejResponseTo.REPLACE
             out.append(OmsMessage(MSG_ORDER_CANCEL_REJECT, [
@@ -965,11 +966,11 @@ def catch_up(order: Order, chain: OmsChain, engine_pending: str | None, exec_ids
                 (ORD_STATUS, status), (CXL_REJ_RESPONSE_TO, response_to.value), (CXL_REJ_REASON, str(TOO_LATE_TO_CANCEL)
                                                                                   if order.status.terminal else str(OTHER)),
             ]))
-            chain = replace(chain, pending=None, pending_type=None)
+            chain = evolve(chain, pending=None, pending_type=None)
     if order.status in (Status.CANCELED, Status.EXPIRED):
         out.append(_report(order, exec_ids, now, chain=chain, exec_type=status, ord_status=status, cl_ord_id=chain.cl_ord_id,
                            leaves_qty=Decimal(0), extra=_text(order.reason)))
-        chain = replace(chain, done=True)
+        chain = evolve(chain, done=True)
     elif order.status is Status.FILLED:
-        chain = replace(chain, done=True, pending=None, pending_type=None)
+        chain = evolve(chain, done=True, pending=None, pending_type=None)
     return out, _told(out, chain)

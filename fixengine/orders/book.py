@@ -16,10 +16,11 @@ together.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 
+from fixengine._evolve import evolve
 from fixengine._event import _StampedLater
 from fixengine.errors import BookError
 from fixengine.orders.reports import (
@@ -291,7 +292,7 @@ class OrderBook:
         if cl_ord_id in self._keys:
             raise BookError(f"client_order_id {cl_ord_id} was used before; ClOrdIDs are unique forever")
         self._keys[cl_ord_id] = order.key
-        changed = replace(order, pending=cl_ord_id, resting_status=order.status, status=status)
+        changed = evolve(order, pending=cl_ord_id, resting_status=order.status, status=status)
         self.orders[order.key] = changed
         return changed
 
@@ -319,7 +320,7 @@ class OrderBook:
         duplicate ClOrdID only while the first order is open, so a retry after an unknown outcome
         can create one when the first had already ended. Tracked as an order of its own."""
         key = f"{order.key}@{report.order_id}"
-        self.orders[key] = replace(order, key=key, order_id=report.order_id, status=Status.PENDING_NEW,
+        self.orders[key] = evolve(order, key=key, order_id=report.order_id, status=Status.PENDING_NEW,
                                    quantity=report.order_qty, cum_qty=ZERO, leaves_qty=report.order_qty,
                                    avg_yes_price=None, pending=None, resting_status=None, reason=None,
                                    outcome_unknown=False, unconfirmed=False)
@@ -387,13 +388,13 @@ class OrderBook:
             if report.fill is None:
                 return []  # terminal states absorb: nothing after Filled/Canceled/Rejected/Expired ...
             # ... but a fill that happened is a fill: recorded, the order stays as it ended
-            order = replace(before, **_quantities(before, report, terminal=True))
+            order = evolve(before, **_quantities(before, report, terminal=True))
             events.append(OrderFilled(order, report.fill))
         else:
             # news of it: current again, and no longer of unknown outcome; its OrderID, unless this
             # is a reject (an order refused, or of unknown outcome, has no OrderID to go by)
             learnt = report.order_id if report.exec_type is not ExecType.REJECTED else None
-            order = replace(before, order_id=before.order_id or learnt or None, unconfirmed=False, outcome_unknown=False)
+            order = evolve(before, order_id=before.order_id or learnt or None, unconfirmed=False, outcome_unknown=False)
             order = self._transition(order, report, events, was_unknown=before.outcome_unknown)
         if order.order_id is not None:
             self._by_order_id[order.order_id] = order_key
@@ -412,9 +413,9 @@ class OrderBook:
             if order.status is Status.PENDING_NEW:  # a resent PendingNew must not undo the New after it
                 events.append(OrderPending(order))
         elif t is ExecType.NEW:
-            order = replace(order, **quantities, status=_working_status(cum) if order.pending is None else order.status)
+            order = evolve(order, **quantities, status=_working_status(cum) if order.pending is None else order.status)
             if order.pending is not None:
-                order = replace(order, resting_status=_working_status(cum))
+                order = evolve(order, resting_status=_working_status(cum))
             events.append(OrderAccepted(order))
         elif t is ExecType.TRADE:
             # A Trade may carry the final state: Filled, or Canceled for the rest of an IOC.
@@ -423,21 +424,21 @@ class OrderBook:
             )
             if order.pending is not None and not status.terminal:
                 # a cancel/replace is still in flight: keep that status, remember the fill
-                order = replace(order, **quantities, resting_status=status)
+                order = evolve(order, **quantities, resting_status=status)
             else:
-                order = replace(order, **quantities, status=status, pending=None, resting_status=None)
+                order = evolve(order, **quantities, status=status, pending=None, resting_status=None)
             assert r.fill is not None, "a Trade report carries its fill"
             events.append(OrderFilled(order, r.fill))
         elif t is ExecType.CANCELED:
             quantities["leaves_qty"] = ZERO
-            order = replace(order, **quantities, status=Status.CANCELED, pending=None, resting_status=None, reason=r.reason)
+            order = evolve(order, **quantities, status=Status.CANCELED, pending=None, resting_status=None, reason=r.reason)
             events.append(OrderCanceled(order))
         elif t is ExecType.EXPIRED:
             quantities["leaves_qty"] = ZERO
-            order = replace(order, **quantities, status=Status.EXPIRED, pending=None, resting_status=None, reason=r.reason)
+            order = evolve(order, **quantities, status=Status.EXPIRED, pending=None, resting_status=None, reason=r.reason)
             events.append(OrderExpired(order))
         elif t is ExecType.REPLACED:
-            order = replace(
+            order = evolve(
                 order,
                 **quantities,
                 cl_ord_id=r.cl_ord_id,
@@ -449,7 +450,7 @@ class OrderBook:
             events.append(OrderReplaced(order))
         elif t in (ExecType.PENDING_CANCEL, ExecType.PENDING_REPLACE):
             if order.pending is not None:  # only while a request is in flight (not a resent copy)
-                order = replace(order, status=_STATUS_OF.get(r.ord_status, order.status))
+                order = evolve(order, status=_STATUS_OF.get(r.ord_status, order.status))
                 events.append(OrderPending(order))
         elif t is ExecType.REJECTED:
             unknown = r.reason is not None and r.reason.code.outcome_unknown
@@ -457,16 +458,16 @@ class OrderBook:
             if order.order_id is not None:
                 # The exchange acknowledged this order: a reject can only be of a retry of it
                 # (ORDER_ALREADY_EXISTS) and changes nothing.
-                return replace(order, outcome_unknown=False)
+                return evolve(order, outcome_unknown=False)
             if exists and was_unknown and order.status is Status.PENDING_NEW:
                 # A retry of an order whose first send had an unknown outcome: the exchange has it
                 # (open). It lives; its reports (or reconciliation) tell the rest.
-                order = replace(order, status=Status.NEW, reason=r.reason, unconfirmed=True)
+                order = evolve(order, status=Status.NEW, reason=r.reason, unconfirmed=True)
             elif unknown:
                 # Not known to be dead: keep it pending; a retry may reuse the ClOrdID.
-                order = replace(order, status=Status.PENDING_NEW, outcome_unknown=True, reason=r.reason)
+                order = evolve(order, status=Status.PENDING_NEW, outcome_unknown=True, reason=r.reason)
             else:
-                order = replace(order, status=Status.REJECTED, leaves_qty=ZERO, pending=None, resting_status=None,
+                order = evolve(order, status=Status.REJECTED, leaves_qty=ZERO, pending=None, resting_status=None,
                                 reason=r.reason)
             events.append(OrderRejected(order))
         return order
@@ -478,7 +479,7 @@ class OrderBook:
         order = self.orders[order_key]
         if order.pending == reject.cl_ord_id:
             # The cancel/replace failed: the order is as it was before the request.
-            order = replace(order, status=order.resting_status or order.status, pending=None, resting_status=None)
+            order = evolve(order, status=order.resting_status or order.status, pending=None, resting_status=None)
             self.orders[order_key] = order
         return [CancelRejected(order, reject)]
 
@@ -490,7 +491,7 @@ class OrderBook:
         if reject.ref_msg_type == "D":
             if order.order_id is not None or Status.PENDING_NEW not in (order.status, order.resting_status):
                 return []  # the exchange has it after all: its reports decide
-            order = replace(order, status=Status.REJECTED, leaves_qty=ZERO, reason=reject.reason, outcome_unknown=False,
+            order = evolve(order, status=Status.REJECTED, leaves_qty=ZERO, reason=reject.reason, outcome_unknown=False,
                             pending=None, resting_status=None)
             self.orders[order_key] = order
             return [OrderRejected(order)]
@@ -539,7 +540,7 @@ class OrderBook:
         candidates = self.orders.items() if keys is None else [(k, self.orders[k]) for k in keys if k in self.orders]
         for key, order in candidates:
             if order.status is Status.PENDING_NEW and order.order_id is None and not order.outcome_unknown:
-                self.orders[key] = replace(order, outcome_unknown=True)
+                self.orders[key] = evolve(order, outcome_unknown=True)
                 marked.append(self.orders[key])
         return marked
 
@@ -551,9 +552,9 @@ class OrderBook:
             if order.account != account or order.status.terminal:
                 continue
             if order.status is Status.PENDING_NEW and order.order_id is None:
-                self.orders[key] = replace(order, outcome_unknown=True)
+                self.orders[key] = evolve(order, outcome_unknown=True)
             else:
-                self.orders[key] = replace(order, unconfirmed=True)
+                self.orders[key] = evolve(order, unconfirmed=True)
             marked.append(self.orders[key])
         return marked
 
@@ -561,7 +562,7 @@ class OrderBook:
         """The account's orders are known to be right again (reconciled)."""
         for key, order in self.orders.items():
             if order.account == account and order.unconfirmed:
-                self.orders[key] = replace(order, unconfirmed=False)
+                self.orders[key] = evolve(order, unconfirmed=False)
 
     def heal(self, heal: ExecutionReport | CancelReject | PositionFix) -> list[BookEvent]:
         """Apply a heal from reconciliation (``fixengine.reconcile``)."""
