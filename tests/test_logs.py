@@ -204,12 +204,12 @@ def test_the_message_log_writer_wakes_once_per_burst_not_per_message(tmp_path: P
     for n in range(1, 41):
         desk.outgoing(fix("8=FIX.4.4", "9=30", "35=D", f"34={n}", "10=000"))
         time.sleep(0.0005)  # an OMS's pace: slower than the writer, so each message would wake it
-    elapsed = time.monotonic() - started
     logs.stop()
+    elapsed = time.monotonic() - started  # each burst takes the writer LINGER_S at least
     lines = (tmp_path / "oms-desk.messages.log").read_text().splitlines()
     assert [int(line.split("|34=")[1].split("|")[0]) for line in lines] == list(range(1, 41))
     assert logs.counts[("oms-desk", "out", "D")] == 40
-    assert logs.bursts <= min(20, elapsed / LINGER_S + 2), (logs.bursts, elapsed)
+    assert logs.bursts <= elapsed / LINGER_S + 1, (logs.bursts, elapsed)
 
 
 def test_message_logs_redact_and_append_across_restarts(tmp_path: Path) -> None:
