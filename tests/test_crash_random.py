@@ -73,7 +73,7 @@ ROUNDS = int(os.environ.get("FIXENGINE_CRASH_ROUNDS", "5"))
 # Seeds that once found an inconsistency: each runs ROUNDS rounds of every kind, like SEED. Kill
 # instants depend on timing, so a seed does not replay its failure: what the rounds found so far is
 # pinned by deterministic tests instead (test_heals_and_replay, test_order_entry,
-# test_quickfix_settings, test_crash_recovery). Add a seed only if it fails reliably.
+# test_quickfix_settings, test_crash_recovery, test_reconcile). Add a seed only if it fails reliably.
 REGRESSION_SEEDS: list[int] = []
 
 KINDS = {"nr-rest": (SessionType.NR, True), "rt-rest": (SessionType.RT, True), "rt": (SessionType.RT, False)}

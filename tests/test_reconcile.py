@@ -202,6 +202,23 @@ def test_a_lost_cancel_and_a_replace_whose_answer_was_lost_are_settled_once_old_
     assert reconcile(book, ACCOUNT, snap, settled_requests=None).discrepancies == []
 
 
+def test_a_replace_then_a_cancel_both_unread_are_healed_as_both() -> None:
+    """Found by tests/test_crash_random.py (nr-rest, seed 37): a price replace, then a mass
+    cancel, and the engine killed before either answer was read. The exchange shows the order
+    canceled at the new price with nothing remaining: the replace's size is not in the snapshot,
+    so the replace keeps the size the book knows, and the cancel follows as its own heal."""
+    book = OrderBook()
+    placed(book, "a", quantity="7")
+    book.replace("a", "a-replace")
+    snap = snapshot([rest_order("a", status="canceled", filled="0.00", remaining="0.00", price="0.32")])
+    findings = reconcile(book, ACCOUNT, snap, settled_requests={"a-replace"})
+    assert [d.kind for d in findings.discrepancies] == [Kind.REPLACE_MISSED, Kind.CANCELED_ELSEWHERE]
+    heal(book, findings)
+    order = book.order("a")
+    assert (order.status, order.yes_price, order.cum_qty, order.leaves_qty) == (Status.CANCELED, D("0.32"), D(0), D(0))
+    assert reconcile(book, ACCOUNT, snap).discrepancies == []
+
+
 def test_a_replace_then_fills_at_the_new_price_are_healed_in_that_order() -> None:
     book = OrderBook()
     placed(book, "a")

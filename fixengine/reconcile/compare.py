@@ -233,8 +233,10 @@ def _order(work: OrderBook, key: str, rest: RestOrder, fills: list[RestFill], se
         # new size: the replace happened and its answer was lost (fills after it follow as heals).
         new_size = rest.status == "resting" and settled(order.pending) and _total(rest) != order.quantity
         if rest.yes_price_dollars != order.yes_price or new_size:
-            _heal(work, findings, _replaced(order, rest, order.cum_qty, max(ZERO, _total(rest) - order.cum_qty)),
-                  _replace_missed(order, rest))
+            # An order no longer resting shows no size (nothing remains): the replace keeps the size
+            # the book knows, and the order's end (a cancel, its fills) follows as its own heals.
+            leaves = max(ZERO, _total(rest) - order.cum_qty) if rest.status == "resting" else order.leaves_qty
+            _heal(work, findings, _replaced(order, rest, order.cum_qty, leaves), _replace_missed(order, rest))
     total = _total(rest) if rest.status == "resting" else (rest.fill_count_fp if rest.status == "executed" else None)
     _fills(work, key, rest.order_id, fills, rest.fill_count_fp, findings, healed_fills, total=total, rest=rest)
     order = work.order(key)
@@ -351,8 +353,9 @@ def _replaced(order: Order, rest: RestOrder, cum: Decimal, leaves: Decimal) -> E
 
 
 def _replace_missed(order: Order, rest: RestOrder) -> Discrepancy:
+    size = f"{_total(rest)} " if rest.status == "resting" else ""  # an order that ended shows no size
     return Discrepancy(Kind.REPLACE_MISSED, Severity.INFO, rest.ticker,
-                       f"replaced to {_total(rest)} @ {rest.yes_price_dollars} (YES); the answer was never read",
+                       f"replaced to {size}@ {rest.yes_price_dollars} (YES); the answer was never read",
                        rest.order_id, order.key, healed=True)
 
 
