@@ -108,6 +108,32 @@ def test_replace_changes_price_quantity_and_the_current_clordid() -> None:
     assert book.order("r1") is book.order("c1")  # any ClOrdID of the chain finds the order
 
 
+def test_a_report_under_the_replaces_clordid_shows_the_replace_happened() -> None:
+    """Found by tests/test_crash_random.py (nr-rest, seed 41): the Replaced report was lost to a
+    kill, and the next report for the order (here its cancel) came under the replace's ClOrdID
+    at the new price. The book takes the replace as done, then the cancel."""
+    book, x = OrderBook(), FakeExchange("c1", D(2))
+    book.submit(book_order(qty="2"))
+    book.apply(x.new())
+    book.replace("c1", "r1")
+    x.cl_ord_id = "r1"  # the exchange replaced it; that answer never arrives
+    [canceled] = book.apply(x.report(ExecType.CANCELED, OrdStatus.CANCELED, leaves=D(0), price=D("0.72")))
+    o = canceled.order
+    assert isinstance(canceled, OrderCanceled)
+    assert (o.status, o.cl_ord_id, o.yes_price, o.pending, o.resting_status) == (Status.CANCELED, "r1", D("0.72"), None, None)
+
+
+def test_a_fill_under_the_replaces_clordid_ends_the_pending_replace() -> None:
+    book, x = OrderBook(), FakeExchange("c1", D(5))
+    book.submit(book_order(qty="5"))
+    book.apply(x.new())
+    book.replace("c1", "r1")
+    x.cl_ord_id = "r1"
+    [o] = [e.order for e in book.apply(x.trade(D(2), price=D("0.47"))) if isinstance(e, OrderFilled)]
+    assert (o.status, o.cl_ord_id, o.pending, o.cum_qty, o.leaves_qty) == (Status.PARTIALLY_FILLED, "r1", None, D(2), D(3))
+    book.cancel("c1", "x1")  # a live order again: it may be cancelled
+
+
 def test_replace_below_filled_is_refused_before_sending() -> None:
     book, x = OrderBook(), FakeExchange("c1", D(10))
     book.submit(book_order())

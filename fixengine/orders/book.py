@@ -213,6 +213,11 @@ def _working_status(cum_qty: Decimal) -> Status:
     return Status.PARTIALLY_FILLED if cum_qty > 0 else Status.NEW
 
 
+# What the exchange reports under a replace's ClOrdID only once the replace is done (its PendingReplace
+# comes under that ClOrdID too, before).
+_AFTER_A_REPLACE = frozenset({ExecType.TRADE, ExecType.CANCELED, ExecType.EXPIRED})
+
+
 def _quantities(order: Order, r: ExecutionReport, *, terminal: bool = False) -> dict[str, Decimal | None]:
     """The order's quantities after report ``r``. CumQty only grows on the exchange, so a report
     that says less than the book knows (a heal, or a fill counted by an earlier report) is older
@@ -406,6 +411,11 @@ class OrderBook:
         return events
 
     def _transition(self, order: Order, r: ExecutionReport, events: list[BookEvent], was_unknown: bool) -> Order:
+        if order.status is Status.PENDING_REPLACE and r.cl_ord_id == order.pending and r.exec_type in _AFTER_A_REPLACE:
+            # A fill, cancel or expiry under the replace's ClOrdID: the replace happened on the
+            # exchange and its own answer was lost. The order is the replaced one from here on.
+            order = evolve(order, cl_ord_id=r.cl_ord_id, status=order.resting_status or order.status, pending=None,
+                           resting_status=None, yes_price=r.yes_price if r.yes_price is not None else order.yes_price)
         quantities = _quantities(order, r)
         cum = quantities["cum_qty"]
         t = r.exec_type
