@@ -166,9 +166,12 @@ class Engine:
         stop. A second call (or one after a halt began the stop) waits for that stop to end."""
         if self._loop is None:
             return
+        await asyncio.shield(self._begin_stop(timeout))
+
+    def _begin_stop(self, timeout: float) -> asyncio.Future[None]:
         if self._stopping is None:
             self._stopping = asyncio.ensure_future(self._stop(timeout))
-        await asyncio.shield(self._stopping)
+        return self._stopping
 
     async def _stop(self, timeout: float) -> None:
         self._sessions.stop()  # no reconnect, probe or connect check from here on
@@ -202,8 +205,7 @@ class Engine:
 
     def _halt(self, reason: str) -> None:
         """Order entry halted (its journal cannot be written): the engine stops, logging out."""
-        if self._stopping is None:
-            self._stopping = asyncio.ensure_future(self._stop(5.0))
+        self._begin_stop(5.0)
 
     @property
     def halted(self) -> str | None:

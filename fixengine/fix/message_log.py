@@ -165,14 +165,15 @@ class SessionMessageLog:
         self.last_in = 0.0
         self.last_out = 0.0
 
-    def incoming(self, raw: str) -> None:
+    def incoming(self, raw: str, msg_type: str | None = None) -> None:
+        """``msg_type``: the message's MsgType, if the caller has read it already."""
         self.last_in = at = time.time()
         if self._queue is not None:
             self._queue.put((self._name, "<", at, raw))
-            self._counts[(self._name, "in", _msg_type(raw))] += 1
+            self._counts[(self._name, "in", msg_type or _msg_type(raw))] += 1
 
-    def outgoing(self, raw: str) -> None:
+    def outgoing(self, raw: str, msg_type: str | None = None) -> None:
         self.last_out = at = time.time()
         if self._queue is not None:
             self._queue.put((self._name, ">", at, raw))
-            self._counts[(self._name, "out", _msg_type(raw))] += 1
+            self._counts[(self._name, "out", msg_type or _msg_type(raw))] += 1

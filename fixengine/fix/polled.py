@@ -22,9 +22,10 @@ of its ports (its listeners and what they accepted). A socket of another part of
 same port is watched too; that costs a pass that finds nothing, never a message. Watched sockets sit
 in an epoll set of this module's own (the loop watches that one descriptor), so that no
 registration of the loop's own is ever touched, and a socket QuickFIX closes leaves the set by
-itself. Its wake-up pair (every send writes to one end, and a pass reads one wake-up) is watched
-from the start: unread, the wake-ups would pile up, and a pass that has one to read never runs the
-timers.
+itself. Its wake-up pair is watched from the start: a send that the socket could not take whole
+writes a wake-up to one end (QuickFIX's ``SocketConnection::signal``; a send written whole writes
+none), and a pass reads one and makes the connection a writer. Unread, the wake-ups would pile up,
+and a pass that has one to read never runs the timers.
 
 An acceptor waits (up to 1 s, in QuickFIX) for the whole first message of a new connection: polled
 here, it must sit behind a gate that relays only whole first messages, as the gateway's and the

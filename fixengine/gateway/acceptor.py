@@ -149,20 +149,21 @@ class OmsApplication(GuardedApplication):
     def fromApp(self, message: fix.Message, session_id: fix.SessionID) -> None:
         raw = message.toString()
         key = session_id.toString()  # once: each binding call here costs the OMS's round trip
+        msg_type = msg_type_of(raw)
         messages = self._logs.get(key)
         if messages is not None:
-            messages.incoming(raw)
+            messages.incoming(raw, msg_type)
         client = self._clients.get(key)
         if client is None:
             return
-        self.on_app(client, message, raw)
+        self.on_app(client, message, raw, msg_type)
 
-    def on_app(self, client: str, message: fix.Message, raw: str) -> None:
+    def on_app(self, client: str, message: fix.Message, raw: str, msg_type: str) -> None:
         """An application message: handed to the gateway (a subclass may raise QuickFIX's
         ``UnsupportedMessageType`` and the like here, as QuickFIX's own applications do). Read
         from the text QuickFIX gave, not field by field through the bindings."""
         self.guard("fromApp", lambda: self._emit(
-            OmsReceived(client, seq_num_of(raw), msg_type_of(raw), raw, _POSS_DUP in raw)))
+            OmsReceived(client, seq_num_of(raw), msg_type, raw, _POSS_DUP in raw)))
 
     def _record(self, session_id: fix.SessionID, message: fix.Message, *, outgoing: bool) -> None:
         messages = self._logs.get(session_id.toString())

@@ -120,9 +120,7 @@ class GatewayJournal(LineLog):
             self._outbox[row] = Outgoing(row, unfield(line[2]), line[3], fields)
             self._last_id = max(self._last_id, row)
         elif kind == "F":
-            up_to = int(line[1])
-            for row in [r for r in self._outbox if r <= up_to]:
-                del self._outbox[row]
+            self._forwarded(int(line[1]))
         elif kind == "X":
             self._count(unfield(line[1]), exec_id=int(line[2]) if line[2] else None,
                         received=int(line[3]) if line[3] else None)
@@ -176,9 +174,12 @@ class GatewayJournal(LineLog):
 
     def mark_forwarded(self, up_to: int) -> None:
         """Every outgoing message up to row ``up_to`` is in its OMS session's store."""
+        self._forwarded(up_to)
+        self.batch.append(f"F\t{up_to}\t\t\t\t\n")
+
+    def _forwarded(self, up_to: int) -> None:
         for row in [r for r in self._outbox if r <= up_to]:
             del self._outbox[row]
-        self.batch.append(f"F\t{up_to}\t\t\t\t\n")
 
     # --- reads ------------------------------------------------------------------------------------
 

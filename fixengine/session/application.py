@@ -286,5 +286,6 @@ class EngineApplication(GuardedApplication):
         state = self._state(sessionID)
         state.last_inbound = time.monotonic()
         raw = message.toString()
-        state.messages.incoming(raw)
-        self._emit(ApplicationMessage(state.name, _now(), msg_type_of(raw), raw))
+        msg_type = msg_type_of(raw)
+        state.messages.incoming(raw, msg_type)
+        self._emit(ApplicationMessage(state.name, _now(), msg_type, raw))

@@ -40,9 +40,8 @@ class AtEchoApplication(OmsApplication):
         self._seen.clear()  # as at's onLogout: m_cracker.reset()
         super().onLogout(session_id)
 
-    def on_app(self, client: str, message: fix.Message, raw: str) -> None:
+    def on_app(self, client: str, message: fix.Message, raw: str, msg_type: str) -> None:
         header = message.getHeader()
-        msg_type = header.getField(35)
         # the session the message came in on: ours is its reverse
         sid = fix.SessionID(header.getField(8), header.getField(56), header.getField(49))
         if msg_type == MSG_NEW_ORDER_SINGLE:
