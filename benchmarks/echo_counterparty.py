@@ -2,7 +2,7 @@
 It measures nothing itself; it is the cheapest counterparty a client can have, so that what a client
 run costs is the client's own work (and, beside the simulator, what the simulator adds).
 
-    .venv/bin/python benchmarks/echo_counterparty.py [--port 0] [--key-id ID ...]
+    .venv/bin/python benchmarks/echo_counterparty.py [--port 0] [--key-id ID ...] [--fix44 COMP_ID]
 
 - a QuickFIX acceptor on the Python bindings, its event loop run with ``block()`` on a Python thread,
   MemoryStore, no message bodies kept (KalshiNR never retransmits);
@@ -11,12 +11,16 @@ run costs is the client's own work (and, beside the simulator, what the simulato
 - any Logon for a known key id is accepted: no logon gate, the signature (96) is not checked. QuickFIX
   1.16 has no acceptor templates, so the key ids must be named up front (``--key-id``, repeatable;
   default ``echo-bench``);
+- with ``--fix44 COMP_ID``, FIX 4.4 sessions instead, as the gateway's OMS acceptor speaks: SenderCompID
+  ``COMP_ID``, TargetCompIDs the ``--key-id`` values (the OMSs' CompIDs), the plain FIX 4.4 dictionary.
+  An OMS's round trip through it is one FIX hop with nothing behind it, the least any FIX gateway adds
+  (benchmarks/gateway_roundtrip.py measures it beside the gateway);
 - every NewOrderSingle (35=D) is answered at once with one ExecutionReport New (150=0, 39=0), built
   from one string, shaped as the simulator's ack on a session with SkipPendingExecReports: ClOrdID,
   Symbol, Side, OrderQty and Price echoed, OrderID ``O<n>``, ExecID ``<n>;<n>``. No book, no matching;
   anything else is ignored.
 
-Prints ``echo counterparty listening on 127.0.0.1: KalshiNR=PORT`` once QuickFIX accepts connections,
+Prints ``echo counterparty listening on 127.0.0.1: KalshiNR=PORT`` (``FIX.4.4=PORT`` with ``--fix44``) once QuickFIX accepts connections,
 and runs until SIGTERM (or SIGINT), then stops QuickFIX, joins its thread and exits 0.
 """
 
@@ -43,7 +47,11 @@ import quickfix as fix
 from clients.common import UtcStamp
 
 from fixengine.fix.dialect import APPL_VER_ID_FIX50SP2, Dialect
-from fixengine.fix.dictionary import build_dictionaries
+from fixengine.fix.dictionary import (
+    DictionaryPaths,
+    base_dictionary_dir,
+    build_dictionaries,
+)
 from fixengine.fix.framing import encode
 from fixengine.fix.quickfix import (
     GuardedApplication,
@@ -56,7 +64,6 @@ from fixengine.kalshi.facts import SessionType
 
 log = logging.getLogger("benchmark.echo")
 
-BEGIN_STRING = Dialect.FIXT11.begin_string
 SENDER = SessionType.NR.value  # "KalshiNR"
 DEFAULT_KEY_ID = "echo-bench"
 # A session of its own, logged on only while QuickFIX stops (the acceptor stop race, see stop_holder).
@@ -84,8 +91,9 @@ def _value(raw: str, tag: str) -> str:
 class EchoApplication(GuardedApplication):
     """Answers each NewOrderSingle with its ack, on QuickFIX's thread; nothing else."""
 
-    def __init__(self) -> None:
+    def __init__(self, begin_string: str) -> None:
         super().__init__(log)
+        self._begin_string = begin_string
         self._orders = 0  # QuickFIX's one thread runs every callback: no lock needed
         self._stamp = UtcStamp()
         self._logged_on: set[str] = set()  # TargetCompIDs (key ids) logged on
@@ -98,7 +106,7 @@ class EchoApplication(GuardedApplication):
         n = self._orders
         qty = _value(raw, _ORDER_QTY)
         return (
-            f"8={BEGIN_STRING}\x019=0\x0135=8\x01"
+            f"8={self._begin_string}\x019=0\x0135=8\x01"
             f"37=O{n}\x0111={_value(raw, _CL_ORD_ID)}\x0117={n};{n}\x01150=0\x0139=0\x01"
             f"55={_value(raw, _SYMBOL)}\x0154={_value(raw, _SIDE)}\x0138={qty}\x0144={_value(raw, _PRICE)}\x01"
             f"151={qty}\x0114=0.00\x016=0\x0160={self._stamp()}\x0110=000\x01"
@@ -140,9 +148,12 @@ class EchoApplication(GuardedApplication):
         pass
 
 
-def acceptor_settings(port: int, key_ids: list[str], dictionary_dir: Path) -> fix.SessionSettings:
-    """One KalshiNR session per key id (and the stop holder's), on the shared defaults."""
-    paths = build_dictionaries(Dialect.FIXT11, dictionary_dir)
+def acceptor_settings(port: int, key_ids: list[str], dictionary_dir: Path, fix44: str | None = None) -> fix.SessionSettings:
+    """One KalshiNR session per key id (and the stop holder's), on the shared defaults; with
+    ``fix44``, one FIX 4.4 session per key id as ``fix44`` on the plain dictionary."""
+    dialect = Dialect.FIX44 if fix44 else Dialect.FIXT11
+    paths = (DictionaryPaths(base_dictionary_dir() / "FIX44.xml", base_dictionary_dir() / "FIX44.xml") if fix44
+             else build_dictionaries(dialect, dictionary_dir))
     settings = fix.SessionSettings()
     defaults = common_defaults("acceptor")
     defaults.setInt("SocketAcceptPort", port)
@@ -154,8 +165,8 @@ def acceptor_settings(port: int, key_ids: list[str], dictionary_dir: Path) -> fi
     settings.set(defaults)
     for key_id in [*key_ids, STOP_HOLDER]:
         session = fix.Dictionary()
-        set_dictionaries(session, Dialect.FIXT11, paths)
-        settings.set(fix.SessionID(BEGIN_STRING, SENDER, key_id), session)
+        set_dictionaries(session, dialect, paths)
+        settings.set(fix.SessionID(dialect.begin_string, fix44 or SENDER, key_id), session)
     return settings
 
 
@@ -177,16 +188,16 @@ def wait_listening(port: int, quickfix_thread: threading.Thread) -> None:
 
 
 @contextmanager
-def stop_holder(app: EchoApplication, port: int) -> Iterator[None]:
+def stop_holder(app: EchoApplication, port: int, fix44: str | None) -> Iterator[None]:
     """The acceptor stop race (``fixengine.fix.quickfix.Runner.stop``): one session logged on while
     QuickFIX stops, over a raw socket (no signature needed here)."""
     stamp = UtcStamp()()
-    logon = [(35, "A"), (34, "1"), (49, STOP_HOLDER), (52, stamp), (56, SENDER), (98, "0"), (108, "30"),
-             (141, "Y"), (1137, APPL_VER_ID_FIX50SP2)]
+    logon = [(35, "A"), (34, "1"), (49, STOP_HOLDER), (52, stamp), (56, fix44 or SENDER), (98, "0"), (108, "30"),
+             (141, "Y"), *([] if fix44 else [(1137, APPL_VER_ID_FIX50SP2)])]
     holder: socket.socket | None = None
     try:
         holder = socket.create_connection(("127.0.0.1", port), timeout=HOLD_TIMEOUT_S)
-        holder.sendall(encode(BEGIN_STRING, logon))
+        holder.sendall(encode((Dialect.FIX44 if fix44 else Dialect.FIXT11).begin_string, logon))
         if not app.wait_logged_on(STOP_HOLDER, HOLD_TIMEOUT_S):
             log.warning("no session could be held logged on: QuickFIX may not stop cleanly")
     except OSError as exc:
@@ -203,6 +214,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="KalshiNR port; 0: a free one")
     parser.add_argument("--key-id", action="append", default=None,
                         help=f"an API key id that may log on (repeatable; default {DEFAULT_KEY_ID})")
+    parser.add_argument("--fix44", metavar="COMP_ID",
+                        help="speak FIX 4.4 as COMP_ID, the --key-id values being the OMSs' CompIDs")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     key_ids = args.key_id or [DEFAULT_KEY_ID]
@@ -211,18 +224,19 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with tempfile.TemporaryDirectory(prefix="echo-counterparty-") as tmp:
-        app = EchoApplication()
-        settings = acceptor_settings(port, key_ids, Path(tmp))
+        dialect = Dialect.FIX44 if args.fix44 else Dialect.FIXT11
+        app = EchoApplication(dialect.begin_string)
+        settings = acceptor_settings(port, key_ids, Path(tmp), args.fix44)
         acceptor = create(fix.SocketAcceptor, app, fix.MemoryStoreFactory(), settings, "the echo counterparty's")
         runner = Runner(acceptor, "echo-quickfix")
         runner.start()
         try:
             wait_listening(port, runner.thread)
-            print(f"echo counterparty listening on 127.0.0.1: KalshiNR={port}", flush=True)
+            print(f"echo counterparty listening on 127.0.0.1: {dialect.begin_string if args.fix44 else SENDER}={port}", flush=True)
             stop.wait()
         finally:
             # Stopped and joined before the interpreter exits (a running block() thread aborts it).
-            runner.stop(hold=lambda: stop_holder(app, port))
+            runner.stop(hold=lambda: stop_holder(app, port, args.fix44))
 
 
 if __name__ == "__main__":

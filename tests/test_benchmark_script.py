@@ -58,18 +58,27 @@ def test_gateway_roundtrip_benchmark_prints_its_json() -> None:
     report = json.loads(result.stdout)
     [latency] = report["latency"]
     assert latency["rate_per_s"] == 200 and latency["orders_per_side"] == 200
-    for side in ("gateway", "engine"):
+    for side in ("gateway", "engine", "bare_hop", "bare_hop_round_trip_us"):
         figures = latency[side]
         assert figures["count"] == 200
         assert 0 < figures["p50_us"] <= figures["p90_us"] <= figures["p99_us"] <= figures["p99_9_us"] <= figures["max_us"]
+    for side in ("gateway", "engine"):
         assert report["throughput"][side]["orders"] == 200 and report["throughput"][side]["orders_per_s"] > 0
+    # The bare hop's round trip runs from each order's actual send, so it never exceeds its figure
+    # from the intended send.
+    assert latency["bare_hop_round_trip_us"]["p50_us"] <= latency["bare_hop"]["p50_us"]
     for key in ("p50", "p90", "p99", "p99_9", "max"):
         assert latency["gateway_added_us"][key] == latency["gateway"][f"{key}_us"] - latency["engine"][f"{key}_us"]
         assert latency["ratio"][key] > 0
+        assert latency["added_beyond_bare_hop_us"][key] == (
+            latency["gateway_added_us"][key] - latency["bare_hop_round_trip_us"][f"{key}_us"])
+    target = report["target"]
+    assert target["bare_hop_p50_us"] == latency["bare_hop_round_trip_us"]["p50_us"]
+    assert target["below_the_bare_hop"] == (target["bare_hop_p50_us"] > 150 or target["bare_hop_p99_us"] > 500)
     assert report["throughput"]["in_flight"] == 100
-    assert "ABBA" in report["alternation"]
+    assert "ABBA" in report["alternation"] and "bare_hop" in report["alternation"]
     assert report["machine"]["cpus"] >= 1 and report["machine"]["python"] and report["machine"]["platform"]
-    assert all(mb > 0 for mb in report["peak_rss_mb"].values()) and len(report["peak_rss_mb"]) == 3
+    assert all(mb > 0 for mb in report["peak_rss_mb"].values()) and len(report["peak_rss_mb"]) == 4
 
 
 def test_gateway_roundtrip_benchmark_says_when_the_gateway_port_is_taken() -> None:
