@@ -56,6 +56,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import process_cpu_seconds  # noqa: E402
 from order_roundtrip import TICKER, Orders, in_flight, peak_rss_mb, percentile  # noqa: E402
 
 import quickfix as fix  # noqa: E402
@@ -676,7 +677,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             await asyncio.sleep(0)  # let the listener subscribe before the first order
             sides = (GatewaySide(clients, acks), engine_side, GatewaySide(hop_clients, hop_acks, "bare_hop"))
             try:
-                results = await measure(args, rates, sides)
+                processes = {"serve": serve.pid, "simulator": sim.pid, "bench": os.getpid()}
+                results = await measure(args, rates, sides, processes)
             finally:
                 listener.cancel()
         finally:
@@ -696,8 +698,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     return results
 
 
-async def measure(args: argparse.Namespace, rates: list[int],
-                  sides: tuple[GatewaySide, EngineSide, GatewaySide]) -> dict[str, object]:
+async def measure(args: argparse.Namespace, rates: list[int], sides: tuple[GatewaySide, EngineSide, GatewaySide],
+                  processes: dict[str, int]) -> dict[str, object]:
+    """``processes``: pids by name, whose CPU over each side's throughput runs is figured per order."""
     order = rounds_order(args.rounds, len(sides))
     warmup = min(1000, args.latency_orders)
     for side in sides:  # warm-up, not reported: every path hot before the first measured round
@@ -725,12 +728,20 @@ async def measure(args: argparse.Namespace, rates: list[int],
         figures["send_lag_us"] = {name: lag_summary([v for s in parts for v in s.send_lag_us]) for name, parts in pooled.items()}
         latency.append(figures)
     seconds = {"gateway": 0.0, "engine": 0.0}
+    cpu = {side: dict.fromkeys(processes, 0.0) for side in seconds}
     for which, n in schedule(args.rounds, args.orders):  # the gateway's and the engine's
         if n:
-            seconds[sides[which].name] += await sides[which].in_flight(n)
+            name = sides[which].name
+            before = {p: process_cpu_seconds(pid) for p, pid in processes.items()}
+            seconds[name] += await sides[which].in_flight(n)
+            for p, pid in processes.items():
+                cpu[name][p] += process_cpu_seconds(pid) - before[p]
     throughput: dict[str, object] = {"in_flight": WINDOW}
     for name, s in seconds.items():
-        throughput[name] = {"orders": args.orders, "seconds": round(s, 2), "orders_per_s": round(args.orders / s) if s else 0}
+        throughput[name] = {"orders": args.orders, "seconds": round(s, 2), "orders_per_s": round(args.orders / s) if s else 0,
+                            # every thread of each process, over this side's runs (the idle one's timers too)
+                            "cpu_us_per_order": {p: round(c * 1e6 / args.orders, 1) if args.orders else 0.0
+                                                 for p, c in cpu[name].items()}}
     if seconds["gateway"] and seconds["engine"]:
         throughput["gateway_vs_engine"] = round(seconds["engine"] / seconds["gateway"], 2)
         for figures in latency:  # a rate a side cannot sustain: its latencies are mostly queueing

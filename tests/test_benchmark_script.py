@@ -64,6 +64,10 @@ def test_gateway_roundtrip_benchmark_prints_its_json() -> None:
         assert 0 < figures["p50_us"] <= figures["p90_us"] <= figures["p99_us"] <= figures["p99_9_us"] <= figures["max_us"]
     for side in ("gateway", "engine"):
         assert report["throughput"][side]["orders"] == 200 and report["throughput"][side]["orders_per_s"] > 0
+        cpu = report["throughput"][side]["cpu_us_per_order"]
+        assert set(cpu) == {"serve", "simulator", "bench"} and cpu["simulator"] > 0 and cpu["bench"] > 0
+    # The gateway's orders go through the serve process; the engine's API does not.
+    assert report["throughput"]["gateway"]["cpu_us_per_order"]["serve"] > report["throughput"]["engine"]["cpu_us_per_order"]["serve"]
     # The bare hop's round trip runs from each order's actual send, so it never exceeds its figure
     # from the intended send.
     assert latency["bare_hop_round_trip_us"]["p50_us"] <= latency["bare_hop"]["p50_us"]
