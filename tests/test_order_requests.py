@@ -104,7 +104,9 @@ def test_new_cl_ord_ids_are_random_uuids_never_repeated_by_a_forked_child() -> N
     """They come from a pool of random bytes: a child forked with the pool full must not give
     the ClOrdIDs its parent will give next."""
     ids = [new_cl_ord_id() for _ in range(1000)]
-    assert len(set(ids)) == 1000 and all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+    assert len(set(ids)) == 1000
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 and str(uuid.UUID(i)) == i for i in ids)
+    assert {i[19] for i in ids} == set("89ab") and {i[14] for i in ids} == {"4"}
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its next ten, then out

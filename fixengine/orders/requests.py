@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import Enum
@@ -50,14 +49,20 @@ os.register_at_fork(after_in_child=_RANDOM.clear)
 
 
 def new_cl_ord_id() -> str:
-    """A random (version 4) UUID, as ``uuid.uuid4`` makes it."""
+    """A random (version 4) UUID, as ``str(uuid.uuid4())`` makes it; written out from the hex
+    directly (a third of the cost of building a ``uuid.UUID``): the version nibble is 4, and the
+    variant's two bits are 10 (the first hex digit of the fourth group one of 8, 9, a, b)."""
     try:
         raw = _RANDOM.pop()  # atomic: any thread may ask
     except IndexError:
         block = os.urandom(16 * 256)
         _RANDOM.extend([block[i:i + 16] for i in range(0, len(block), 16)])
         raw = _RANDOM.pop()
-    return str(uuid.UUID(bytes=raw, version=4))
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 class _Request(BaseModel):
