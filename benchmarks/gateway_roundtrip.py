@@ -3,7 +3,7 @@ in-process API on the same simulator, in the same run. Prints JSON.
 
     .venv/bin/python benchmarks/gateway_roundtrip.py [--orders 20000] [--latency-orders 10000] [--rates 1000]
 
-Three processes, all on loopback, journal and message log on, as shipped:
+Four processes, all on loopback, journal and message log on, as shipped:
 
 - the simulator (a subprocess), one KalshiNR listener, two accounts (two API keys);
 - ``fixengine serve`` (the command: Engine + Gateway, a subprocess of its own, so the gateway shares
