@@ -20,8 +20,9 @@ run costs is the client's own work (and, beside the simulator, what the simulato
   Symbol, Side, OrderQty and Price echoed, OrderID ``O<n>``, ExecID ``<n>;<n>``. No book, no matching;
   anything else is ignored.
 
-Prints ``echo counterparty listening on 127.0.0.1: KalshiNR=PORT`` (``FIX.4.4=PORT`` with ``--fix44``) once QuickFIX accepts connections,
-and runs until SIGTERM (or SIGINT), then stops QuickFIX, joins its thread and exits 0.
+Prints ``echo counterparty listening on 127.0.0.1: KalshiNR=PORT`` (``FIX.4.4=PORT`` with ``--fix44``)
+once QuickFIX accepts connections, and runs until SIGTERM (or SIGINT), then stops QuickFIX, joins its
+thread and exits 0.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ HOLD_TIMEOUT_S = 2.0
 # The fields the ack echoes, as they appear in the text QuickFIX hands over (SOH tag =).
 _NEW_ORDER = "\x0135=D\x01"
 _CL_ORD_ID, _SYMBOL, _SIDE, _ORDER_QTY, _PRICE = "\x0111=", "\x0155=", "\x0154=", "\x0138=", "\x0144="
+
+
+def dialect_of(fix44: str | None) -> Dialect:
+    """FIX 4.4 with ``--fix44``, else Kalshi's FIXT.1.1."""
+    return Dialect.FIX44 if fix44 else Dialect.FIXT11
 
 
 def free_port() -> int:
@@ -151,7 +157,7 @@ class EchoApplication(GuardedApplication):
 def acceptor_settings(port: int, key_ids: list[str], dictionary_dir: Path, fix44: str | None = None) -> fix.SessionSettings:
     """One KalshiNR session per key id (and the stop holder's), on the shared defaults; with
     ``fix44``, one FIX 4.4 session per key id as ``fix44`` on the plain dictionary."""
-    dialect = Dialect.FIX44 if fix44 else Dialect.FIXT11
+    dialect = dialect_of(fix44)
     paths = (DictionaryPaths(base_dictionary_dir() / "FIX44.xml", base_dictionary_dir() / "FIX44.xml") if fix44
              else build_dictionaries(dialect, dictionary_dir))
     settings = fix.SessionSettings()
@@ -197,7 +203,7 @@ def stop_holder(app: EchoApplication, port: int, fix44: str | None) -> Iterator[
     holder: socket.socket | None = None
     try:
         holder = socket.create_connection(("127.0.0.1", port), timeout=HOLD_TIMEOUT_S)
-        holder.sendall(encode((Dialect.FIX44 if fix44 else Dialect.FIXT11).begin_string, logon))
+        holder.sendall(encode(dialect_of(fix44).begin_string, logon))
         if not app.wait_logged_on(STOP_HOLDER, HOLD_TIMEOUT_S):
             log.warning("no session could be held logged on: QuickFIX may not stop cleanly")
     except OSError as exc:
@@ -224,7 +230,7 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with tempfile.TemporaryDirectory(prefix="echo-counterparty-") as tmp:
-        dialect = Dialect.FIX44 if args.fix44 else Dialect.FIXT11
+        dialect = dialect_of(args.fix44)
         app = EchoApplication(dialect.begin_string)
         settings = acceptor_settings(port, key_ids, Path(tmp), args.fix44)
         acceptor = create(fix.SocketAcceptor, app, fix.MemoryStoreFactory(), settings, "the echo counterparty's")
