@@ -158,8 +158,11 @@ def acceptor_settings(port: int, key_ids: list[str], dictionary_dir: Path, fix44
     """One KalshiNR session per key id (and the stop holder's), on the shared defaults; with
     ``fix44``, one FIX 4.4 session per key id as ``fix44`` on the plain dictionary."""
     dialect = dialect_of(fix44)
-    paths = (DictionaryPaths(base_dictionary_dir() / "FIX44.xml", base_dictionary_dir() / "FIX44.xml") if fix44
-             else build_dictionaries(dialect, dictionary_dir))
+    if fix44:
+        plain = base_dictionary_dir() / "FIX44.xml"
+        paths = DictionaryPaths(session=plain, application=plain)
+    else:
+        paths = build_dictionaries(dialect, dictionary_dir)
     settings = fix.SessionSettings()
     defaults = common_defaults("acceptor")
     defaults.setInt("SocketAcceptPort", port)

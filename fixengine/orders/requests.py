@@ -46,6 +46,8 @@ class SelfTradePrevention(str, Enum):
 # which must not give the ClOrdIDs its parent will.
 _RANDOM: list[bytes] = []
 os.register_at_fork(after_in_child=_RANDOM.clear)
+# The UUID variant's first hex digit (two bits 10, then two random): 8, 9, a or b.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def new_cl_ord_id() -> str:
@@ -60,9 +62,6 @@ def new_cl_ord_id() -> str:
         raw = _RANDOM.pop()
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
-
-
-_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 class _Request(BaseModel):

@@ -229,8 +229,8 @@ class SimulatorApplication(GuardedApplication):
         key = sessionID.toString()
         session = self._sessions[key]
         raw = message.toString()
-        session.messages.incoming(raw)
         msg_type = msg_type_of(raw)
+        session.messages.incoming(raw, msg_type)
         if msg_type == MSG_LOGON:
             fields = first_values(parse(raw.encode("latin-1")))
             self.logon_flags[key] = {tag: fields[tag] for tag in _LOGON_FLAGS if tag in fields}
@@ -272,10 +272,10 @@ class SimulatorApplication(GuardedApplication):
         key = sessionID.toString()
         session = self._sessions[key]
         raw = message.toString()
-        session.messages.incoming(raw)
         fields = first_values(parse(raw.encode("latin-1")))
-        self.received_upto[key] = int(fields.get(MSG_SEQ_NUM, "0"))
         msg_type = fields[MSG_TYPE]
+        session.messages.incoming(raw, msg_type)
+        self.received_upto[key] = int(fields.get(MSG_SEQ_NUM, "0"))
         if self.applied_upto and fields.get(POSS_DUP_FLAG) == "Y" \
                 and int(fields.get(MSG_SEQ_NUM, "0")) <= self.applied_upto.get(key, 0):
             log.info("%s %s: PossDup %s %s already applied", session.session_type.value, session.key_id, msg_type,
